@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Control-plane smoke test: the test bed comes up with real components, the fake nodes
+# advertise 8 huawei.com/Ascend910 each, a pod asking for 2 chips is scheduled and runs
+# under kwok, a pod asking for more chips than any node has stays Pending, and RBAC
+# denies a ServiceAccount what its Role does not grant. Everything is stopped at the end,
+# also when a check fails.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NODES=3
+
+pass=0
+check() { echo "ok: $*"; pass=$((pass + 1)); }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+env_file=$(mktemp)
+cleanup() {
+  if [[ -n "${TESTBED_DIR:-}" ]]; then
+    # keep logs when the test failed, for the person reading the failure
+    if [[ $1 -ne 0 ]]; then export KEEP_TESTBED_LOGS=1; fi
+    "$here/cluster.sh" down "$TESTBED_DIR" || true
+  fi
+  rm -f "$env_file"
+}
+trap 'cleanup $?' EXIT
+
+"$here/cluster.sh" up --nodes "$NODES" --owner-pid $$ >"$env_file"
+# shellcheck disable=SC1090
+source "$env_file"
+kubectl=("$TESTBED_BIN/kubectl")
+
+# --- the pinned kubectl and apiserver report the pinned version
+server_version=$("${kubectl[@]}" version -o json | jq -r .serverVersion.gitVersion)
+[[ "$server_version" == v1.34.* ]] || fail "apiserver reports version '$server_version', want v1.34.x"
+check "kube-apiserver reports $server_version"
+
+# --- fake nodes with 8 chips each
+mapfile -t rows < <("${kubectl[@]}" get nodes -l type=kwok \
+  -o jsonpath='{range .items[*]}{.metadata.name} {.status.allocatable.huawei\.com/Ascend910} {.status.capacity.huawei\.com/Ascend910}{"\n"}{end}')
+((${#rows[@]} == NODES)) || fail "want $NODES fake nodes, kubectl get nodes shows ${#rows[@]}: ${rows[*]}"
+for row in "${rows[@]}"; do
+  read -r name alloc cap <<<"$row"
+  [[ "$alloc" == 8 && "$cap" == 8 ]] || fail "node $name: allocatable/capacity huawei.com/Ascend910 = $alloc/$cap, want 8/8"
+done
+"${kubectl[@]}" get nodes
+check "$NODES fake nodes, each with allocatable and capacity huawei.com/Ascend910 = 8"
+
+# --- a pod asking for 2 chips is scheduled and Running
+"${kubectl[@]}" create namespace smoke >/dev/null
+pod_yaml() {
+  cat <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $1
+  namespace: smoke
+spec:
+  containers:
+  - name: worker
+    image: stand-in.invalid/llamafactory:never-pulled
+    resources:
+      limits:
+        huawei.com/Ascend910: "$2"
+EOF
+}
+pod_yaml two-chips 2 | "${kubectl[@]}" apply -f - >/dev/null
+"${kubectl[@]}" wait -n smoke --for=jsonpath='{.status.phase}'=Running pod/two-chips --timeout=60s >/dev/null \
+  || fail "pod two-chips did not reach Running: $("${kubectl[@]}" get pod -n smoke two-chips -o wide 2>&1)"
+node=$("${kubectl[@]}" get pod -n smoke two-chips -o jsonpath='{.spec.nodeName}')
+[[ "$node" == ascend-node-* ]] || fail "pod two-chips landed on '$node'"
+check "pod requesting 2 x huawei.com/Ascend910 scheduled on $node and Running"
+
+# --- a pod asking for more chips than a node has stays Pending with the scheduler's reason
+pod_yaml sixteen-chips 16 | "${kubectl[@]}" apply -f - >/dev/null
+for _ in $(seq 1 50); do
+  reason=$("${kubectl[@]}" get pod -n smoke sixteen-chips -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}')
+  [[ -n "$reason" ]] && break
+  sleep 0.2
+done
+[[ "$reason" == *"Insufficient huawei.com/Ascend910"* ]] || fail "pod sixteen-chips: want 'Insufficient huawei.com/Ascend910', got '$reason'"
+check "pod requesting 16 chips stays Pending: $reason"
+
+# --- RBAC: a ServiceAccount may read pods in its namespace and nothing else
+"${kubectl[@]}" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: reader, namespace: smoke}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: pod-reader, namespace: smoke}
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: reader-reads-pods, namespace: smoke}
+subjects: [{kind: ServiceAccount, name: reader, namespace: smoke}]
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}
+EOF
+token=$("${kubectl[@]}" create token reader -n smoke --duration=10m)
+server=$("${kubectl[@]}" config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+as_reader=("$TESTBED_BIN/kubectl" --kubeconfig=/dev/null --server "$server"
+  --certificate-authority "$TESTBED_DIR/pki/ca.crt" --token "$token")
+
+"${as_reader[@]}" get pods -n smoke -o name | grep -q "pod/two-chips" \
+  || fail "ServiceAccount smoke/reader could not list pods its Role grants"
+check "ServiceAccount token lists pods in its namespace (granted)"
+
+expect_forbidden() {
+  local what=$1; shift
+  local out
+  if out=$("$@" 2>&1); then fail "$what was allowed, RBAC should deny it: $out"; fi
+  [[ "$out" == *"forbidden"* ]] || fail "$what failed, but not with 'forbidden': $out"
+  check "$what denied: ${out#Error from server (Forbidden): }"
+}
+expect_forbidden "listing secrets in smoke" "${as_reader[@]}" get secrets -n smoke
+expect_forbidden "deleting a pod in smoke" "${as_reader[@]}" delete pod two-chips -n smoke --wait=false
+expect_forbidden "listing pods in default" "${as_reader[@]}" get pods -n default
+expect_forbidden "creating a configmap in smoke" "${as_reader[@]}" create configmap x -n smoke --from-literal=a=b
+expect_forbidden "listing nodes" "${as_reader[@]}" get nodes
+
+# --- anonymous requests are not admins either
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TESTBED_DIR/pki/ca.crt" "$server/api/v1/namespaces/smoke/pods")
+[[ "$code" == 401 || "$code" == 403 ]] || fail "anonymous list of pods returned HTTP $code, want 401 or 403"
+check "anonymous request refused with HTTP $code"
+
+# --- teardown stops every process the test bed started
+pids=$(awk '{print $2}' "$TESTBED_DIR/pids")
+"$here/cluster.sh" down "$TESTBED_DIR"
+dir=$TESTBED_DIR
+unset TESTBED_DIR
+for pid in $pids; do
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then fail "process $pid still running after teardown"; fi
+done
+[[ ! -d "$dir" ]] || fail "test bed folder $dir left behind"
+check "teardown stopped $(wc -w <<<"$pids") processes and removed the test bed folder"
+
+echo "$pass passed, 0 failed"

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Builds the test bed's Kubernetes parts from the Go module proxy, pinned by go.mod/go.sum
+# in this folder, into a cache folder outside the repository:
+#
+#   $ASCEND_FACTORY_CACHE/tools/<key>/bin/{kube,kube-apiserver,...,kubectl,etcd,kwok,helm}
+#
+# <key> hashes everything that decides the binaries (this folder's files and the Go
+# version), so a build happens only when a pin changes; otherwise this exits at once.
+#
+# Usage: tests/testbed/tools/build.sh            build if needed, print the bin folder last
+#        tests/testbed/tools/build.sh --bin-dir  print the bin folder; exit 1 if not built
+#        ASCEND_FACTORY_CACHE=/some/dir ...      cache root (default ~/.cache/ascend-factory)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Pins that go into ldflags (go.mod pins the source; these make /version tell the truth).
+K8S_VERSION=v1.34.4
+HELM_VERSION=v3.19.5
+
+cache_root=${ASCEND_FACTORY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ascend-factory}
+key=$( { cat "$here/go.mod" "$here/go.sum" "$here/tools.go" "$here/kube/main.go" "$here/build.sh"; go env GOVERSION; } | sha256sum | cut -c1-16)
+out="$cache_root/tools/$key"
+bin="$out/bin"
+
+if [[ "${1:-}" == "--bin-dir" ]]; then
+  if [[ -f "$out/.complete" ]]; then echo "$bin"; exit 0; fi
+  echo "error: test bed tools for key $key are not built; run tests/testbed/tools/build.sh" >&2
+  exit 1
+fi
+
+if [[ -f "$out/.complete" ]]; then
+  echo "==> test bed tools up to date ($bin)" >&2
+  echo "$bin"
+  exit 0
+fi
+
+mkdir -p "$bin" "$cache_root/go/build" "$cache_root/go/mod"
+log="$out/build.log"
+: >"$log"
+export GOWORK=off CGO_ENABLED=0 GOFLAGS=-mod=mod
+export GOCACHE="$cache_root/go/build" GOMODCACHE="$cache_root/go/mod"
+
+ver_flags() {
+  local v=$1 major minor
+  major=${v#v}; major=${major%%.*}
+  minor=${v#v*.}; minor=${minor%%.*}
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    printf -- '-X %s.gitVersion=%s -X %s.gitMajor=%s -X %s.gitMinor=%s -X %s.gitTreeState=clean -X %s.buildDate=1970-01-01T00:00:00Z ' \
+      "$p" "$v" "$p" "$major" "$p" "$minor" "$p" "$p"
+  done
+}
+
+step() {
+  # step <name> <go build args...>: one binary, with progress and the log on failure.
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "==> building $name (log: $log)" >&2
+  if ! (cd "$here" && go build -trimpath "$@") >>"$log" 2>&1; then
+    echo "error: building $name failed; last lines of $log:" >&2
+    tail -n 30 "$log" >&2
+    exit 1
+  fi
+  echo "    $name built in $((SECONDS - t0))s" >&2
+}
+
+echo "==> building test bed tools into $out (first time: tens of minutes on 2 cores)" >&2
+echo "==> downloading modules" >&2
+(cd "$here" && go mod download) >>"$log" 2>&1 || { echo "error: go mod download failed; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
+
+# kube: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl in one
+# binary (see kube/main.go), reached through symlinks named after each component.
+step kube -ldflags "-s -w $(ver_flags $K8S_VERSION)" -o "$bin/kube" ./kube
+for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
+  ln -sf kube "$bin/$c"
+done
+step etcd -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3
+step kwok -ldflags "-s -w" -o "$bin/kwok" sigs.k8s.io/kwok/cmd/kwok
+helm_minor=${K8S_VERSION#v1.}; helm_minor=${helm_minor%%.*}
+step helm -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$helm_minor" \
+  -o "$bin/helm" helm.sh/helm/v3/cmd/helm
+
+"$bin/kubectl" version --client=true >>"$log" 2>&1 || { echo "error: built kubectl does not run; see $log" >&2; exit 1; }
+touch "$out/.complete"
+echo "==> test bed tools ready in $bin" >&2
+echo "$bin"
