@@ -1,0 +1,70 @@
+#include "plugin/chip.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <string>
+
+namespace ascend::plugin {
+namespace {
+
+constexpr std::string_view kDevicePrefix = "Ascend910-";
+
+std::string Upper(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+}  // namespace
+
+ChipModel ModelFromChipName(std::string_view name) {
+  const std::string upper = Upper(name);
+  // The driver reports e.g. "910B3" for 910B, "910_9391" or "910A3" for the A3 dies, and
+  // "910A"/"910B"(!)/"910PROB" for the first generation. Order matters: test the longer forms.
+  if (upper.starts_with("910_93") || upper.starts_with("910A3")) return ChipModel::k910A3;
+  if (upper.size() >= 5 && upper.starts_with("910B") && std::isdigit(upper[4]) != 0) {
+    return ChipModel::k910B;
+  }
+  if (upper.starts_with("910")) return ChipModel::k910A;
+  return ChipModel::kUnknown;
+}
+
+std::optional<ChipModel> ParseChipModel(std::string_view text) {
+  const std::string upper = Upper(text);
+  if (upper == "910A") return ChipModel::k910A;
+  if (upper == "910B") return ChipModel::k910B;
+  if (upper == "910A3") return ChipModel::k910A3;
+  return std::nullopt;
+}
+
+std::string_view ChipModelName(ChipModel model) {
+  switch (model) {
+    case ChipModel::k910A:
+      return "910A";
+    case ChipModel::k910B:
+      return "910B";
+    case ChipModel::k910A3:
+      return "910A3";
+    case ChipModel::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+std::string DeviceId(int physical_id) {
+  return std::string(kDevicePrefix) + std::to_string(physical_id);
+}
+
+std::optional<int> PhysicalIdFromDeviceId(std::string_view device_id) {
+  if (!device_id.starts_with(kDevicePrefix)) return std::nullopt;
+  const std::string_view digits = device_id.substr(kDevicePrefix.size());
+  if (digits.empty() || digits.size() > 6) return std::nullopt;
+  int id = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;
+  return id;
+}
+
+}  // namespace ascend::plugin

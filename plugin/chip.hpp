@@ -1,0 +1,55 @@
+#pragma once
+
+// What one Ascend chip is, and how the kubelet names it.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ascend::plugin {
+
+/// Chip families whose HCCS layout differs.
+enum class ChipModel {
+  kUnknown,
+  k910A,   ///< Ascend 910 (first generation): HCCS rings of 4
+  k910B,   ///< Ascend 910B1..910B4: one HCCS domain per 8-chip module
+  k910A3,  ///< Ascend 910 A3 (910_93xx): laid out like the 16-chip boxes
+};
+
+/// One chip as discovery sees it. Only physical_id is always known; the others are -1/empty
+/// when the backend cannot tell (the device-file backend knows nothing but the id).
+struct Chip {
+  int physical_id = -1;  ///< the N in /dev/davinciN, and in Ascend910-N
+  int logic_id = -1;     ///< the driver's logical id
+  int card_id = -1;      ///< DCMI card
+  int device_id = -1;    ///< DCMI device index within its card
+  std::string name;      ///< chip name as the driver reports it, e.g. "910B3"
+
+  bool operator==(const Chip&) const = default;
+};
+
+/// One chip and whether it can run work now. reason is empty when healthy.
+struct ChipStatus {
+  Chip chip;
+  bool healthy = true;
+  std::string reason;
+
+  bool operator==(const ChipStatus&) const = default;
+};
+
+/// The family of a chip from its driver name ("910B3" -> k910B, "910A"/"910ProB" -> k910A).
+ChipModel ModelFromChipName(std::string_view name);
+
+/// Parses a configured model ("910A", "910B", "910A3"; case-insensitive). nullopt if unknown.
+std::optional<ChipModel> ParseChipModel(std::string_view text);
+
+/// Printable model name, e.g. "910B".
+std::string_view ChipModelName(ChipModel model);
+
+/// The kubelet device ID of a chip: "Ascend910-<physical id>".
+std::string DeviceId(int physical_id);
+
+/// The physical id inside a kubelet device ID; nullopt unless the ID is "Ascend910-<digits>".
+std::optional<int> PhysicalIdFromDeviceId(std::string_view device_id);
+
+}  // namespace ascend::plugin

@@ -1,0 +1,53 @@
+#include "plugin/discovery/devfs.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <system_error>
+
+namespace ascend::plugin {
+
+bool IsDeviceNode(const std::filesystem::path& path, const DevfsOptions& options) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  if (S_ISCHR(st.st_mode)) return true;
+  return options.allow_regular_files && S_ISREG(st.st_mode);
+}
+
+int ChipIdFromFileName(std::string_view name) {
+  constexpr std::string_view kPrefix = "davinci";
+  if (!name.starts_with(kPrefix)) return -1;
+  const std::string_view digits = name.substr(kPrefix.size());
+  // "davinci07" would alias davinci7; the driver never creates it, so refuse it.
+  if (digits.empty() || digits.size() > 4 || (digits.size() > 1 && digits[0] == '0')) return -1;
+  int id = -1;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (ec != std::errc() || end != digits.data() + digits.size()) return -1;
+  return id;
+}
+
+Result<std::vector<ChipStatus>> DevfsDiscovery::Scan() {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(options_.device_root, ec);
+  if (ec) {
+    return Error{ErrorCode::kUnavailable, "cannot read device root " +
+                                              options_.device_root.string() + ": " + ec.message() +
+                                              " (set --device-root to where davinci<N> live)"};
+  }
+  std::vector<ChipStatus> chips;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const int id = ChipIdFromFileName(it->path().filename().native());
+    if (id < 0 || !IsDeviceNode(it->path(), options_)) continue;
+    ChipStatus status;
+    status.chip.physical_id = id;
+    chips.push_back(std::move(status));
+  }
+  std::sort(chips.begin(), chips.end(), [](const ChipStatus& a, const ChipStatus& b) {
+    return a.chip.physical_id < b.chip.physical_id;
+  });
+  return chips;
+}
+
+}  // namespace ascend::plugin

@@ -1,0 +1,34 @@
+#pragma once
+
+// What the plugin reports as it works, for metrics (and tests). Every method is a no-op by
+// default; implementations must be thread-safe and quick (they run on gRPC and monitor threads).
+
+#include <chrono>
+#include <cstddef>
+
+#include "plugin/inventory.hpp"
+
+namespace ascend::plugin {
+
+class PluginEvents {
+ public:
+  virtual ~PluginEvents() = default;
+
+  /// A container was given `chips` chips by Allocate.
+  virtual void Allocated(std::size_t chips) { static_cast<void>(chips); }
+  /// An Allocate call was refused (unknown or unhealthy chips, malformed IDs).
+  virtual void AllocateRefused() {}
+  /// A GetPreferredAllocation container answer; false when no HCCS-respecting choice existed.
+  virtual void PreferredAnswered(bool within_domains) { static_cast<void>(within_domains); }
+  /// A ListAndWatch stream was opened by the kubelet.
+  virtual void StreamOpened() {}
+  /// Register with the kubelet succeeded.
+  virtual void Registered() {}
+  /// A health check finished in `duration` and the inventory is now `snapshot`.
+  virtual void HealthChecked(std::chrono::nanoseconds duration, const InventorySnapshot& snapshot) {
+    static_cast<void>(duration);
+    static_cast<void>(snapshot);
+  }
+};
+
+}  // namespace ascend::plugin

@@ -1,0 +1,151 @@
+// ascend-device-plugin: parses its configuration, wires the parts together, and on SIGTERM or
+// SIGINT shuts them down in order (stop registering, stop serving and remove the socket, stop
+// watching health).
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "kube/logging.hpp"
+#include "kube/serving.hpp"
+#include "plugin/allocator.hpp"
+#include "plugin/config.hpp"
+#include "plugin/container_spec.hpp"
+#include "plugin/discovery/dcmi.hpp"
+#include "plugin/discovery/devfs.hpp"
+#include "plugin/health.hpp"
+#include "plugin/inventory.hpp"
+#include "plugin/log.hpp"
+#include "plugin/metrics.hpp"
+#include "plugin/registration.hpp"
+#include "plugin/server.hpp"
+#include "plugin/topology.hpp"
+
+namespace ap = ascend::plugin;
+using ap::log::kv;
+
+namespace {
+
+std::optional<std::string> GetEnv(const std::string& name) {
+  // Read before any thread starts, so the environment cannot change underneath.
+  const char* value = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe)
+  return value != nullptr ? std::optional<std::string>(value) : std::nullopt;
+}
+
+// The backend the configuration asks for; in auto mode DCMI when it loads, else device files.
+ap::DiscoveryPtr ChooseDiscovery(const ap::PluginConfig& config) {
+  const ap::DevfsOptions devfs{config.device_root, config.allow_regular_device_files};
+  if (config.discovery == ap::DiscoveryMode::kDevfs) {
+    return std::make_unique<ap::DevfsDiscovery>(devfs);
+  }
+  auto dcmi = std::make_unique<ap::DcmiDiscovery>(ap::DcmiOptions{config.driver_lib_dirs, true});
+  const ap::Status loaded = dcmi->Load();
+  if (loaded.ok()) {
+    ap::log::Info("discovery", {kv("backend", "dcmi"), kv("library", dcmi->library_path())});
+    return dcmi;
+  }
+  if (config.discovery == ap::DiscoveryMode::kDcmi) {
+    ap::log::Error("DCMI not available; serving no chips until it loads",
+                   {kv("error", loaded.error().message)});
+    return dcmi;
+  }
+  ap::log::Warn("DCMI not available, using device files",
+                {kv("error", loaded.error().message), kv("device_root", config.device_root)});
+  return std::make_unique<ap::DevfsDiscovery>(devfs);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const ap::ConfigLoad load = ap::LoadConfig(argc, argv, GetEnv);
+  if (load.exit_code >= 0) {
+    (load.exit_code == 0 ? std::cout : std::cerr) << load.message << '\n';
+    return load.exit_code;
+  }
+  const ap::PluginConfig& config = load.config;
+  if (const auto logging = ascend::kube::setup_logging({config.log_level, "text"}); !logging) {
+    std::cerr << "ascend-device-plugin: " << logging.error().message << '\n';
+    return 2;
+  }
+
+  // Signals go to this thread's sigwait() only: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto metrics = std::make_shared<ap::PluginMetrics>();
+  ap::DiscoveryPtr discovery = ChooseDiscovery(config);
+  ap::Inventory inventory;
+  ap::HealthMonitor monitor(*discovery, inventory,
+                            ap::HealthOptions{config.device_root, config.health_interval, true,
+                                              config.allow_regular_device_files},
+                            metrics.get());
+  monitor.CheckNow();
+
+  const ap::InventorySnapshot first = inventory.Snapshot();
+  const ap::ChipModel model = ap::ResolveChipModel(config.chip_model, first.chips);
+  std::vector<int> ids;
+  for (const auto& chip : first.chips)
+    ids.push_back(chip.chip.physical_id);
+  const ap::Topology topology(config.topology.value_or(ap::InferTopology(model, ids)));
+  ap::log::Info("inventory",
+                {kv("chips", first.chips.size()), kv("model", ap::ChipModelName(model)),
+                 kv("topology", topology.Name()), kv("backend", discovery->Name())});
+
+  const ap::Allocator allocator(topology);
+  const ap::ContainerSpecBuilder specs(
+      ap::ContainerSpecOptions{config.device_root, config.shared_devices, config.driver_mounts,
+                               config.ascend_runtime, config.allow_regular_device_files});
+  ap::PluginServer server(inventory, allocator, specs, metrics.get());
+  const auto socket_path = config.socket_dir / config.socket_name;
+  ap::Registrar registrar(
+      ap::RegistrationOptions{config.socket_dir, config.kubelet_socket, config.socket_name,
+                              config.resource_name},
+      [&] { return server.Start(socket_path); }, metrics.get());
+
+  std::unique_ptr<ascend::kube::ServingServer> http;
+  if (!config.http_address.empty()) {
+    const auto colon = config.http_address.rfind(':');
+    http = std::make_unique<ascend::kube::ServingServer>(
+        ascend::kube::ServingOptions{
+            config.http_address.substr(0, colon),
+            static_cast<std::uint16_t>(std::stoi(config.http_address.substr(colon + 1)))},
+        metrics->registry());
+    const auto stale_after = config.health_interval * 3 + std::chrono::seconds(5);
+    http->add_health_check("health-monitor",
+                           [metrics, stale_after]() -> std::optional<std::string> {
+                             if (metrics->SinceLastHealthCheck() <= stale_after)
+                               return std::nullopt;
+                             return "no health check completed recently";
+                           });
+    http->add_ready_check("kubelet-registration", [&registrar]() -> std::optional<std::string> {
+      if (registrar.registered()) return std::nullopt;
+      return "not registered with the kubelet";
+    });
+    if (const auto started = http->start(); !started) {
+      ap::log::Error("cannot serve /healthz and /metrics; continuing without them",
+                     {kv("address", config.http_address), kv("error", started.error().message)});
+      http.reset();
+    }
+  }
+
+  monitor.Start();
+  registrar.Start();
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  ap::log::Info("shutting down", {kv("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")});
+  registrar.Stop();
+  server.Stop();
+  monitor.Stop();
+  if (http) http->stop();
+  ap::log::Info("stopped");
+  return 0;
+}

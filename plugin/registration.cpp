@@ -1,0 +1,216 @@
+#include "plugin/registration.hpp"
+
+#include <grpcpp/grpcpp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <string_view>
+
+#include "api/deviceplugin.grpc.pb.h"
+#include "plugin/log.hpp"
+
+namespace ascend::plugin {
+namespace {
+
+constexpr std::uint32_t kDirEvents =
+    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF;
+
+// What the directory events since the last look mean for us.
+struct DirChange {
+  bool kubelet_created = false;  // kubelet.sock appeared: a (new) kubelet is listening
+  bool plugin_removed = false;   // our socket went away: the kubelet is restarting
+  bool watch_lost = false;       // the directory itself went away or events overflowed
+};
+
+DirChange DrainEvents(int fd, const RegistrationOptions& options) {
+  alignas(inotify_event) std::array<char, 8192> buffer{};
+  DirChange change;
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n <= 0) break;
+    for (ssize_t offset = 0; offset < n;) {
+      inotify_event event{};
+      std::memcpy(&event, buffer.data() + offset, sizeof event);
+      const std::string_view name =
+          event.len > 0 ? std::string_view(buffer.data() + offset + sizeof event) : "";
+      if ((event.mask & (IN_CREATE | IN_MOVED_TO)) != 0 && name == options.kubelet_socket) {
+        change.kubelet_created = true;
+      }
+      if ((event.mask & (IN_DELETE | IN_MOVED_FROM)) != 0 && name == options.plugin_socket) {
+        change.plugin_removed = true;
+      }
+      if ((event.mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) != 0) {
+        change.watch_lost = true;
+      }
+      offset += static_cast<ssize_t>(sizeof event + event.len);
+    }
+  }
+  return change;
+}
+
+}  // namespace
+
+Status RegisterWithKubelet(const RegistrationOptions& options) {
+  const auto kubelet = options.socket_dir / options.kubelet_socket;
+  grpc::ChannelArguments args;
+  args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "localhost");
+  auto channel = grpc::CreateCustomChannel("unix:" + kubelet.string(),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto stub = v1beta1::Registration::NewStub(channel);
+
+  v1beta1::RegisterRequest request;
+  request.set_version("v1beta1");
+  request.set_endpoint(options.plugin_socket);
+  request.set_resource_name(options.resource_name);
+  request.mutable_options()->set_pre_start_required(false);
+  request.mutable_options()->set_get_preferred_allocation_available(true);
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + options.register_timeout);
+  v1beta1::Empty reply;
+  const grpc::Status status = stub->Register(&context, request, &reply);
+  if (!status.ok()) {
+    return Error{ErrorCode::kUnavailable, "register at " + kubelet.string() +
+                                              " failed: " + status.error_message() + " (code " +
+                                              std::to_string(status.error_code()) + ")"};
+  }
+  return Ok{};
+}
+
+Registrar::Registrar(RegistrationOptions options, ServeFn serve, PluginEvents* events)
+    : options_(std::move(options)),
+      serve_(std::move(serve)),
+      events_(events != nullptr ? *events : no_events_) {}
+
+Registrar::~Registrar() {
+  Stop();
+}
+
+Registrar::FileId Registrar::Identify(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return FileId{st.st_dev, st.st_ino, true};
+}
+
+void Registrar::Start() {
+  if (thread_.joinable()) return;
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  thread_ = std::jthread([this](std::stop_token stop) { Run(std::move(stop)); });
+}
+
+void Registrar::Stop() {
+  if (!thread_.joinable()) return;
+  thread_.request_stop();
+  const std::uint64_t one = 1;
+  if (::write(wake_fd_, &one, sizeof one) < 0) {
+    // The loop also wakes at its next timeout.
+  }
+  thread_.join();
+  ::close(wake_fd_);
+  wake_fd_ = -1;
+  registered_ = false;
+}
+
+void Registrar::Run(std::stop_token stop) {
+  const auto plugin_path = options_.socket_dir / options_.plugin_socket;
+  const auto kubelet_path = options_.socket_dir / options_.kubelet_socket;
+  const int inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  int watch = -1;
+
+  bool need_serve = true;
+  bool need_register = true;
+  auto backoff = options_.initial_backoff;
+  std::uint64_t failures = 0;
+  FileId served;         // our socket as we created it
+  FileId registered_at;  // kubelet.sock when Register last succeeded
+
+  while (!stop.stop_requested()) {
+    if (inotify_fd >= 0 && watch < 0) {
+      watch = ::inotify_add_watch(inotify_fd, options_.socket_dir.c_str(), kDirEvents);
+    }
+    std::chrono::milliseconds wait = options_.recheck_interval;
+    if (need_serve) {
+      const Status status = serve_();
+      if (status.ok()) {
+        need_serve = false;
+        need_register = true;
+        served = Identify(plugin_path);
+      } else {
+        log::Error("cannot serve", {log::kv("error", status.error().message),
+                                    log::kv("retry_in_ms", backoff.count())});
+        wait = backoff;
+        backoff = std::min(backoff * 2, options_.max_backoff);
+      }
+    }
+    if (!need_serve && need_register) {
+      const Status status = RegisterWithKubelet(options_);
+      if (status.ok()) {
+        need_register = false;
+        registered_ = true;
+        registered_at = Identify(kubelet_path);
+        registrations_.fetch_add(1);
+        events_.Registered();
+        backoff = options_.initial_backoff;
+        log::Info("registered with kubelet",
+                  {log::kv("resource", options_.resource_name),
+                   log::kv("endpoint", options_.plugin_socket),
+                   log::kv("kubelet", kubelet_path.string()), log::kv("attempts", failures + 1)});
+        failures = 0;
+      } else {
+        // The first failure is worth a warning; a kubelet that stays away is said once a minute
+        // at most by the backoff ceiling, at debug level in between.
+        if (failures == 0 || backoff == options_.max_backoff) {
+          log::Warn("kubelet not reachable, will retry", {log::kv("error", status.error().message),
+                                                          log::kv("retry_in_ms", backoff.count())});
+        } else {
+          log::Debug("register retry", {log::kv("error", status.error().message),
+                                        log::kv("retry_in_ms", backoff.count())});
+        }
+        ++failures;
+        wait = backoff;
+        backoff = std::min(backoff * 2, options_.max_backoff);
+      }
+    }
+
+    std::array<pollfd, 2> fds{pollfd{wake_fd_, POLLIN, 0}, pollfd{inotify_fd, POLLIN, 0}};
+    const int ready = ::poll(fds.data(), inotify_fd >= 0 ? 2 : 1, static_cast<int>(wait.count()));
+    if (stop.stop_requested()) break;
+
+    bool kubelet_created = false;
+    if (ready > 0 && inotify_fd >= 0 && (fds[1].revents & POLLIN) != 0) {
+      const DirChange change = DrainEvents(inotify_fd, options_);
+      kubelet_created = change.kubelet_created;
+      if (change.watch_lost && watch >= 0) {
+        ::inotify_rm_watch(inotify_fd, watch);
+        watch = -1;
+      }
+    }
+    // Events are hints; the files decide. Our socket must still be the one we made, and the
+    // kubelet's socket the one we registered at.
+    if (!need_serve && !(Identify(plugin_path) == served)) {
+      log::Info("plugin socket gone (kubelet restarting?), serving again",
+                {log::kv("socket", plugin_path.string())});
+      need_serve = true;
+      registered_ = false;
+      backoff = options_.initial_backoff;
+    }
+    const FileId kubelet_now = Identify(kubelet_path);
+    if (!need_register && (kubelet_created || !(kubelet_now == registered_at))) {
+      log::Info("kubelet socket recreated (kubelet restarted), registering again",
+                {log::kv("kubelet", kubelet_path.string())});
+      need_register = true;
+      registered_ = false;
+      backoff = options_.initial_backoff;
+    }
+    if (need_register && kubelet_created) backoff = options_.initial_backoff;
+  }
+  if (inotify_fd >= 0) ::close(inotify_fd);
+}
+
+}  // namespace ascend::plugin

@@ -1,0 +1,83 @@
+#pragma once
+
+// Keeps the plugin registered with the kubelet. Serves first, then calls Register on
+// kubelet.sock; retries with backoff while the kubelet is absent; and when the kubelet restarts
+// (it deletes every socket in the directory, then creates kubelet.sock anew, as NVIDIA's and
+// Huawei's plugins both rely on) serves again and re-registers. The directory is watched with
+// inotify, so that takes milliseconds, and re-checked every second in case an event is missed.
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "plugin/events.hpp"
+#include "plugin/result.hpp"
+
+namespace ascend::plugin {
+
+/// Where and as what to register.
+struct RegistrationOptions {
+  std::filesystem::path socket_dir;
+  std::string kubelet_socket = "kubelet.sock";
+  std::string plugin_socket = "Ascend910.sock";
+  std::string resource_name = "huawei.com/Ascend910";
+  std::chrono::milliseconds initial_backoff{100};
+  std::chrono::milliseconds max_backoff{5000};
+  std::chrono::milliseconds register_timeout{5000};
+  std::chrono::milliseconds recheck_interval{1000};
+};
+
+/// (Re)starts the plugin's gRPC server on <socket_dir>/<plugin_socket>.
+using ServeFn = std::function<Status()>;
+
+/// Calls Register once on the kubelet at <socket_dir>/<kubelet_socket> (channel authority
+/// "localhost", as the kubelet's own clients use since kubernetes PR #112597).
+/// Errors: kUnavailable with the gRPC status when the kubelet is absent or refuses.
+Status RegisterWithKubelet(const RegistrationOptions& options);
+
+/// Runs the serve-and-register loop on its own thread.
+class Registrar final {
+ public:
+  /// events may be null; it must outlive the registrar.
+  Registrar(RegistrationOptions options, ServeFn serve, PluginEvents* events = nullptr);
+  ~Registrar();
+  Registrar(const Registrar&) = delete;
+  Registrar& operator=(const Registrar&) = delete;
+
+  /// Starts the loop: serve, register, watch. Never gives up while running.
+  void Start();
+  /// Stops and joins the loop. Does not stop the gRPC server (the caller owns it). Idempotent.
+  void Stop();
+
+  /// Successful Register calls so far.
+  std::uint64_t registrations() const { return registrations_.load(); }
+  /// True while the last Register succeeded and nothing since suggests the kubelet restarted.
+  bool registered() const { return registered_.load(); }
+
+ private:
+  struct FileId {
+    dev_t device = 0;
+    ino_t inode = 0;
+    bool exists = false;
+    bool operator==(const FileId&) const = default;
+  };
+  static FileId Identify(const std::filesystem::path& path);
+  void Run(std::stop_token stop);
+
+  const RegistrationOptions options_;
+  const ServeFn serve_;
+  PluginEvents no_events_;
+  PluginEvents& events_;
+  std::atomic<std::uint64_t> registrations_{0};
+  std::atomic<bool> registered_{false};
+  int wake_fd_ = -1;
+  std::jthread thread_;
+};
+
+}  // namespace ascend::plugin
