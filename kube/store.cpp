@@ -1,0 +1,136 @@
+#include "kube/store.hpp"
+
+#include <algorithm>
+
+#include "kube/client.hpp"
+
+namespace ascend::kube {
+
+std::string resource_version(const nlohmann::json& object) {
+  const auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return {};
+  return m->value("resourceVersion", std::string());
+}
+
+namespace {
+
+std::string namespace_of(const nlohmann::json& object) {
+  const auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return {};
+  return m->value("namespace", std::string());
+}
+
+}  // namespace
+
+void Store::add_handler(ChangeHandler handler) {
+  const std::lock_guard lock(handlers_mutex_);
+  handlers_.push_back(std::move(handler));
+}
+
+void Store::notify(const std::vector<Change>& changes) {
+  if (changes.empty()) return;
+  std::vector<ChangeHandler> handlers;
+  {
+    const std::lock_guard lock(handlers_mutex_);
+    handlers = handlers_;
+  }
+  for (const auto& c : changes) {
+    for (const auto& h : handlers)
+      h(c.old_object, c.new_object);
+  }
+}
+
+void Store::replace(std::vector<nlohmann::json> items) {
+  std::vector<Change> changes;
+  {
+    const std::lock_guard lock(mutex_);
+    std::unordered_map<std::string, ObjectPtr> fresh;
+    fresh.reserve(items.size());
+    for (auto& item : items) {
+      const std::string key = object_key(item);
+      auto obj = std::make_shared<const nlohmann::json>(std::move(item));
+      auto old = objects_.find(key);
+      if (old == objects_.end()) {
+        changes.push_back({nullptr, obj});
+      } else if (resource_version(*old->second) != resource_version(*obj)) {
+        changes.push_back({old->second, obj});
+      }
+      fresh[key] = std::move(obj);
+    }
+    for (const auto& [key, obj] : objects_) {
+      if (!fresh.contains(key)) changes.push_back({obj, nullptr});
+    }
+    objects_ = std::move(fresh);
+    synced_ = true;
+  }
+  notify(changes);
+}
+
+void Store::apply(nlohmann::json object) {
+  Change change;
+  {
+    const std::lock_guard lock(mutex_);
+    const std::string key = object_key(object);
+    auto obj = std::make_shared<const nlohmann::json>(std::move(object));
+    auto& slot = objects_[key];
+    change = {slot, obj};
+    slot = std::move(obj);
+  }
+  notify({change});
+}
+
+void Store::remove(const nlohmann::json& object) {
+  Change change;
+  {
+    const std::lock_guard lock(mutex_);
+    auto it = objects_.find(object_key(object));
+    if (it == objects_.end()) return;
+    // Hand handlers the final state the server sent, which may be newer than the cached one.
+    change = {std::make_shared<const nlohmann::json>(object), nullptr};
+    objects_.erase(it);
+  }
+  notify({change});
+}
+
+ObjectPtr Store::get(const std::string& key) const {
+  const std::lock_guard lock(mutex_);
+  auto it = objects_.find(key);
+  return it == objects_.end() ? nullptr : it->second;
+}
+
+std::vector<ObjectPtr> Store::list(const std::string& ns) const {
+  std::vector<ObjectPtr> out;
+  const std::lock_guard lock(mutex_);
+  out.reserve(objects_.size());
+  for (const auto& [key, obj] : objects_) {
+    if (ns.empty() || namespace_of(*obj) == ns) out.push_back(obj);
+  }
+  return out;
+}
+
+std::vector<ObjectPtr> Store::list_matching(
+    const std::unordered_map<std::string, std::string>& labels, const std::string& ns) const {
+  std::vector<ObjectPtr> out;
+  for (auto& obj : list(ns)) {
+    const nlohmann::json have =
+        obj->value("metadata", nlohmann::json::object()).value("labels", nlohmann::json::object());
+    const bool match = std::all_of(labels.begin(), labels.end(), [&](const auto& kv) {
+      const auto it = have.find(kv.first);
+      return it != have.end() && it->is_string() && it->template get<std::string>() == kv.second;
+    });
+    if (match) out.push_back(std::move(obj));
+  }
+  return out;
+}
+
+std::size_t Store::size() const {
+  const std::lock_guard lock(mutex_);
+  return objects_.size();
+}
+
+bool Store::synced() const {
+  const std::lock_guard lock(mutex_);
+  return synced_;
+}
+
+}  // namespace ascend::kube
