@@ -18,7 +18,8 @@ K8S_VERSION=v1.34.4
 HELM_VERSION=v3.19.5
 
 cache_root=${ASCEND_FACTORY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ascend-factory}
-key=$( { cat "$here/go.mod" "$here/go.sum" "$here/tools.go" "$here/kube/main.go" "$here/build.sh"; go env GOVERSION; } | sha256sum | cut -c1-16)
+key=$( { cat "$here/go.mod" "$here/go.sum" "$here/tools.go" "$here/kube/main.go" "$here/kwok/go.mod" \
+  "$here/kwok/go.sum" "$here/build.sh"; go env GOVERSION; } | sha256sum | cut -c1-16)
 out="$cache_root/tools/$key"
 bin="$out/bin"
 
@@ -51,11 +52,11 @@ ver_flags() {
 }
 
 step() {
-  # step <name> <go build args...>: one binary, with progress and the log on failure.
-  local name=$1; shift
+  # step <module dir> <name> <go build args...>: one binary, with progress and the log on failure.
+  local dir=$1 name=$2; shift 2
   local t0=$SECONDS
   echo "==> building $name (log: $log)" >&2
-  if ! (cd "$here" && go build -trimpath "$@") >>"$log" 2>&1; then
+  if ! (cd "$dir" && go build -trimpath "$@") >>"$log" 2>&1; then
     echo "error: building $name failed; last lines of $log:" >&2
     tail -n 30 "$log" >&2
     exit 1
@@ -65,18 +66,18 @@ step() {
 
 echo "==> building test bed tools into $out (first time: tens of minutes on 2 cores)" >&2
 echo "==> downloading modules" >&2
-(cd "$here" && go mod download) >>"$log" 2>&1 || { echo "error: go mod download failed; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
+(cd "$here" && go mod download && cd kwok && go mod download) >>"$log" 2>&1 || { echo "error: go mod download failed; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
 
 # kube: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl in one
 # binary (see kube/main.go), reached through symlinks named after each component.
-step kube -ldflags "-s -w $(ver_flags $K8S_VERSION)" -o "$bin/kube" ./kube
+step "$here" kube -ldflags "-s -w $(ver_flags $K8S_VERSION)" -o "$bin/kube" ./kube
 for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; do
   ln -sf kube "$bin/$c"
 done
-step etcd -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3
-step kwok -ldflags "-s -w" -o "$bin/kwok" sigs.k8s.io/kwok/cmd/kwok
+step "$here" etcd -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3
+step "$here/kwok" kwok -ldflags "-s -w" -o "$bin/kwok" sigs.k8s.io/kwok/cmd/kwok
 helm_minor=${K8S_VERSION#v1.}; helm_minor=${helm_minor%%.*}
-step helm -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$helm_minor" \
+step "$here" helm -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$helm_minor" \
   -o "$bin/helm" helm.sh/helm/v3/cmd/helm
 
 "$bin/kubectl" version --client=true >>"$log" 2>&1 || { echo "error: built kubectl does not run; see $log" >&2; exit 1; }

@@ -8,5 +8,4 @@ package tools
 import (
 	_ "go.etcd.io/etcd/server/v3"
 	_ "helm.sh/helm/v3/cmd/helm"
-	_ "sigs.k8s.io/kwok/cmd/kwok"
 )
