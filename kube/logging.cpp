@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -158,11 +159,26 @@ class JsonFormatter final : public spdlog::formatter {
   }
 };
 
+// True once setup_logging() installed our formatters; until then (a program that configured
+// spdlog its own way) fields are rendered inline as ` key=value`.
+std::atomic<bool> g_structured{false};
+
 void emit(spdlog::level::level_enum level, std::string_view msg,
           std::initializer_list<log::Field> fields) {
-  auto logger = spdlog::default_logger_raw();
+  auto* logger = spdlog::default_logger_raw();
   if (!logger->should_log(level)) return;
-  logger->log(level, "{}", log::encode(msg, fields));
+  if (g_structured.load()) {
+    logger->log(level, "{}", log::encode(msg, fields));
+    return;
+  }
+  std::string line(msg);
+  for (const auto& f : fields) {
+    line += ' ';
+    line += f.key;
+    line += '=';
+    line += needs_quotes(f.value) ? "\"" + f.value + "\"" : f.value;
+  }
+  logger->log(level, "{}", line);
 }
 
 }  // namespace
@@ -197,6 +213,7 @@ Status setup_logging(const LogOptions& options, std::shared_ptr<spdlog::sinks::s
   logger->set_level(spdlog::level::from_str(options.level));
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
+  g_structured = true;
   return {};
 }
 
