@@ -66,13 +66,16 @@ Result<Preference> Allocator::Choose(const PreferredRequest& request) const {
   for (auto& [index, d] : by_domain)
     domains.push_back(std::move(d));
 
-  // Order in which domains are tried: best fit takes the fullest domain (fewest free chips)
-  // first, so the emptiest domains stay whole for large requests; first fit takes them in order.
+  // Order in which domains are tried (see AllocationPolicy).
   std::vector<const DomainFree*> order;
   order.reserve(domains.size());
   for (const DomainFree& d : domains)
     order.push_back(&d);
-  if (policy_ == AllocationPolicy::kBestFit) {
+  const auto domain_size = static_cast<std::size_t>(topology_.domain_size());
+  if (policy_ == AllocationPolicy::kKeepWhole && domain_size > 0) {
+    std::stable_partition(order.begin(), order.end(),
+                          [&](const DomainFree* d) { return d->free.size() < domain_size; });
+  } else if (policy_ == AllocationPolicy::kFewestFree) {
     std::stable_sort(order.begin(), order.end(), [](const DomainFree* a, const DomainFree* b) {
       return a->free.size() < b->free.size();
     });
@@ -80,11 +83,11 @@ Result<Preference> Allocator::Choose(const PreferredRequest& request) const {
 
   Preference out;
   out.valid_size = topology_.ValidSize(size);
-  const int domain_size = topology_.domain_size();
   const int total_must = static_cast<int>(must.size());
 
   // Inside HCCS domains: split the request evenly over the fewest domains that can hold it.
-  const int span = domain_size == 0 ? 1 : (size + domain_size - 1) / domain_size;
+  const int per_domain_max = topology_.domain_size();
+  const int span = per_domain_max == 0 ? 1 : (size + per_domain_max - 1) / per_domain_max;
   if (size % span == 0) {
     const int per_domain = size / span;
     std::vector<const DomainFree*> chosen;

@@ -61,6 +61,9 @@ std::optional<int> PhysicalIdFromDeviceId(std::string_view device_id) {
   if (!device_id.starts_with(kDevicePrefix)) return std::nullopt;
   const std::string_view digits = device_id.substr(kDevicePrefix.size());
   if (digits.empty() || digits.size() > 6) return std::nullopt;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;  // from_chars alone accepts a leading '-'
+  }
   int id = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
   if (ec != std::errc() || end != digits.data() + digits.size()) return std::nullopt;

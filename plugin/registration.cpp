@@ -95,7 +95,7 @@ Registrar::~Registrar() {
 Registrar::FileId Registrar::Identify(const std::filesystem::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {};
-  return FileId{st.st_dev, st.st_ino, true};
+  return FileId{st.st_dev, st.st_ino, st.st_ctim, true};
 }
 
 void Registrar::Start() {
@@ -133,6 +133,15 @@ void Registrar::Run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     if (inotify_fd >= 0 && watch < 0) {
       watch = ::inotify_add_watch(inotify_fd, options_.socket_dir.c_str(), kDirEvents);
+    }
+    // Events are hints; the files decide. Our socket must still be the one we made (the
+    // kubelet deletes it when it restarts), else serve again before registering.
+    if (!need_serve && !(Identify(plugin_path) == served)) {
+      log::Info("plugin socket gone (kubelet restarting?), serving again",
+                {log::kv("socket", plugin_path.string())});
+      need_serve = true;
+      registered_ = false;
+      backoff = options_.initial_backoff;
     }
     std::chrono::milliseconds wait = options_.recheck_interval;
     if (need_serve) {
@@ -191,18 +200,11 @@ void Registrar::Run(std::stop_token stop) {
         watch = -1;
       }
     }
-    // Events are hints; the files decide. Our socket must still be the one we made, and the
-    // kubelet's socket the one we registered at.
-    if (!need_serve && !(Identify(plugin_path) == served)) {
-      log::Info("plugin socket gone (kubelet restarting?), serving again",
-                {log::kv("socket", plugin_path.string())});
-      need_serve = true;
-      registered_ = false;
-      backoff = options_.initial_backoff;
-    }
+    // A kubelet.sock other than the one we registered at means a new kubelet. (The creation
+    // event alone is not enough: it may be queued from a restart we already handled.)
     const FileId kubelet_now = Identify(kubelet_path);
-    if (!need_register && (kubelet_created || !(kubelet_now == registered_at))) {
-      log::Info("kubelet socket recreated (kubelet restarted), registering again",
+    if (!need_register && !(kubelet_now == registered_at)) {
+      log::Info("kubelet socket changed (kubelet restarted or stopped), registering again",
                 {log::kv("kubelet", kubelet_path.string())});
       need_register = true;
       registered_ = false;

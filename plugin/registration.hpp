@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -64,8 +65,12 @@ class Registrar final {
   struct FileId {
     dev_t device = 0;
     ino_t inode = 0;
+    timespec changed{};  // with the inode: a file made anew differs even if the inode is reused
     bool exists = false;
-    bool operator==(const FileId&) const = default;
+    bool operator==(const FileId& o) const {
+      return device == o.device && inode == o.inode && changed.tv_sec == o.changed.tv_sec &&
+             changed.tv_nsec == o.changed.tv_nsec && exists == o.exists;
+    }
   };
   static FileId Identify(const std::filesystem::path& path);
   void Run(std::stop_token stop);

@@ -81,6 +81,22 @@ std::optional<Registration> FakeKubelet::WaitForRegistration(std::size_t count,
   return service_->seen[count - 1];
 }
 
+std::optional<Registration> FakeKubelet::WaitForRegistrationSince(
+    std::chrono::steady_clock::time_point since, std::chrono::milliseconds timeout) {
+  std::unique_lock lock(service_->mu);
+  std::optional<Registration> found;
+  service_->changed.wait_for(lock, timeout, [&] {
+    for (const Registration& r : service_->seen) {
+      if (r.at >= since) {
+        found = r;
+        return true;
+      }
+    }
+    return false;
+  });
+  return found;
+}
+
 std::size_t FakeKubelet::registrations() const {
   std::lock_guard lock(service_->mu);
   return service_->seen.size();

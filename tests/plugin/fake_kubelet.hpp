@@ -40,7 +40,7 @@ class FakeKubelet final {
   /// Stops serving and removes kubelet.sock.
   void Stop();
   /// What a restarting kubelet does: stop, delete every socket in the directory, start again.
-  /// Returns the time the new kubelet.sock was created.
+  /// Returns the time just before the new kubelet.sock was created.
   std::chrono::steady_clock::time_point Restart();
 
   /// Makes Register fail with UNAVAILABLE (a kubelet still starting) while set.
@@ -49,6 +49,9 @@ class FakeKubelet final {
   /// Waits until at least `count` Register calls arrived; returns the count-th (1-based).
   std::optional<Registration> WaitForRegistration(std::size_t count,
                                                   std::chrono::milliseconds timeout);
+  /// Waits for the first Register call that arrived at or after `since`.
+  std::optional<Registration> WaitForRegistrationSince(std::chrono::steady_clock::time_point since,
+                                                       std::chrono::milliseconds timeout);
   std::size_t registrations() const;
 
   /// A DevicePlugin client on <dir>/<endpoint>, as the kubelet dials it back.

@@ -1,0 +1,196 @@
+// Runs the DCMI backend's real dlopen path against the fake libdcmi.so built by the tests
+// (tests/plugin/fake_dcmi), with scripted inventories and injected faults.
+
+#include "plugin/discovery/dcmi.hpp"
+
+#include <dlfcn.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/plugin/temp_dir.hpp"
+
+namespace ascend::plugin {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+using testing::WriteFile;
+
+// The fake reads its inventory path from fake_dcmi_set_inventory(). dlopen of the same file
+// returns the same handle the backend gets, so this reaches the copy the backend calls.
+class FakeDcmi {
+ public:
+  FakeDcmi() {
+    handle_ = ::dlopen(FAKE_DCMI_DIR "/libdcmi.so", RTLD_NOW | RTLD_LOCAL);
+    if (handle_ == nullptr) throw std::runtime_error("fake libdcmi.so missing");
+    set_ = reinterpret_cast<void (*)(const char*)>(  // NOLINT
+        ::dlsym(handle_, "fake_dcmi_set_inventory"));
+  }
+  ~FakeDcmi() {
+    set_(nullptr);
+    ::dlclose(handle_);
+  }
+  FakeDcmi(const FakeDcmi&) = delete;
+  FakeDcmi& operator=(const FakeDcmi&) = delete;
+
+  void Use(const std::filesystem::path& inventory) { set_(inventory.c_str()); }
+
+ private:
+  void* handle_ = nullptr;
+  void (*set_)(const char*) = nullptr;
+};
+
+constexpr const char* kEightChips =
+    "# card device logic physical name health codes\n"
+    "chip 0 0 0 0 910B3 0\n"
+    "chip 1 0 1 1 910B3 0\n"
+    "chip 2 0 2 2 910B3 0\n"
+    "chip 3 0 3 3 910B3 0\n"
+    "chip 4 0 4 4 910B3 0\n"
+    "chip 5 0 5 5 910B3 1\n"
+    "chip 6 0 6 7 910B3 0\n"
+    "chip 7 0 7 6 910B3 0\n";
+
+DcmiOptions FakeOnly() {
+  return DcmiOptions{{FAKE_DCMI_DIR}, false};
+}
+
+TEST(Dcmi, EnumeratesCardsChipsAndIds) {
+  TempDir dir;
+  WriteFile(dir / "inv", kEightChips);
+  FakeDcmi fake;
+  fake.Use(dir / "inv");
+  DcmiDiscovery dcmi(FakeOnly());
+  ASSERT_TRUE(dcmi.Load().ok());
+  EXPECT_EQ(dcmi.library_path(), FAKE_DCMI_DIR "/libdcmi.so");
+  auto chips = dcmi.Scan();
+  ASSERT_TRUE(chips.ok()) << chips.error().message;
+  ASSERT_EQ(chips.value().size(), 8U);
+  // Sorted by physical id; logic 6 is physical 7 and the other way round.
+  const ChipStatus& six = chips.value()[6];
+  EXPECT_EQ(six.chip.physical_id, 6);
+  EXPECT_EQ(six.chip.logic_id, 7);
+  EXPECT_EQ(six.chip.card_id, 7);
+  EXPECT_EQ(six.chip.device_id, 0);
+  EXPECT_EQ(six.chip.name, "910B3");
+  for (const auto& c : chips.value())
+    EXPECT_TRUE(c.healthy) << c.chip.physical_id;  // 1 = minor
+}
+
+TEST(Dcmi, SeveralChipsPerCard) {
+  TempDir dir;
+  WriteFile(dir / "inv", "chip 0 0 0 0 910A 0\nchip 0 1 1 1 910A 0\nchip 1 0 2 2 910A 0\n");
+  FakeDcmi fake;
+  fake.Use(dir / "inv");
+  DcmiDiscovery dcmi(FakeOnly());
+  auto chips = dcmi.Scan();
+  ASSERT_TRUE(chips.ok()) << chips.error().message;
+  ASSERT_EQ(chips.value().size(), 3U);
+  EXPECT_EQ(chips.value()[1].chip.card_id, 0);
+  EXPECT_EQ(chips.value()[1].chip.device_id, 1);
+}
+
+TEST(Dcmi, UnhealthyChipsCarryHealthAndErrorCodes) {
+  TempDir dir;
+  WriteFile(dir / "inv", "chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 3 80E01801,80CB8009\n");
+  FakeDcmi fake;
+  fake.Use(dir / "inv");
+  DcmiDiscovery dcmi(FakeOnly());
+  auto chips = dcmi.Scan();
+  ASSERT_TRUE(chips.ok());
+  ASSERT_EQ(chips.value().size(), 2U);
+  EXPECT_TRUE(chips.value()[0].healthy);
+  EXPECT_FALSE(chips.value()[1].healthy);
+  EXPECT_EQ(chips.value()[1].reason, "dcmi health 0x3, error codes 0x80E01801,0x80CB8009");
+}
+
+TEST(Dcmi, HealthCallFailureMakesTheChipUnhealthy) {
+  TempDir dir;
+  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_get_device_health -8020\n");
+  FakeDcmi fake;
+  fake.Use(dir / "inv");
+  DcmiDiscovery dcmi(FakeOnly());
+  auto chips = dcmi.Scan();
+  ASSERT_TRUE(chips.ok());
+  ASSERT_EQ(chips.value().size(), 8U);
+  EXPECT_FALSE(chips.value()[0].healthy);
+  EXPECT_EQ(chips.value()[0].reason, "dcmi_get_device_health returned -8020");
+}
+
+TEST(Dcmi, CardListFailureIsAnError) {
+  TempDir dir;
+  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_get_card_num_list -8001\n");
+  FakeDcmi fake;
+  fake.Use(dir / "inv");
+  DcmiDiscovery dcmi(FakeOnly());
+  auto chips = dcmi.Scan();
+  ASSERT_FALSE(chips.ok());
+  EXPECT_EQ(chips.error().message, "dcmi_get_card_num_list returned -8001");
+}
+
+TEST(Dcmi, ChipsWithUnreadableIdsAreLeftOut) {
+  TempDir dir;
+  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_get_device_phyid_from_logicid -1\n");
+  FakeDcmi fake;
+  fake.Use(dir / "inv");
+  DcmiDiscovery dcmi(FakeOnly());
+  auto chips = dcmi.Scan();
+  ASSERT_TRUE(chips.ok());
+  EXPECT_TRUE(chips.value().empty());
+}
+
+TEST(Dcmi, InitFailureNamesTheCodeAndWhatToCheck) {
+  TempDir dir;
+  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_init -8005\n");
+  FakeDcmi fake;
+  fake.Use(dir / "inv");
+  DcmiDiscovery dcmi(FakeOnly());
+  const Status loaded = dcmi.Load();
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("dcmi_init returned -8005"));
+  EXPECT_THAT(loaded.error().message, HasSubstr("npu-smi"));
+  // The driver comes back: the next scan loads the library and sees the chips.
+  WriteFile(dir / "inv", kEightChips);
+  auto chips = dcmi.Scan();
+  ASSERT_TRUE(chips.ok()) << chips.error().message;
+  EXPECT_EQ(chips.value().size(), 8U);
+}
+
+TEST(Dcmi, MissingLibraryListsWhatWasTried) {
+  TempDir dir;
+  DcmiDiscovery dcmi(DcmiOptions{{dir / "lib64", dir / "lib64/driver"}, false});
+  const Status loaded = dcmi.Load();
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(loaded.error().message, HasSubstr((dir / "lib64/libdcmi.so").string()));
+  EXPECT_THAT(loaded.error().message, HasSubstr((dir / "lib64/driver/libdcmi.so").string()));
+  EXPECT_THAT(loaded.error().message, HasSubstr("--driver-lib-dirs"));
+  EXPECT_FALSE(dcmi.Scan().ok());
+}
+
+TEST(Dcmi, CorruptLibraryIsRefused) {
+  TempDir dir;
+  WriteFile(dir / "libdcmi.so", "this is not an ELF file");
+  DcmiDiscovery dcmi(DcmiOptions{{dir.path()}, false});
+  const Status loaded = dcmi.Load();
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr((dir / "libdcmi.so").string()));
+}
+
+TEST(Dcmi, LibraryWithoutRequiredFunctionsIsRefused) {
+  DcmiDiscovery dcmi(DcmiOptions{{FAKE_DCMI_BROKEN_DIR}, false});
+  const Status loaded = dcmi.Load();
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.error().message, HasSubstr("lacks dcmi_get_device_health"));
+}
+
+TEST(Dcmi, HealthValues) {
+  EXPECT_TRUE(DcmiHealthIsUsable(0));
+  EXPECT_TRUE(DcmiHealthIsUsable(1));
+  EXPECT_FALSE(DcmiHealthIsUsable(2));
+  EXPECT_FALSE(DcmiHealthIsUsable(3));
+  EXPECT_FALSE(DcmiHealthIsUsable(0xFFFFFFFFU));
+}
+
+}  // namespace
+}  // namespace ascend::plugin

@@ -1,0 +1,72 @@
+#include "plugin/discovery/devfs.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/plugin/temp_dir.hpp"
+
+namespace ascend::plugin {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+using testing::WriteFile;
+
+std::vector<int> Ids(const std::vector<ChipStatus>& chips) {
+  std::vector<int> out;
+  for (const auto& c : chips)
+    out.push_back(c.chip.physical_id);
+  return out;
+}
+
+TEST(Devfs, ChipIdsFromFileNames) {
+  EXPECT_EQ(ChipIdFromFileName("davinci0"), 0);
+  EXPECT_EQ(ChipIdFromFileName("davinci15"), 15);
+  EXPECT_EQ(ChipIdFromFileName("davinci_manager"), -1);
+  EXPECT_EQ(ChipIdFromFileName("davinci"), -1);
+  EXPECT_EQ(ChipIdFromFileName("davinci07"), -1);
+  EXPECT_EQ(ChipIdFromFileName("davinci1x"), -1);
+  EXPECT_EQ(ChipIdFromFileName("hisi_hdc"), -1);
+}
+
+TEST(Devfs, FindsEveryChipNodeInOrder) {
+  TempDir dir;
+  testing::MakeDeviceTree(dir.path(), 0);
+  for (int id : {10, 2, 0, 3})
+    WriteFile(dir / ("davinci" + std::to_string(id)));
+  WriteFile(dir / "davinciX");
+  std::filesystem::create_directory(dir / "davinci9");  // a directory is not a device
+  DevfsDiscovery discovery({dir.path(), true});
+  auto chips = discovery.Scan();
+  ASSERT_TRUE(chips.ok()) << chips.error().message;
+  EXPECT_EQ(Ids(chips.value()), (std::vector<int>{0, 2, 3, 10}));
+  for (const auto& c : chips.value())
+    EXPECT_TRUE(c.healthy);
+  EXPECT_EQ(discovery.Name(), "devfs");
+}
+
+TEST(Devfs, RegularFilesCountOnlyWhenAllowed) {
+  TempDir dir;
+  testing::MakeDeviceTree(dir.path(), 4);
+  DevfsDiscovery strict({dir.path(), false});
+  auto chips = strict.Scan();
+  ASSERT_TRUE(chips.ok());
+  EXPECT_TRUE(chips.value().empty());
+  EXPECT_FALSE(IsDeviceNode(dir / "davinci0", {dir.path(), false}));
+  EXPECT_TRUE(IsDeviceNode(dir / "davinci0", {dir.path(), true}));
+  // A real character device is always a device node.
+  EXPECT_TRUE(IsDeviceNode("/dev/null", {"/dev", false}));
+}
+
+TEST(Devfs, MissingRootIsAClearError) {
+  TempDir dir;
+  DevfsDiscovery discovery({dir / "nope", true});
+  auto chips = discovery.Scan();
+  ASSERT_FALSE(chips.ok());
+  EXPECT_EQ(chips.error().code, ErrorCode::kUnavailable);
+  EXPECT_THAT(chips.error().message, HasSubstr((dir / "nope").string()));
+  EXPECT_THAT(chips.error().message, HasSubstr("--device-root"));
+}
+
+}  // namespace
+}  // namespace ascend::plugin

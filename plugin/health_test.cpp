@@ -1,0 +1,197 @@
+#include "plugin/health.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "plugin/discovery/devfs.hpp"
+#include "tests/plugin/temp_dir.hpp"
+
+namespace ascend::plugin {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+// A scripted backend: the test sets what the next scans return.
+class ScriptedDiscovery final : public Discovery {
+ public:
+  std::string_view Name() const override { return "scripted"; }
+  Result<std::vector<ChipStatus>> Scan() override {
+    const std::lock_guard lock(mu_);
+    if (!error_.empty()) return Error{ErrorCode::kUnavailable, error_};
+    return chips_;
+  }
+  void Set(std::vector<ChipStatus> chips) {
+    const std::lock_guard lock(mu_);
+    chips_ = std::move(chips);
+    error_.clear();
+  }
+  void Fail(std::string error) {
+    const std::lock_guard lock(mu_);
+    error_ = std::move(error);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<ChipStatus> chips_;
+  std::string error_;
+};
+
+std::vector<ChipStatus> Chips(int n, int sick = -1) {
+  std::vector<ChipStatus> out(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    out[static_cast<std::size_t>(i)].chip.physical_id = i;
+    if (i == sick) {
+      out[static_cast<std::size_t>(i)].healthy = false;
+      out[static_cast<std::size_t>(i)].reason = "dcmi health 0x3";
+    }
+  }
+  return out;
+}
+
+// Waits (bounded only so a broken build cannot hang) until the predicate holds.
+bool WaitFor(const Inventory& inventory, const std::function<bool(const InventorySnapshot&)>& ok) {
+  std::stop_source never;
+  InventorySnapshot s = inventory.Snapshot();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!ok(s)) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (auto next =
+            inventory.WaitForChange(s.version, std::chrono::milliseconds(200), never.get_token())) {
+      s = *next;
+    }
+  }
+  return true;
+}
+
+class HealthTest : public ::testing::Test {
+ protected:
+  void SetUp() override { testing::MakeDeviceTree(dir_ / "dev", 8); }
+  HealthOptions Options(std::chrono::milliseconds interval = std::chrono::hours(1)) const {
+    return HealthOptions{dir_ / "dev", interval, true, true};
+  }
+
+  TempDir dir_;
+  Inventory inventory_;
+};
+
+TEST_F(HealthTest, VanishedNodeIsUnhealthyAndRecovers) {
+  DevfsDiscovery devfs({dir_ / "dev", true});
+  HealthMonitor monitor(devfs, inventory_, Options());
+  ASSERT_TRUE(monitor.CheckNow());
+  EXPECT_EQ(inventory_.Snapshot().chips.size(), 8U);
+
+  std::filesystem::remove(dir_ / "dev/davinci3");
+  ASSERT_TRUE(monitor.CheckNow());
+  const ChipStatus* three = inventory_.Snapshot().Find(3);
+  ASSERT_NE(three, nullptr);  // still listed: capacity stays, allocatable drops
+  EXPECT_FALSE(three->healthy);
+
+  testing::WriteFile(dir_ / "dev/davinci3");
+  ASSERT_TRUE(monitor.CheckNow());
+  EXPECT_TRUE(inventory_.Snapshot().Find(3)->healthy);
+  EXPECT_FALSE(monitor.CheckNow());  // nothing changed
+}
+
+TEST_F(HealthTest, DeviceNodeCheckAppliesToEveryBackend) {
+  ScriptedDiscovery backend;
+  backend.Set(Chips(8));
+  HealthMonitor monitor(backend, inventory_, Options());
+  monitor.CheckNow();
+  std::filesystem::remove(dir_ / "dev/davinci5");
+  monitor.CheckNow();
+  const auto snapshot = inventory_.Snapshot();
+  EXPECT_FALSE(snapshot.Find(5)->healthy);
+  EXPECT_THAT(snapshot.Find(5)->reason, HasSubstr("davinci5 missing"));
+  EXPECT_TRUE(snapshot.Find(4)->healthy);
+}
+
+TEST_F(HealthTest, BackendFaultsComeAndGo) {
+  ScriptedDiscovery backend;
+  backend.Set(Chips(8));
+  HealthMonitor monitor(backend, inventory_, Options());
+  monitor.CheckNow();
+
+  backend.Set(Chips(8, 2));
+  monitor.CheckNow();
+  EXPECT_FALSE(inventory_.Snapshot().Find(2)->healthy);
+  EXPECT_EQ(inventory_.Snapshot().Find(2)->reason, "dcmi health 0x3");
+
+  backend.Set(Chips(7));  // chip 7 no longer reported
+  monitor.CheckNow();
+  EXPECT_TRUE(inventory_.Snapshot().Find(2)->healthy);
+  EXPECT_FALSE(inventory_.Snapshot().Find(7)->healthy);
+  EXPECT_THAT(inventory_.Snapshot().Find(7)->reason, HasSubstr("no longer reports"));
+
+  backend.Fail("driver gone");
+  monitor.CheckNow();
+  for (const auto& chip : inventory_.Snapshot().chips)
+    EXPECT_FALSE(chip.healthy);
+
+  backend.Set(Chips(8));
+  monitor.CheckNow();
+  for (const auto& chip : inventory_.Snapshot().chips)
+    EXPECT_TRUE(chip.healthy);
+}
+
+TEST_F(HealthTest, InotifySeesAVanishedNodeWithoutWaitingForThePoll) {
+  DevfsDiscovery devfs({dir_ / "dev", true});
+  HealthMonitor monitor(devfs, inventory_, Options(std::chrono::hours(1)));
+  monitor.CheckNow();
+  monitor.Start();
+  std::filesystem::remove(dir_ / "dev/davinci6");
+  EXPECT_TRUE(WaitFor(inventory_, [](const InventorySnapshot& s) {
+    return s.Find(6) != nullptr && !s.Find(6)->healthy;
+  }));
+  testing::WriteFile(dir_ / "dev/davinci6");
+  EXPECT_TRUE(WaitFor(inventory_, [](const InventorySnapshot& s) { return s.Find(6)->healthy; }));
+  monitor.Stop();
+}
+
+TEST_F(HealthTest, PollingSeesBackendChanges) {
+  ScriptedDiscovery backend;
+  backend.Set(Chips(8));
+  HealthMonitor monitor(backend, inventory_, Options(std::chrono::milliseconds(100)));
+  monitor.CheckNow();
+  monitor.Start();
+  backend.Set(Chips(8, 1));
+  EXPECT_TRUE(WaitFor(inventory_, [](const InventorySnapshot& s) { return !s.Find(1)->healthy; }));
+  backend.Set(Chips(8));
+  EXPECT_TRUE(WaitFor(inventory_, [](const InventorySnapshot& s) { return s.Find(1)->healthy; }));
+  monitor.Stop();
+  EXPECT_GE(monitor.checks(), 3U);
+}
+
+TEST_F(HealthTest, MissingDeviceRootServesNothingThenPicksChipsUp) {
+  DevfsDiscovery devfs({dir_ / "later", true});
+  HealthMonitor monitor(devfs, inventory_, Options(std::chrono::milliseconds(100)));
+  EXPECT_FALSE(monitor.CheckNow());
+  EXPECT_TRUE(inventory_.Snapshot().chips.empty());
+  monitor.Start();
+  testing::MakeDeviceTree(dir_ / "later", 2);
+  EXPECT_TRUE(WaitFor(inventory_, [](const InventorySnapshot& s) { return s.chips.size() == 2; }));
+  monitor.Stop();
+}
+
+TEST_F(HealthTest, ReportsEachCheck) {
+  struct Recorder : PluginEvents {
+    void HealthChecked(std::chrono::nanoseconds /*duration*/,
+                       const InventorySnapshot& snapshot) override {
+      ++checks;
+      chips = snapshot.chips.size();
+    }
+    int checks = 0;
+    std::size_t chips = 0;
+  } recorder;
+  DevfsDiscovery devfs({dir_ / "dev", true});
+  HealthMonitor monitor(devfs, inventory_, Options(), &recorder);
+  monitor.CheckNow();
+  monitor.CheckNow();
+  EXPECT_EQ(recorder.checks, 2);
+  EXPECT_EQ(recorder.chips, 8U);
+}
+
+}  // namespace
+}  // namespace ascend::plugin
