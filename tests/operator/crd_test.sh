@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The LlamaFactoryJob CRD against a real kube-apiserver: it installs with the pinned kubectl,
+# valid manifests are stored with the schema's defaults, every invalid manifest in
+# manifests/invalid/ is refused by the API server itself with a message that names the field
+# (each file lists the expected substrings in `# expect:` lines), `kubectl explain` teaches
+# the fields, and the printer columns show. The test bed is stopped at the end, also on failure.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+crd=$root/crds/llamafactoryjobs.yaml
+manifests=$here/manifests
+
+pass=0
+check() { echo "ok: $*"; pass=$((pass + 1)); }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+env_file=$(mktemp)
+cleanup() {
+  if [[ -n "${TESTBED_DIR:-}" ]]; then
+    if [[ $1 -ne 0 ]]; then export KEEP_TESTBED_LOGS=1; fi
+    "$root/tests/testbed/cluster.sh" down "$TESTBED_DIR" || true
+  fi
+  rm -f "$env_file"
+}
+trap 'cleanup $?' EXIT
+
+"$root/tests/testbed/cluster.sh" up --nodes 0 --owner-pid $$ >"$env_file"
+# shellcheck disable=SC1090
+source "$env_file"
+kubectl=("$TESTBED_BIN/kubectl")
+
+# --- the CRD installs and becomes Established
+"${kubectl[@]}" apply -f "$crd" >/dev/null || fail "kubectl apply of $crd failed"
+"${kubectl[@]}" wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=60s >/dev/null \
+  || fail "CRD not Established: $("${kubectl[@]}" get crd llamafactoryjobs.ascendfactory.io -o jsonpath='{.status.conditions}')"
+nonstructural=$("${kubectl[@]}" get crd llamafactoryjobs.ascendfactory.io \
+  -o jsonpath='{.status.conditions[?(@.type=="NonStructuralSchema")].message}')
+[[ -z "$nonstructural" ]] || fail "schema is not structural: $nonstructural"
+check "CRD llamafactoryjobs.ascendfactory.io applied, Established and structural"
+
+# The discovery cache of kubectl may lag a fresh CRD; wait until the short name resolves.
+for _ in $(seq 1 50); do "${kubectl[@]}" get lfjob -A >/dev/null 2>&1 && break; sleep 0.2; done
+"${kubectl[@]}" api-resources --api-group=ascendfactory.io -o wide | grep -q "lfjob" \
+  || fail "short name lfjob not in api-resources"
+check "short name lfjob resolves"
+
+"${kubectl[@]}" create namespace crd-test >/dev/null
+
+# --- every valid manifest is accepted
+for f in "$manifests"/valid/*.yaml; do
+  out=$("${kubectl[@]}" apply -n crd-test -f "$f" 2>&1) || fail "valid manifest $(basename "$f") refused: $out"
+done
+check "$(ls "$manifests"/valid/*.yaml | wc -l) valid manifests accepted"
+
+# --- defaults from the schema are stored
+jp() { "${kubectl[@]}" get lfjob -n crd-test "$1" -o jsonpath="$2"; }
+got=$(jp llama-board '{.spec.nodes} {.spec.npusPerNode} {.spec.masterPort} {.spec.runPolicy.restartPolicy} {.spec.runPolicy.maxRestarts} {.spec.runPolicy.restartScope} {.spec.runPolicy.suspend} {.spec.storage.shmSize} {.spec.service.type}')
+[[ "$got" == "1 1 29500 OnFailure 3 Job false 16Gi NodePort" ]] \
+  || fail "defaults of llama-board: got '$got', want '1 1 29500 OnFailure 3 Job false 16Gi NodePort'"
+got=$(jp qwen-lora-sft '{.spec.mode} {.spec.service.type} {.spec.storage.shmSize}')
+[[ "$got" == "train ClusterIP 16Gi" ]] || fail "defaults of qwen-lora-sft: got '$got'"
+got=$(jp llama3-full-sft '{.spec.configMapRef.key} {.spec.storage.shmSize} {.spec.runPolicy.restartPolicy}')
+[[ "$got" == "llama3_full_sft.yaml 64Gi ExitCode" ]] || fail "llama3-full-sft stored as '$got'"
+# config is an arbitrary object and survives as written
+got=$(jp qwen-lora-sft '{.spec.config.finetuning_type} {.spec.config.learning_rate} {.spec.config.bf16}')
+[[ "$got" == "lora 0.0001 true" ]] || fail "spec.config of qwen-lora-sft stored as '$got'"
+check "defaults applied (mode, nodes, npusPerNode, masterPort, runPolicy, shmSize, service.type); config kept as written"
+
+# --- status is a subresource: a spec write cannot set it
+"${kubectl[@]}" patch lfjob -n crd-test llama-board --type merge -p '{"status":{"phase":"Succeeded"}}' >/dev/null 2>&1 || true
+[[ -z "$(jp llama-board '{.status.phase}')" ]] || fail "status.phase was set through the main resource"
+"${kubectl[@]}" patch lfjob -n crd-test llama-board --subresource status --type merge \
+  -p '{"status":{"phase":"Running","restarts":2}}' >/dev/null || fail "patching /status failed"
+[[ "$(jp llama-board '{.status.phase}')" == Running ]] || fail "status.phase not written through /status"
+check "status is a subresource (ignored on the main resource, written through /status)"
+
+# --- printer columns
+header=$("${kubectl[@]}" get lfjob -n crd-test | head -n 1)
+for col in NAME MODE NODES NPUS PHASE RESTARTS AGE; do
+  [[ "$header" == *"$col"* ]] || fail "column $col missing from 'kubectl get lfjob': $header"
+done
+row=$("${kubectl[@]}" get lfjob -n crd-test llama-board --no-headers | tr -s ' ')
+[[ "$row" == "llama-board webui 1 1 Running 2 "* ]] || fail "printer row for llama-board: '$row'"
+check "printer columns: $(tr -s ' ' <<<"$header")"
+
+# --- every invalid manifest is refused by the API server, naming the field
+for f in "$manifests"/invalid/*.yaml; do
+  name=$(basename "$f" .yaml)
+  mapfile -t expects < <(sed -n 's/^# expect: //p' "$f")
+  ((${#expects[@]} > 0)) || fail "$name has no '# expect:' line"
+  if out=$("${kubectl[@]}" apply -n crd-test -f "$f" 2>&1); then
+    fail "invalid manifest $name was accepted: $out"
+  fi
+  [[ "$out" == *"is invalid"* ]] || fail "$name refused, but not by validation: $out"
+  for e in "${expects[@]}"; do
+    [[ "$out" == *"$e"* ]] || fail "$name: message does not contain '$e': $out"
+  done
+  if "${kubectl[@]}" get lfjob -n crd-test "$name" >/dev/null 2>&1; then fail "$name exists after refusal"; fi
+  echo "   $name: ${out#*: }" | cut -c1-200
+done
+check "$(ls "$manifests"/invalid/*.yaml | wc -l) invalid manifests refused with the field named"
+
+# --- a valid job cannot be edited into an invalid one either (rules run on update too)
+if out=$("${kubectl[@]}" patch lfjob -n crd-test llama-board --type merge -p '{"spec":{"nodes":4}}' 2>&1); then
+  fail "patching webui job to 4 nodes was accepted"
+fi
+[[ "$out" == *"spec.nodes"* ]] || fail "update refusal does not name spec.nodes: $out"
+check "update to nodes=4 on a webui job refused: ${out##*: }"
+
+# --- kubectl explain teaches the fields
+explain=$("${kubectl[@]}" explain lfjob.spec.runPolicy 2>&1) || fail "kubectl explain lfjob.spec.runPolicy failed: $explain"
+for want in restartPolicy maxRestarts restartScope activeDeadlineSeconds ttlSecondsAfterFinished suspend "NonRetryableExitCode"; do
+  [[ "$explain" == *"$want"* ]] || fail "kubectl explain lfjob.spec.runPolicy lacks '$want': $explain"
+done
+explain=$("${kubectl[@]}" explain lfjob.spec.storage.data 2>&1) || fail "kubectl explain lfjob.spec.storage.data failed"
+[[ "$explain" == *"/app/data"* && "$explain" == *"persistentVolumeClaim"* ]] || fail "explain storage.data: $explain"
+explain=$("${kubectl[@]}" explain lfjob.status.conditions 2>&1) || fail "kubectl explain lfjob.status.conditions failed"
+[[ "$explain" == *"MaxRestartsExceeded"* ]] || fail "explain status.conditions: $explain"
+check "kubectl explain lfjob.spec.runPolicy, .spec.storage.data and .status.conditions describe the fields"
+
+echo "$pass passed, 0 failed"
