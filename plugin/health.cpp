@@ -85,20 +85,19 @@ bool HealthMonitor::CheckNow() {
   published.reserve(known_.size());
   for (const auto& [id, chip] : known_) {
     ChipStatus status;
-    if (const auto it = now.find(id); it != now.end()) {
-      status = it->second;
-    } else {
-      status.chip = chip;
+    status.chip = chip;
+    const auto node = options_.device_root / ("davinci" + std::to_string(id));
+    const auto reported = now.find(id);
+    if (options_.require_device_nodes && !IsDeviceNode(node, devfs)) {
+      // The most direct evidence first: without its node no container can use the chip.
       status.healthy = false;
-      status.reason = scanned.ok() ? std::string(discovery_.Name()) + " no longer reports the chip"
-                                   : std::string(discovery_.Name()) + " scan failed";
-    }
-    if (status.healthy && options_.require_device_nodes) {
-      const auto node = options_.device_root / ("davinci" + std::to_string(id));
-      if (!IsDeviceNode(node, devfs)) {
-        status.healthy = false;
-        status.reason = "device node " + node.string() + " missing";
-      }
+      status.reason = "device node " + node.string() + " missing";
+    } else if (reported != now.end()) {
+      status = reported->second;
+    } else {
+      status.healthy = false;
+      status.reason = std::string(discovery_.Name()) +
+                      (scanned.ok() ? " no longer reports the chip" : " scan failed");
     }
     published.push_back(std::move(status));
   }
@@ -108,14 +107,16 @@ bool HealthMonitor::CheckNow() {
     for (const ChipStatus& status : published) {
       const ChipStatus* old = before.Find(status.chip.physical_id);
       if (old != nullptr && old->healthy == status.healthy) continue;
-      if (status.healthy) {
-        log::Info("chip health changed",
-                  {log::kv("device", DeviceId(status.chip.physical_id)),
-                   log::kv("health", "Healthy"), log::kv("name", status.chip.name)});
+      const std::string device = DeviceId(status.chip.physical_id);
+      if (old == nullptr) {
+        log::Info("chip discovered", {log::kv("device", device), log::kv("name", status.chip.name),
+                                      log::kv("health", status.healthy ? "Healthy" : "Unhealthy"),
+                                      log::kv("reason", status.reason)});
+      } else if (status.healthy) {
+        log::Info("chip health changed", {log::kv("device", device), log::kv("health", "Healthy")});
       } else {
-        log::Warn("chip health changed",
-                  {log::kv("device", DeviceId(status.chip.physical_id)),
-                   log::kv("health", "Unhealthy"), log::kv("reason", status.reason)});
+        log::Warn("chip health changed", {log::kv("device", device), log::kv("health", "Unhealthy"),
+                                          log::kv("reason", status.reason)});
       }
     }
   }

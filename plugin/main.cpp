@@ -54,8 +54,9 @@ ap::DiscoveryPtr ChooseDiscovery(const ap::PluginConfig& config) {
                    {kv("error", loaded.error().message)});
     return dcmi;
   }
-  ap::log::Warn("DCMI not available, using device files",
-                {kv("error", loaded.error().message), kv("device_root", config.device_root)});
+  ap::log::Warn(
+      "DCMI not available, using device files",
+      {kv("error", loaded.error().message), kv("device_root", config.device_root.string())});
   return std::make_unique<ap::DevfsDiscovery>(devfs);
 }
 

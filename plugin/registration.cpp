@@ -172,11 +172,12 @@ void Registrar::Run(std::stop_token stop) {
                    log::kv("kubelet", kubelet_path.string()), log::kv("attempts", failures + 1)});
         failures = 0;
       } else {
-        // The first failure is worth a warning; a kubelet that stays away is said once a minute
-        // at most by the backoff ceiling, at debug level in between.
-        if (failures == 0 || backoff == options_.max_backoff) {
-          log::Warn("kubelet not reachable, will retry", {log::kv("error", status.error().message),
-                                                          log::kv("retry_in_ms", backoff.count())});
+        // The first failure is worth a warning, then about one a minute (every 12th retry at
+        // the 5 s ceiling); debug level in between.
+        if (failures % 12 == 0) {
+          log::Warn("kubelet not reachable, will retry",
+                    {log::kv("error", status.error().message),
+                     log::kv("retry_in_ms", backoff.count()), log::kv("failures", failures + 1)});
         } else {
           log::Debug("register retry", {log::kv("error", status.error().message),
                                         log::kv("retry_in_ms", backoff.count())});

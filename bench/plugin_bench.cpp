@@ -1,0 +1,244 @@
+// Benchmark of ascend-device-plugin (issue 3), not a test: runs the real binary on a fake
+// 16-chip device tree with a fake kubelet, and measures through the unix socket
+//   - Allocate and GetPreferredAllocation latency (p50/p99/max over 10,000 calls),
+//   - time from a device node vanishing to Unhealthy on the kubelet's ListAndWatch stream,
+//   - resident memory and CPU at idle (kubelet connected, default 5 s health interval).
+// Usage: plugin_bench [--calls N] [--idle-seconds S]
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/deviceplugin.grpc.pb.h"
+#include "tests/plugin/fake_kubelet.hpp"
+#include "tests/plugin/temp_dir.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+namespace testing = ascend::plugin::testing;
+
+constexpr int kChips = 16;
+
+struct Stats {
+  double p50_us, p99_us, max_us;
+};
+
+Stats Summarize(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  auto at = [&](double q) { return us[static_cast<std::size_t>(q * (us.size() - 1))]; };
+  return {at(0.50), at(0.99), us.back()};
+}
+
+double Micros(Clock::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
+
+// /proc/<pid>/status VmRSS in KiB.
+long RssKiB(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// utime + stime of a process, in clock ticks.
+long CpuTicks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string skip;
+  for (int i = 3; i <= 13; ++i)
+    fields >> skip;  // fields 3..13
+  long utime = 0;
+  long stime = 0;
+  fields >> utime >> stime;
+  return utime + stime;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int calls = 10000;
+  int idle_seconds = 30;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--calls") == 0) calls = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--idle-seconds") == 0) idle_seconds = std::atoi(argv[i + 1]);
+  }
+
+  testing::TempDir dir;
+  testing::MakeDeviceTree(dir / "dev", kChips);
+  std::filesystem::create_directories(dir / "plugins");
+  testing::FakeKubelet kubelet(dir / "plugins");
+  kubelet.Start();
+
+  const std::string binary = ASCEND_DEVICE_PLUGIN_BINARY;
+  const std::vector<std::string> args = {binary,
+                                         "--socket-dir=" + (dir / "plugins").string(),
+                                         "--device-root=" + (dir / "dev").string(),
+                                         "--allow-regular-device-files",
+                                         "--discovery=devfs",
+                                         "--http-address=",
+                                         "--log-level=warn"};
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::vector<char*> cargs;
+    for (const auto& a : args)
+      cargs.push_back(const_cast<char*>(a.c_str()));  // NOLINT
+    cargs.push_back(nullptr);
+    ::execv(binary.c_str(), cargs.data());
+    std::perror("execv");
+    std::_Exit(127);
+  }
+  if (!kubelet.WaitForRegistration(1, 20s)) {
+    std::fprintf(stderr, "plugin did not register\n");
+    ::kill(pid, SIGTERM);
+    return 1;
+  }
+  auto stub = kubelet.Dial("Ascend910.sock");
+
+  // The kubelet keeps one ListAndWatch stream open; so does the bench.
+  grpc::ClientContext watch_context;
+  auto watch = stub->ListAndWatch(&watch_context, v1beta1::Empty());
+  v1beta1::ListAndWatchResponse list;
+  if (!watch->Read(&list) || list.devices_size() != kChips) {
+    std::fprintf(stderr, "unexpected first device list\n");
+    ::kill(pid, SIGTERM);
+    return 1;
+  }
+
+  std::printf("ascend-device-plugin benchmark: %d chips, %d calls, fake device tree in %s\n",
+              kChips, calls, dir.path().c_str());
+
+  // Allocate: one container, 8 chips (a whole half), different halves in turn.
+  {
+    std::vector<double> us;
+    us.reserve(static_cast<std::size_t>(calls));
+    for (int i = 0; i < calls; ++i) {
+      v1beta1::AllocateRequest request;
+      auto* c = request.add_container_requests();
+      for (int id = 0; id < 8; ++id)
+        c->add_devices_ids("Ascend910-" + std::to_string(id + 8 * (i % 2)));
+      grpc::ClientContext context;
+      v1beta1::AllocateResponse response;
+      const auto start = Clock::now();
+      const grpc::Status status = stub->Allocate(&context, request, &response);
+      us.push_back(Micros(Clock::now() - start));
+      if (!status.ok()) {
+        std::fprintf(stderr, "Allocate failed: %s\n", status.error_message().c_str());
+        return 1;
+      }
+    }
+    const Stats s = Summarize(us);
+    std::printf("Allocate (8 chips)            p50 %7.1f us  p99 %7.1f us  max %8.1f us\n",
+                s.p50_us, s.p99_us, s.max_us);
+  }
+
+  // GetPreferredAllocation: random free sets and sizes 1/2/4/8.
+  {
+    std::mt19937 rng(42);
+    const int sizes[] = {1, 2, 4, 8};
+    std::vector<double> us;
+    us.reserve(static_cast<std::size_t>(calls));
+    for (int i = 0; i < calls; ++i) {
+      v1beta1::PreferredAllocationRequest request;
+      auto* c = request.add_container_requests();
+      int free = 0;
+      for (int id = 0; id < kChips; ++id) {
+        if (rng() % 4 != 0) {
+          c->add_available_deviceids("Ascend910-" + std::to_string(id));
+          ++free;
+        }
+      }
+      int size = sizes[rng() % 4];
+      while (size > free)
+        size /= 2;
+      c->set_allocation_size(std::max(size, 1));
+      grpc::ClientContext context;
+      v1beta1::PreferredAllocationResponse response;
+      const auto start = Clock::now();
+      const grpc::Status status = stub->GetPreferredAllocation(&context, request, &response);
+      us.push_back(Micros(Clock::now() - start));
+      if (!status.ok()) {
+        std::fprintf(stderr, "GetPreferredAllocation failed: %s\n", status.error_message().c_str());
+        return 1;
+      }
+    }
+    const Stats s = Summarize(us);
+    std::printf("GetPreferredAllocation        p50 %7.1f us  p99 %7.1f us  max %8.1f us\n",
+                s.p50_us, s.p99_us, s.max_us);
+  }
+
+  // A device node vanishes: time until the stream shows it Unhealthy (and back on recovery).
+  {
+    std::vector<double> fault_us;
+    std::vector<double> recover_us;
+    for (int round = 0; round < 50; ++round) {
+      const std::string name = "davinci" + std::to_string(round % kChips);
+      const std::string id = "Ascend910-" + std::to_string(round % kChips);
+      for (bool vanish : {true, false}) {
+        const auto start = Clock::now();
+        if (vanish) {
+          std::filesystem::remove(dir / "dev" / name);
+        } else {
+          testing::WriteFile(dir / "dev" / name);
+        }
+        const std::string want = vanish ? "Unhealthy" : "Healthy";
+        bool seen = false;
+        while (!seen && watch->Read(&list)) {
+          for (const auto& d : list.devices())
+            seen = seen || (d.id() == id && d.health() == want);
+        }
+        if (!seen) {
+          std::fprintf(stderr, "stream ended\n");
+          return 1;
+        }
+        (vanish ? fault_us : recover_us).push_back(Micros(Clock::now() - start));
+      }
+    }
+    const Stats f = Summarize(fault_us);
+    const Stats r = Summarize(recover_us);
+    std::printf(
+        "node vanished -> Unhealthy    p50 %7.1f us  p99 %7.1f us  max %8.1f us  (50 faults)\n",
+        f.p50_us, f.p99_us, f.max_us);
+    std::printf("node back     -> Healthy      p50 %7.1f us  p99 %7.1f us  max %8.1f us\n",
+                r.p50_us, r.p99_us, r.max_us);
+  }
+
+  // Idle: the kubelet connected, nothing happening but the 5 s health poll.
+  {
+    std::this_thread::sleep_for(2s);
+    const long ticks_before = CpuTicks(pid);
+    const auto start = Clock::now();
+    std::this_thread::sleep_for(std::chrono::seconds(idle_seconds));
+    const long ticks = CpuTicks(pid) - ticks_before;
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    const double cpu_percent =
+        100.0 * static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK)) / seconds;
+    std::printf("idle over %ds: CPU %.3f%% of one core (%ld ticks), RSS %.1f MiB\n", idle_seconds,
+                cpu_percent, ticks, static_cast<double>(RssKiB(pid)) / 1024.0);
+  }
+
+  watch_context.TryCancel();
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  std::printf("plugin exited with %d; socket removed: %s\n", WEXITSTATUS(status),
+              std::filesystem::exists(dir / "plugins/Ascend910.sock") ? "no" : "yes");
+  return 0;
+}
