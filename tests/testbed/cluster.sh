@@ -14,6 +14,9 @@
 #                            KEEP_TESTBED_LOGS=1 keeps DIR (logs under DIR/logs).
 #   cluster.sh add-nodes DIR N [PREFIX]
 #                            Create N more fake Ascend nodes (PREFIX default ascend-node).
+#   cluster.sh restart DIR COMPONENT [--down-seconds S]
+#                            Restart one component (e.g. kube-apiserver) by PID with the
+#                            same command line, and wait until it serves again.
 #
 # Environment: TESTBED_BIN overrides the folder of the Go-built tools (default: the one
 # tests/testbed/tools/build.sh built for the current pins).
@@ -87,7 +90,9 @@ cmd_down() {
 # signalled), output to logs/NAME.log, PID recorded in pids.
 start() {
   local name=$1; shift
-  setsid "$@" >"$DIR/logs/$name.log" 2>&1 </dev/null &
+  mkdir -p "$DIR/cmd"
+  printf '%q ' "$@" >"$DIR/cmd/$name"  # for `cluster.sh restart`
+  setsid "$@" >>"$DIR/logs/$name.log" 2>&1 </dev/null &
   echo "$name $!" >>"$DIR/pids"
   log "started $name (pid $!, log $DIR/logs/$name.log)"
 }
@@ -229,6 +234,42 @@ EOF
   done
 }
 
+# restart DIR NAME [--down-seconds S]: stop one component (SIGTERM, by PID), keep it down
+# for S seconds (default 0), start it again with the same command line and wait until it
+# serves. Tests use it to prove clients survive a restarted kube-apiserver.
+cmd_restart() {
+  local dir=${1:-} name=${2:-} down=0
+  [[ -n "$dir" && -n "$name" ]] || die "usage: cluster.sh restart DIR COMPONENT [--down-seconds S]"
+  if [[ "${3:-}" == "--down-seconds" ]]; then down=${4:-0}; fi
+  DIR=$(cd "$dir" && pwd)
+  [[ -f "$DIR/cmd/$name" ]] || die "no component '$name' in $DIR (have: $(ls "$DIR/cmd" | tr '\n' ' '))"
+  local pid
+  pid=$(pid_of "$name")
+  if [[ -n "$pid" ]]; then
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 20))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    grep -v "^$name $pid\$" "$DIR/pids" >"$DIR/pids.tmp" || true
+    mv "$DIR/pids.tmp" "$DIR/pids"
+    echo "$name $pid" >>"$DIR/pids.stopped"
+  fi
+  log "$name stopped; starting it again in ${down}s"
+  sleep "$down"
+  local -a cmd
+  eval "cmd=($(cat "$DIR/cmd/$name"))"
+  start "$name" "${cmd[@]}"
+  # shellcheck disable=SC1091
+  source "$DIR/ports"
+  case "$name" in
+    kube-apiserver) wait_for "kube-apiserver" "$DIR/logs/kube-apiserver.log" 120 "$(pid_of kube-apiserver)" \
+      https_ok "https://127.0.0.1:$API_PORT/readyz" ;;
+    etcd) wait_for "etcd" "$DIR/logs/etcd.log" 60 "$(pid_of etcd)" curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" ;;
+    *) sleep 1; kill -0 "$(pid_of "$name")" 2>/dev/null || fail "$name restart" "$DIR/logs/$name.log" ;;
+  esac
+  log "$name serving again"
+}
+
 cmd_add_nodes() {
   local dir=$1 count=$2 prefix=${3:-ascend-node} bin
   bin=$(tools_bin)
@@ -246,7 +287,7 @@ cmd_up() {
       --nodes) nodes=$2; shift 2 ;;
       --dir) dir=$2; shift 2 ;;
       --owner-pid) owner=$2; shift 2 ;;
-      -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; exit 0 ;;
+      -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 0 ;;
       *) die "unknown option '$1' (see cluster.sh --help)" ;;
     esac
   done
@@ -362,6 +403,7 @@ case "${1:-}" in
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down "$@" ;;
   add-nodes) shift; cmd_add_nodes "$@" ;;
-  -h|--help|help) sed -n '2,25p' "${BASH_SOURCE[0]}" ;;
-  *) die "usage: cluster.sh up|down|add-nodes ... (see cluster.sh --help)" ;;
+  restart) shift; cmd_restart "$@" ;;
+  -h|--help|help) sed -n '2,28p' "${BASH_SOURCE[0]}" ;;
+  *) die "usage: cluster.sh up|down|restart|add-nodes ... (see cluster.sh --help)" ;;
 esac

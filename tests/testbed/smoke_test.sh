@@ -126,6 +126,15 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TESTBED_DIR/pki/ca.crt"
 [[ "$code" == 401 || "$code" == 403 ]] || fail "anonymous list of pods returned HTTP $code, want 401 or 403"
 check "anonymous request refused with HTTP $code"
 
+# --- restarting the apiserver (by PID, same flags) keeps the cluster's state
+old_pid=$(awk '$1 == "kube-apiserver" {print $2}' "$TESTBED_DIR/pids")
+"$here/cluster.sh" restart "$TESTBED_DIR" kube-apiserver
+new_pid=$(awk '$1 == "kube-apiserver" {print $2}' "$TESTBED_DIR/pids")
+[[ -n "$new_pid" && "$new_pid" != "$old_pid" ]] || fail "kube-apiserver pid did not change on restart ($old_pid -> $new_pid)"
+kill -0 "$old_pid" 2>/dev/null && fail "old kube-apiserver $old_pid still running"
+"${kubectl[@]}" get pod -n smoke two-chips -o name >/dev/null || fail "pod two-chips gone after an apiserver restart"
+check "kube-apiserver restarted ($old_pid -> $new_pid) with the cluster's state intact"
+
 # --- teardown stops every process the test bed started
 pids=$(awk '{print $2}' "$TESTBED_DIR/pids")
 "$here/cluster.sh" down "$TESTBED_DIR"

@@ -18,7 +18,7 @@ K8S_VERSION=v1.34.4
 HELM_VERSION=v3.19.5
 
 cache_root=${ASCEND_FACTORY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ascend-factory}
-key=$( { cat "$here/go.mod" "$here/go.sum" "$here/tools.go" "$here/kube/main.go" "$here/kwok/go.mod" \
+key=$( { cat "$here/go.mod" "$here/go.sum" "$here/tools.go" "$here"/kube/*.go "$here/kwok/go.mod" \
   "$here/kwok/go.sum" "$here/build.sh"; go env GOVERSION; } | sha256sum | cut -c1-16)
 out="$cache_root/tools/$key"
 bin="$out/bin"

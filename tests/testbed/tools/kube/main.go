@@ -40,6 +40,7 @@ var components = map[string]func() int{
 	"kube-scheduler":          func() int { return cli.Run(scheduler.NewSchedulerCommand()) },
 	"kubelet":                 func() int { return cli.Run(kubelet.NewKubeletCommand(context.Background())) },
 	"kubectl":                 runKubectl,
+	"devicemanager-harness":   runDeviceManagerHarness,
 }
 
 func runKubectl() int {
