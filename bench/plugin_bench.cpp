@@ -47,12 +47,12 @@ double Micros(Clock::duration d) {
   return std::chrono::duration<double, std::micro>(d).count();
 }
 
-// /proc/<pid>/status VmRSS in KiB.
-long RssKiB(pid_t pid) {
+// A field of /proc/<pid>/status in KiB ("VmRSS", "RssAnon", "RssFile").
+long StatusKiB(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+    if (line.starts_with(field + ":")) return std::stol(line.substr(field.size() + 1));
   }
   return -1;
 }
@@ -60,7 +60,8 @@ long RssKiB(pid_t pid) {
 // utime + stime of a process, in clock ticks.
 long CpuTicks(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string stat;
+  std::getline(in, stat);  // one line
   std::istringstream fields(stat.substr(stat.rfind(')') + 2));
   std::string skip;
   for (int i = 3; i <= 13; ++i)
@@ -93,7 +94,7 @@ int main(int argc, char** argv) {
                                          "--device-root=" + (dir / "dev").string(),
                                          "--allow-regular-device-files",
                                          "--discovery=devfs",
-                                         "--http-address=",
+                                         "--http-address=off",
                                          "--log-level=warn"};
   const pid_t pid = ::fork();
   if (pid == 0) {
@@ -230,8 +231,11 @@ int main(int argc, char** argv) {
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     const double cpu_percent =
         100.0 * static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK)) / seconds;
-    std::printf("idle over %ds: CPU %.3f%% of one core (%ld ticks), RSS %.1f MiB\n", idle_seconds,
-                cpu_percent, ticks, static_cast<double>(RssKiB(pid)) / 1024.0);
+    auto mib = [&](const char* field) { return static_cast<double>(StatusKiB(pid, field)) / 1024; };
+    std::printf("idle over %ds: CPU %.3f%% of one core (%ld ticks)\n", idle_seconds, cpu_percent,
+                ticks);
+    std::printf("RSS %.1f MiB (anonymous %.1f MiB, shared-library and file pages %.1f MiB)\n",
+                mib("VmRSS"), mib("RssAnon"), mib("RssFile"));
   }
 
   watch_context.TryCancel();

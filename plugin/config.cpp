@@ -108,7 +108,7 @@ std::vector<Key> Keys() {
        "Accept regular files as device nodes (test beds without real chips only)"},
       {"log-level", Kind::kText, d.log_level, "Log level: trace, debug, info, warn, error"},
       {"http-address", Kind::kText, d.http_address,
-       "host:port serving /healthz and /metrics; empty disables"},
+       "host:port serving /healthz and /metrics; \"off\" (or empty) disables"},
   };
 }
 
@@ -216,6 +216,7 @@ std::optional<std::string> Convert(const std::map<std::string, Raw>& raw, Plugin
     return bad("log-level", "accepted: trace, debug, info, warn, error");
   }
   c.http_address = text("http-address");
+  if (c.http_address == "off") c.http_address.clear();
   if (!c.http_address.empty()) {
     const auto colon = c.http_address.rfind(':');
     int port = -1;
@@ -223,7 +224,7 @@ std::optional<std::string> Convert(const std::map<std::string, Raw>& raw, Plugin
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
     if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || port < 0 ||
         port > 65535) {
-      return bad("http-address", "need host:port, e.g. 0.0.0.0:9110, or empty to disable");
+      return bad("http-address", "need host:port, e.g. 0.0.0.0:9110, or off");
     }
   }
   return std::nullopt;

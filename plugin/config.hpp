@@ -43,7 +43,7 @@ struct PluginConfig {
   std::vector<std::string> shared_devices = {"davinci_manager", "devmm_svm", "hisi_hdc"};
   bool allow_regular_device_files = false;
   std::string log_level = "info";
-  std::string http_address = "0.0.0.0:9110";  ///< /healthz and /metrics; empty disables
+  std::string http_address = "0.0.0.0:9110";  ///< /healthz and /metrics; empty: none
   std::filesystem::path config_file;          ///< the YAML file read, if any
 };
 

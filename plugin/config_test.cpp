@@ -49,10 +49,10 @@ TEST(Config, DefaultsMatchTheContract) {
 }
 
 TEST(Config, FlagsSetEveryKind) {
-  const ConfigLoad load =
-      Load({"--socket-dir=/tmp/dp", "--health-interval", "500ms", "--discovery", "devfs",
-            "--chip-model", "910A", "--topology", "box16", "--container-runtime", "ascend",
-            "--driver-mounts", "/a,/b:/c", "--allow-regular-device-files", "--http-address", ""});
+  const ConfigLoad load = Load({"--socket-dir=/tmp/dp", "--health-interval", "500ms", "--discovery",
+                                "devfs", "--chip-model", "910A", "--topology", "box16",
+                                "--container-runtime", "ascend", "--driver-mounts", "/a,/b:/c",
+                                "--allow-regular-device-files", "--http-address", "off"});
   ASSERT_EQ(load.exit_code, -1) << load.message;
   const PluginConfig& c = load.config;
   EXPECT_EQ(c.socket_dir, "/tmp/dp");

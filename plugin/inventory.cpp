@@ -36,7 +36,7 @@ std::optional<InventorySnapshot> Inventory::WaitForChange(std::uint64_t seen,
                                                           std::stop_token stop) const {
   std::unique_lock lock(mu_);
   const bool changed =
-      changed_.wait_for(lock, stop, timeout, [&] { return current_.version != seen; });
+      changed_.wait_for(lock, std::move(stop), timeout, [&] { return current_.version != seen; });
   if (!changed) return std::nullopt;
   return current_;
 }

@@ -1,0 +1,190 @@
+// The ascend-device-plugin binary itself: flags, wiring, both discovery backends, and clean
+// shutdown, driven by a fake kubelet on a temp directory.
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/plugin/fake_kubelet.hpp"
+#include "tests/plugin/temp_dir.hpp"
+
+namespace ascend::plugin {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeKubelet;
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+std::string Slurp(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// The binary as a child process with its output in files.
+class Plugin {
+ public:
+  Plugin(const TempDir& dir, std::vector<std::string> args, std::vector<std::string> env = {})
+      : out_(dir / "stdout"), err_(dir / "stderr") {
+    args.insert(args.begin(), ASCEND_DEVICE_PLUGIN_BINARY);
+    std::vector<char*> argv;
+    for (auto& a : args)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (auto& e : env)
+      envp.push_back(e.data());
+    envp.push_back(nullptr);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      if (::freopen(out_.c_str(), "w", stdout) == nullptr) std::_Exit(126);
+      if (::freopen(err_.c_str(), "w", stderr) == nullptr) std::_Exit(126);
+      ::execve(argv[0], argv.data(), envp.data());
+      std::_Exit(127);
+    }
+  }
+  ~Plugin() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Plugin(const Plugin&) = delete;
+  Plugin& operator=(const Plugin&) = delete;
+
+  /// Exit code, or -1 if it did not exit within the bound.
+  int Wait(std::chrono::seconds bound = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+  void Signal(int signal) const { ::kill(pid_, signal); }
+  std::string out() const { return Slurp(out_); }
+  std::string err() const { return Slurp(err_); }
+
+ private:
+  std::filesystem::path out_;
+  std::filesystem::path err_;
+  pid_t pid_ = -1;
+};
+
+v1beta1::ListAndWatchResponse FirstList(FakeKubelet& kubelet) {
+  auto stub = kubelet.Dial("Ascend910.sock");
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 20s);
+  auto reader = stub->ListAndWatch(&context, v1beta1::Empty());
+  v1beta1::ListAndWatchResponse response;
+  EXPECT_TRUE(reader->Read(&response));
+  context.TryCancel();
+  return response;
+}
+
+class BinaryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::MakeDeviceTree(dir_ / "dev", 8);
+    std::filesystem::create_directories(dir_ / "plugins");
+  }
+  std::vector<std::string> Flags() const {
+    return {"--socket-dir=" + (dir_ / "plugins").string(),
+            "--device-root=" + (dir_ / "dev").string(), "--allow-regular-device-files",
+            "--http-address=off", "--driver-lib-dirs=" + (dir_ / "nolib").string()};
+  }
+  TempDir dir_;
+};
+
+TEST_F(BinaryTest, HelpAndBadFlags) {
+  {
+    Plugin help(dir_, {"--help"});
+    EXPECT_EQ(help.Wait(), 0);
+    EXPECT_THAT(help.out(), HasSubstr("--health-interval"));
+  }
+  Plugin bad(dir_, {"--health-interval=never"});
+  EXPECT_EQ(bad.Wait(), 2);
+  const std::string err = bad.err();
+  EXPECT_THAT(err, HasSubstr("health-interval=\"never\""));
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+}
+
+TEST_F(BinaryTest, ServesRegistersAndShutsDownCleanly) {
+  FakeKubelet kubelet(dir_ / "plugins");
+  kubelet.Start();
+  Plugin plugin(dir_, Flags());
+  const auto registration = kubelet.WaitForRegistration(1, 30s);
+  ASSERT_TRUE(registration.has_value()) << plugin.err();
+  EXPECT_EQ(registration->request.resource_name(), "huawei.com/Ascend910");
+  const auto list = FirstList(kubelet);
+  EXPECT_EQ(list.devices_size(), 8);
+
+  plugin.Signal(SIGTERM);
+  EXPECT_EQ(plugin.Wait(), 0);
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "plugins/Ascend910.sock"));
+  const std::string err = plugin.err();
+  EXPECT_THAT(err, HasSubstr("DCMI not available, using device files"));
+  EXPECT_THAT(err, HasSubstr("component=plugin"));
+  EXPECT_THAT(err, HasSubstr("shutting down component=plugin signal=SIGTERM"));
+}
+
+TEST_F(BinaryTest, DiscoversThroughTheFakeDcmiLibrary) {
+  testing::WriteFile(dir_ / "inventory",
+                     "chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 0\nchip 2 0 2 2 910B3 3 80E01801\n");
+  FakeKubelet kubelet(dir_ / "plugins");
+  kubelet.Start();
+  std::vector<std::string> flags = Flags();
+  flags.back() = std::string("--driver-lib-dirs=") + FAKE_DCMI_DIR;
+  Plugin plugin(dir_, flags, {"FAKE_DCMI_INVENTORY=" + (dir_ / "inventory").string()});
+  ASSERT_TRUE(kubelet.WaitForRegistration(1, 30s).has_value()) << plugin.err();
+  const auto list = FirstList(kubelet);
+  ASSERT_EQ(list.devices_size(), 3);
+  EXPECT_EQ(list.devices(2).health(), "Unhealthy");
+  EXPECT_EQ(list.devices(1).health(), "Healthy");
+  plugin.Signal(SIGINT);
+  EXPECT_EQ(plugin.Wait(), 0);
+  EXPECT_THAT(plugin.err(), HasSubstr("model=910B"));
+  EXPECT_THAT(plugin.err(), HasSubstr("backend=dcmi"));
+}
+
+TEST_F(BinaryTest, DcmiOnlyWithoutTheLibraryKeepsServingAnEmptyList) {
+  FakeKubelet kubelet(dir_ / "plugins");
+  kubelet.Start();
+  std::vector<std::string> flags = Flags();
+  flags.emplace_back("--discovery=dcmi");
+  Plugin plugin(dir_, flags);
+  ASSERT_TRUE(kubelet.WaitForRegistration(1, 30s).has_value()) << plugin.err();
+  EXPECT_EQ(FirstList(kubelet).devices_size(), 0);
+  plugin.Signal(SIGTERM);
+  EXPECT_EQ(plugin.Wait(), 0);
+  EXPECT_THAT(plugin.err(), HasSubstr("cannot load libdcmi.so"));
+}
+
+TEST_F(BinaryTest, MissingDeviceRootKeepsServing) {
+  FakeKubelet kubelet(dir_ / "plugins");
+  kubelet.Start();
+  std::vector<std::string> flags = Flags();
+  flags[1] = "--device-root=" + (dir_ / "no-dev").string();
+  Plugin plugin(dir_, flags);
+  ASSERT_TRUE(kubelet.WaitForRegistration(1, 30s).has_value()) << plugin.err();
+  EXPECT_EQ(FirstList(kubelet).devices_size(), 0);
+  plugin.Signal(SIGTERM);
+  EXPECT_EQ(plugin.Wait(), 0);
+  EXPECT_THAT(plugin.err(), HasSubstr("cannot read device root"));
+}
+
+}  // namespace
+}  // namespace ascend::plugin
