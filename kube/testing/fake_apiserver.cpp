@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <system_error>
 
 namespace ascend::kube::testing {
 
@@ -207,7 +208,8 @@ Status FakeApiServer::start(std::optional<FakeTlsOptions> tls) {
   addr.sin_port = 0;
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||  // NOLINT
       ::listen(listen_fd_, 128) != 0) {
-    return Error{0, "Bind", std::string("fake apiserver cannot listen: ") + std::strerror(errno)};
+    return Error{0, "Bind",
+                 "fake apiserver cannot listen: " + std::system_category().message(errno)};
   }
   socklen_t len = sizeof(addr);
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);  // NOLINT
@@ -339,7 +341,10 @@ bool FakeApiServer::write_response(Connection& conn, const FakeResponse& r) {
     if (chunk.delay.count() > 0 && !pause(chunk.delay)) return false;
     std::array<char, 20> size{};
     std::snprintf(size.data(), size.size(), "%zx\r\n", chunk.data.size());
-    if (!conn.send_all(std::string(size.data()) + chunk.data + "\r\n")) return false;
+    std::string framed(size.data());
+    framed += chunk.data;
+    framed += "\r\n";
+    if (!conn.send_all(framed)) return false;
   }
   switch (r.end) {
     case FakeResponse::End::Clean:

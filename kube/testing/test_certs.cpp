@@ -12,8 +12,8 @@ namespace {
 
 bool run(const std::string& command) {
   // Test-only helper: no other thread changes the environment while this runs.
-  return std::system((command + " >/dev/null 2>&1").c_str()) ==
-         0;  // NOLINT(concurrency-mt-unsafe,cert-env33-c)
+  const std::string line = command + " >/dev/null 2>&1";
+  return std::system(line.c_str()) == 0;  // NOLINT(concurrency-mt-unsafe,cert-env33-c)
 }
 
 }  // namespace
