@@ -1,0 +1,21 @@
+# ascend-device-plugin, for clusters that build images with a Docker engine.
+# Build from the repository root:
+#   docker build -f deploy/images/ascend-device-plugin.Dockerfile -t <registry>/ascend-device-plugin:<tag> .
+# (Without an engine, deploy/oci/build-image.sh makes an equivalent image from a local build.)
+FROM debian:bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      cmake ninja-build g++ pkg-config libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev \
+      protobuf-compiler libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev \
+      prometheus-cpp-dev libcli11-dev libgtest-dev libgmock-dev && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DASCEND_BUILD_TESTS=OFF && \
+    cmake --build /build --target ascend-device-plugin
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends \
+      libgrpc++1.51 libprotobuf32 libyaml-cpp0.7 libspdlog1.10 libfmt9 \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 ca-certificates && rm -rf /var/lib/apt/lists/*
+COPY --from=build /build/plugin/ascend-device-plugin /usr/local/bin/ascend-device-plugin
+# The plugin runs as root: it opens /dev/davinci*, the kubelet's socket folder and libdcmi.
+ENTRYPOINT ["/usr/local/bin/ascend-device-plugin"]
