@@ -1,0 +1,57 @@
+// The operator's configuration: command-line flags (CLI11), parsed and validated once into a
+// plain struct with defaults.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kube/error.hpp"
+
+namespace ascend::op {
+
+/// `host:port`, parsed. An empty host (":8080") means every interface.
+struct Address {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+/// Parses `host:port`, `:port` or `[v6]:port`. Errors: reason `InvalidConfig` naming the text.
+kube::Result<Address> parse_address(const std::string& text);
+
+struct OperatorConfig {
+  /// Empty: $KUBECONFIG, then in cluster, then ~/.kube/config.
+  std::string kubeconfig;
+  std::string context;
+  /// Watch one namespace; empty watches all.
+  std::string watch_namespace;
+  std::string default_image = "ascendfactory/llamafactory-npu:latest";
+  /// Prometheus /metrics; empty disables.
+  std::string metrics_address = ":8080";
+  /// /healthz and /readyz; empty disables.
+  std::string health_address = ":8081";
+  bool leader_elect = true;
+  std::string lease_name = "llamafactory-operator";
+  /// Empty: the namespace of the kubeconfig context or service account.
+  std::string lease_namespace;
+  /// Unique per replica; empty: hostname plus a random suffix.
+  std::string identity;
+  double kube_api_qps = 20;
+  int kube_api_burst = 30;
+  int workers = 4;
+  std::string log_level = "info";
+  std::string log_format = "text";
+};
+
+/// The outcome of reading the command line.
+struct ConfigLoad {
+  /// -1: run with `config`. Otherwise exit with this code after printing `message` (0 for
+  /// --help and --version, on stdout; 2 for a bad flag, on stderr).
+  int exit_code = -1;
+  std::string message;
+  OperatorConfig config;
+};
+
+/// Parses and validates the flags; --help explains each.
+ConfigLoad load_config(int argc, const char* const* argv);
+
+}  // namespace ascend::op

@@ -1,0 +1,129 @@
+#include "operator/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace ascend::op {
+namespace {
+
+ConfigLoad run(const std::vector<const char*>& args) {
+  std::vector<const char*> argv(args.size() + 1, "llamafactory-operator");
+  std::copy(args.begin(), args.end(), argv.begin() + 1);
+  return load_config(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(Config, Defaults) {
+  const ConfigLoad load = run({});
+  ASSERT_EQ(load.exit_code, -1) << load.message;
+  const OperatorConfig& c = load.config;
+  EXPECT_EQ(c.watch_namespace, "");
+  EXPECT_TRUE(c.leader_elect);
+  EXPECT_EQ(c.lease_name, "llamafactory-operator");
+  EXPECT_EQ(c.metrics_address, ":8080");
+  EXPECT_EQ(c.health_address, ":8081");
+  EXPECT_DOUBLE_EQ(c.kube_api_qps, 20);
+  EXPECT_EQ(c.kube_api_burst, 30);
+  EXPECT_EQ(c.workers, 4);
+  EXPECT_FALSE(c.default_image.empty());
+}
+
+TEST(Config, ReadsEveryFlag) {
+  const ConfigLoad load = run({"--kubeconfig",
+                               "/k",
+                               "--context",
+                               "c",
+                               "--namespace",
+                               "team",
+                               "--default-image",
+                               "img:2",
+                               "--metrics-address",
+                               "127.0.0.1:9000",
+                               "--health-address",
+                               "[::1]:9001",
+                               "--leader-elect=false",
+                               "--leader-election-id",
+                               "lease",
+                               "--leader-election-namespace",
+                               "ops",
+                               "--identity",
+                               "me",
+                               "--kube-api-qps",
+                               "50",
+                               "--kube-api-burst",
+                               "100",
+                               "--workers",
+                               "8",
+                               "--log-level",
+                               "debug",
+                               "--log-format",
+                               "json"});
+  ASSERT_EQ(load.exit_code, -1) << load.message;
+  const OperatorConfig& c = load.config;
+  EXPECT_EQ(c.kubeconfig, "/k");
+  EXPECT_EQ(c.context, "c");
+  EXPECT_EQ(c.watch_namespace, "team");
+  EXPECT_EQ(c.default_image, "img:2");
+  EXPECT_EQ(c.metrics_address, "127.0.0.1:9000");
+  EXPECT_EQ(c.health_address, "[::1]:9001");
+  EXPECT_FALSE(c.leader_elect);
+  EXPECT_EQ(c.lease_name, "lease");
+  EXPECT_EQ(c.lease_namespace, "ops");
+  EXPECT_EQ(c.identity, "me");
+  EXPECT_DOUBLE_EQ(c.kube_api_qps, 50);
+  EXPECT_EQ(c.kube_api_burst, 100);
+  EXPECT_EQ(c.workers, 8);
+  EXPECT_EQ(c.log_format, "json");
+}
+
+TEST(Config, HelpExplainsEveryFlag) {
+  const ConfigLoad load = run({"--help"});
+  EXPECT_EQ(load.exit_code, 0);
+  for (const char* flag : {"--kubeconfig", "--namespace", "--default-image", "--metrics-address",
+                           "--health-address", "--leader-elect", "--leader-election-id",
+                           "--kube-api-qps", "--kube-api-burst", "--workers"}) {
+    EXPECT_NE(load.message.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(Config, BadFlagsStopWithAMessage) {
+  struct Case {
+    std::vector<const char*> args;
+    const char* says;
+  };
+  const std::vector<Case> cases = {
+      {{"--no-such-flag"}, "--no-such-flag"},
+      {{"--workers", "0"}, "--workers"},
+      {{"--workers", "many"}, "--workers"},
+      {{"--kube-api-qps", "-1"}, "--kube-api-qps"},
+      {{"--metrics-address", "8080"}, "--metrics-address: address \"8080\": no port"},
+      {{"--health-address", "host:99999"}, "--health-address"},
+      {{"--health-address", "::1:80"}, "IPv6 hosts need brackets"},
+      {{"--leader-elect", "maybe"}, "--leader-elect"},
+      {{"--default-image", ""}, "--default-image must not be empty"},
+      {{"--log-level", "loud"}, "loud"},
+  };
+  for (const auto& c : cases) {
+    const ConfigLoad load = run(c.args);
+    EXPECT_EQ(load.exit_code, 2) << c.args[0];
+    EXPECT_NE(load.message.find(c.says), std::string::npos) << load.message;
+    EXPECT_EQ(load.message.find('\n'), std::string::npos) << "one line: " << load.message;
+  }
+}
+
+TEST(Config, ParseAddress) {
+  auto a = parse_address(":8080");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a.value().host, "");
+  EXPECT_EQ(a.value().port, 8080);
+  a = parse_address("[::]:0");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a.value().host, "::");
+  EXPECT_EQ(a.value().port, 0);
+  EXPECT_FALSE(parse_address("127.0.0.1:").ok());
+  EXPECT_FALSE(parse_address("127.0.0.1:-1").ok());
+}
+
+}  // namespace
+}  // namespace ascend::op

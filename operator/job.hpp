@@ -1,0 +1,179 @@
+// The typed LlamaFactoryJob (ascendfactory.io/v1alpha1): spec parsed from the API server's JSON
+// with the CRD's defaults and rules (crds/llamafactoryjobs.yaml), and the status the operator
+// writes. The CRD makes the API server enforce the same rules; parsing repeats them so that an
+// object stored before the schema was installed (or edited around it) is a clear error, never
+// a crash or a half-built Pod.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kube/error.hpp"
+#include "kube/resource.hpp"
+
+namespace ascend::op {
+
+using Json = nlohmann::json;
+
+/// The custom resource's REST collection.
+inline const kube::Resource kJobs{"ascendfactory.io", "v1alpha1", "llamafactoryjobs",
+                                  "LlamaFactoryJob", true};
+
+/// Labels and annotations the operator puts on what it creates.
+namespace labels {
+inline constexpr const char* kJobName = "ascendfactory.io/job-name";
+inline constexpr const char* kNodeRank = "ascendfactory.io/node-rank";
+/// The attempt (see JobStatus::rank_attempts) a Pod belongs to.
+inline constexpr const char* kAttempt = "ascendfactory.io/attempt";
+inline constexpr const char* kManagedBy = "app.kubernetes.io/managed-by";
+inline constexpr const char* kManagedByValue = "llamafactory-operator";
+/// A hash of the desired child object; a child is re-applied only when it differs.
+inline constexpr const char* kSpecHash = "ascendfactory.io/spec-hash";
+inline constexpr const char* kSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict";
+}  // namespace labels
+
+/// `llamafactory-cli <mode>`.
+enum class Mode { kTrain, kWebui, kApi, kWebchat, kExport };
+/// What a failed Pod leads to (Kubeflow's restart policies, minus Always).
+enum class RestartPolicy { kNever, kOnFailure, kExitCode };
+/// Which Pods a restart re-creates.
+enum class RestartScope { kJob, kPod };
+
+std::string mode_name(Mode mode);
+std::string restart_policy_name(RestartPolicy policy);
+
+struct ConfigMapRef {
+  std::string name;
+  std::string key = "config.yaml";
+};
+
+/// The four LLaMA-Factory folders. Each is a volume source object with exactly one of
+/// persistentVolumeClaim, hostPath or emptyDir; null means emptyDir.
+struct Storage {
+  Json huggingface_cache;
+  Json modelscope_cache;
+  Json data;
+  Json output;
+  /// Kubernetes quantity (string or integer bytes) for the memory-backed /dev/shm.
+  Json shm_size = "16Gi";
+};
+
+struct RunPolicy {
+  RestartPolicy restart_policy = RestartPolicy::kOnFailure;
+  int max_restarts = 3;
+  RestartScope restart_scope = RestartScope::kJob;
+  std::optional<std::int64_t> active_deadline_seconds;
+  std::optional<std::int64_t> ttl_seconds_after_finished;
+  bool suspend = false;
+};
+
+/// `spec` with every default applied.
+struct JobSpec {
+  Mode mode = Mode::kTrain;
+  /// Empty: the operator's --default-image.
+  std::string image;
+  std::string image_pull_policy;
+  Json image_pull_secrets = Json::array();
+  int nodes = 1;
+  int npus_per_node = 1;
+  /// The inline LLaMA-Factory config (an object), if given.
+  std::optional<Json> config;
+  std::optional<ConfigMapRef> config_map_ref;
+  std::vector<std::string> args;
+  /// Kubernetes EnvVar objects, as written.
+  Json env = Json::array();
+  /// `{requests: {...}, limits: {...}}`, as written.
+  Json resources = Json::object();
+  std::map<std::string, std::string> node_selector;
+  Json tolerations = Json::array();
+  Json affinity;
+  std::string priority_class_name;
+  std::string scheduler_name;
+  std::string service_account_name;
+  std::map<std::string, std::string> pod_labels;
+  std::map<std::string, std::string> pod_annotations;
+  int master_port = 29500;
+  Storage storage;
+  std::string service_type = "ClusterIP";
+  RunPolicy run_policy;
+
+  [[nodiscard]] bool has_config() const { return config.has_value() || config_map_ref.has_value(); }
+};
+
+/// One metav1.Condition.
+struct Condition {
+  std::string type;
+  std::string status;  ///< "True", "False" or "Unknown".
+  std::int64_t observed_generation = 0;
+  std::string last_transition_time;
+  std::string reason;
+  std::string message;
+  bool operator==(const Condition&) const = default;
+};
+
+struct LastFailure {
+  std::string pod;
+  int rank = 0;
+  std::optional<int> exit_code;
+  std::string reason;
+  std::string message;
+  std::string time;
+  bool operator==(const LastFailure&) const = default;
+};
+
+/// `status`, as the operator writes it. Phases: Pending, Running, Restarting, Succeeded,
+/// Failed, Suspended ("" before the first reconcile).
+struct JobStatus {
+  std::string phase;
+  std::vector<Condition> conditions;
+  std::int64_t observed_generation = 0;
+  int restarts = 0;
+  /// Per node rank, the attempt its current Pod belongs to. A Pod whose attempt label is lower
+  /// is stale (delete it); a failed Pod of the current attempt is a new failure, counted by
+  /// raising the attempt here *before* the Pod is deleted, so no failure is counted twice or
+  /// lost when the operator stops between the two writes.
+  std::vector<int> rank_attempts;
+  std::string start_time;
+  std::string completion_time;
+  int active = 0;
+  int succeeded = 0;
+  int failed = 0;
+  std::string webui_endpoint;
+  std::string api_endpoint;
+  std::optional<LastFailure> last_failure;
+
+  bool operator==(const JobStatus&) const = default;
+  /// The condition of this type, or nullptr.
+  [[nodiscard]] const Condition* condition(const std::string& type) const;
+  [[nodiscard]] bool finished() const { return phase == "Succeeded" || phase == "Failed"; }
+};
+
+Json status_to_json(const JobStatus& status);
+/// Lenient: unknown or malformed fields are left at their defaults (status is ours to rewrite).
+JobStatus status_from_json(const Json& status);
+
+/// A LlamaFactoryJob as the reconciler sees it.
+struct Job {
+  std::string ns;
+  std::string name;
+  std::string uid;
+  std::int64_t generation = 0;
+  std::string resource_version;
+  bool deleting = false;
+  JobSpec spec;
+  JobStatus status;
+
+  /// `namespace/name`.
+  [[nodiscard]] std::string key() const { return ns + "/" + name; }
+};
+
+/// Parses and validates a LlamaFactoryJob object.
+/// Errors: reason `Invalid`, message naming the field and what is wrong, e.g.
+/// `spec.nodes: must be 1 unless spec.mode is train (got 2 with mode webui)`.
+kube::Result<Job> parse_job(const Json& object);
+
+}  // namespace ascend::op

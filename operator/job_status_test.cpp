@@ -1,0 +1,499 @@
+#include "operator/job_status.hpp"
+
+#include <gtest/gtest.h>
+
+#include "operator/timestamp.hpp"
+
+namespace ascend::op {
+namespace {
+
+using std::chrono::seconds;
+
+const kube::WallTime kT0 = std::chrono::system_clock::from_time_t(1700000000);
+
+Job make_job(int nodes = 1, RestartPolicy policy = RestartPolicy::kOnFailure,
+             RestartScope scope = RestartScope::kJob, int max_restarts = 3) {
+  Job job;
+  job.ns = "team";
+  job.name = "sft";
+  job.uid = "uid-1";
+  job.generation = 1;
+  job.spec.nodes = nodes;
+  job.spec.npus_per_node = 8;
+  job.spec.config = Json{{"stage", "sft"}};
+  job.spec.run_policy.restart_policy = policy;
+  job.spec.run_policy.restart_scope = scope;
+  job.spec.run_policy.max_restarts = max_restarts;
+  return job;
+}
+
+ObservedPod pod(int rank, int attempt, const std::string& phase,
+                std::optional<int> exit_code = std::nullopt) {
+  ObservedPod p;
+  p.name = "sft-worker-" + std::to_string(rank);
+  p.uid = "pod-" + std::to_string(rank) + "-" + std::to_string(attempt);
+  p.rank = rank;
+  p.attempt = attempt;
+  p.phase = phase;
+  p.exit_code = exit_code;
+  if (phase == "Failed") p.reason = "Error";
+  return p;
+}
+
+// Runs the first decision (no Pods) and makes its status the job's, as after a status write.
+Job started(Job job, kube::WallTime at = kT0) {
+  job.status = decide(job, {}, at).status;
+  return job;
+}
+
+bool has_event(const Decision& d, const std::string& reason) {
+  for (const auto& e : d.events) {
+    if (e.reason == reason) return true;
+  }
+  return false;
+}
+
+TEST(JobStatus, FirstDecisionCreatesEveryRankAndMarksCreated) {
+  const Job job = make_job(2);
+  const Decision d = decide(job, {}, kT0);
+  EXPECT_EQ(d.status.phase, "Pending");
+  EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 0}, {1, 0}}));
+  EXPECT_TRUE(d.remove.empty());
+  ASSERT_NE(d.status.condition("Created"), nullptr);
+  EXPECT_EQ(d.status.condition("Created")->status, "True");
+  EXPECT_EQ(d.status.condition("Created")->reason, "JobCreated");
+  EXPECT_EQ(d.status.start_time, "2023-11-14T22:13:20Z");
+  EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{0, 0}));
+  EXPECT_EQ(d.status.observed_generation, 1);
+  EXPECT_EQ(d.status.webui_endpoint, "http://sft.team.svc:7860");
+  EXPECT_EQ(d.status.api_endpoint, "http://sft.team.svc:8000");
+  EXPECT_TRUE(has_event(d, "JobCreated"));
+  EXPECT_EQ(d.status.condition("Running"), nullptr)
+      << "no reason to say anything about Running yet";
+}
+
+TEST(JobStatus, PendingUntilEveryRankRuns) {
+  const Job job = started(make_job(2));
+  Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Pending")}, kT0 + seconds(5));
+  EXPECT_EQ(d.status.phase, "Pending");
+  EXPECT_TRUE(d.create.empty());
+  EXPECT_EQ(d.status.active, 2);
+
+  d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Running")}, kT0 + seconds(6));
+  EXPECT_EQ(d.status.phase, "Running");
+  ASSERT_NE(d.status.condition("Running"), nullptr);
+  EXPECT_EQ(d.status.condition("Running")->status, "True");
+  EXPECT_EQ(d.status.condition("Running")->reason, "AllRanksRunning");
+  EXPECT_EQ(d.status.condition("Running")->message, "2 of 2 rank(s) running");
+  EXPECT_TRUE(has_event(d, "Running"));
+}
+
+TEST(JobStatus, CreatesOnlyMissingRanks) {
+  const Job job = started(make_job(3));
+  const Decision d = decide(job, {pod(1, 0, "Running")}, kT0);
+  EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 0}, {2, 0}}));
+}
+
+TEST(JobStatus, SucceedsWhenEveryRankSucceeded) {
+  Job job = started(make_job(2));
+  Decision d = decide(job, {pod(0, 0, "Succeeded", 0), pod(1, 0, "Running")}, kT0 + seconds(9));
+  EXPECT_EQ(d.status.phase, "Running") << "one rank done, one still running";
+  EXPECT_EQ(d.status.succeeded, 1);
+  EXPECT_EQ(d.status.active, 1);
+
+  d = decide(job, {pod(0, 0, "Succeeded", 0), pod(1, 0, "Succeeded", 0)}, kT0 + seconds(10));
+  EXPECT_EQ(d.status.phase, "Succeeded");
+  EXPECT_EQ(d.status.completion_time, format_time(kT0 + seconds(10)));
+  EXPECT_EQ(d.status.condition("Succeeded")->status, "True");
+  EXPECT_EQ(d.status.condition("Succeeded")->reason, "AllRanksSucceeded");
+  EXPECT_EQ(d.status.condition("Running")->status, "False");
+  EXPECT_TRUE(d.remove.empty()) << "finished Pods are kept for their logs";
+  EXPECT_TRUE(d.create.empty());
+  EXPECT_TRUE(has_event(d, "AllRanksSucceeded"));
+
+  // Final: nothing more happens, and a Pod that vanished is not re-created.
+  job.status = d.status;
+  d = decide(job, {pod(0, 0, "Succeeded", 0)}, kT0 + seconds(20));
+  EXPECT_EQ(d.status.phase, "Succeeded");
+  EXPECT_TRUE(d.create.empty());
+  EXPECT_TRUE(d.events.empty());
+  EXPECT_TRUE(same_status_ignoring_timestamps(d.status, job.status));
+}
+
+// One row per restart policy and exit-code class on a single-rank job.
+struct FailureCase {
+  const char* name;
+  RestartPolicy policy;
+  std::optional<int> exit_code;
+  int restarts_before;
+  int max_restarts;
+  const char* phase;   // after the decision
+  const char* reason;  // of the Failed or Restarting condition
+  int restarts_after;
+};
+
+class FailureTable : public ::testing::TestWithParam<FailureCase> {};
+
+TEST_P(FailureTable, ClassifiesAndCounts) {
+  const FailureCase& c = GetParam();
+  Job job = started(make_job(1, c.policy, RestartScope::kJob, c.max_restarts));
+  job.status.restarts = c.restarts_before;
+  job.status.rank_attempts = {c.restarts_before};
+  const Decision d =
+      decide(job, {pod(0, c.restarts_before, "Failed", c.exit_code)}, kT0 + seconds(30));
+  EXPECT_EQ(d.status.phase, c.phase);
+  EXPECT_EQ(d.status.restarts, c.restarts_after);
+  const Condition* cond = d.status.condition(d.status.phase == "Failed" ? "Failed" : "Restarting");
+  ASSERT_NE(cond, nullptr);
+  EXPECT_EQ(cond->status, "True");
+  EXPECT_EQ(cond->reason, c.reason);
+  ASSERT_TRUE(d.status.last_failure.has_value());
+  EXPECT_EQ(d.status.last_failure->pod, "sft-worker-0");
+  EXPECT_EQ(d.status.last_failure->exit_code, c.exit_code);
+  EXPECT_EQ(d.status.failed, 1);
+  EXPECT_TRUE(d.create.empty()) << "the old Pod must be gone before its name is reused";
+  if (d.status.phase == std::string("Restarting")) {
+    EXPECT_EQ(d.status.rank_attempts, std::vector<int>{c.restarts_before + 1});
+    ASSERT_EQ(d.remove.size(), 1U);
+    EXPECT_EQ(d.remove[0].uid, "pod-0-" + std::to_string(c.restarts_before));
+    EXPECT_TRUE(has_event(d, "Restarting"));
+  } else {
+    EXPECT_EQ(d.status.rank_attempts, std::vector<int>{c.restarts_before});
+    EXPECT_TRUE(d.remove.empty()) << "a failed Pod is kept for its logs";
+    EXPECT_FALSE(d.status.completion_time.empty());
+    EXPECT_EQ(d.status.condition("Running")->status, "False");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Policies, FailureTable,
+    ::testing::Values(
+        FailureCase{"NeverCode1", RestartPolicy::kNever, 1, 0, 3, "Failed", "PodFailed", 0},
+        FailureCase{"NeverCode137", RestartPolicy::kNever, 137, 0, 3, "Failed", "PodFailed", 0},
+        FailureCase{"OnFailureCode1", RestartPolicy::kOnFailure, 1, 0, 3, "Restarting", "PodFailed",
+                    1},
+        FailureCase{"OnFailureCode137", RestartPolicy::kOnFailure, 137, 2, 3, "Restarting",
+                    "PodFailed", 3},
+        FailureCase{"OnFailureBudgetSpent", RestartPolicy::kOnFailure, 1, 3, 3, "Failed",
+                    "MaxRestartsExceeded", 3},
+        FailureCase{"OnFailureNoBudget", RestartPolicy::kOnFailure, 2, 0, 0, "Failed",
+                    "MaxRestartsExceeded", 0},
+        FailureCase{"ExitCode1", RestartPolicy::kExitCode, 1, 0, 3, "Failed",
+                    "NonRetryableExitCode", 0},
+        FailureCase{"ExitCode127", RestartPolicy::kExitCode, 127, 0, 3, "Failed",
+                    "NonRetryableExitCode", 0},
+        FailureCase{"ExitCode128", RestartPolicy::kExitCode, 128, 0, 3, "Restarting",
+                    "RetryableExitCode", 1},
+        FailureCase{"ExitCode137", RestartPolicy::kExitCode, 137, 1, 3, "Restarting",
+                    "RetryableExitCode", 2},
+        FailureCase{"ExitCode255", RestartPolicy::kExitCode, 255, 0, 3, "Restarting",
+                    "RetryableExitCode", 1},
+        FailureCase{"ExitCodeUnknownIsRetryable", RestartPolicy::kExitCode, std::nullopt, 0, 3,
+                    "Restarting", "RetryableExitCode", 1},
+        FailureCase{"ExitCode137BudgetSpent", RestartPolicy::kExitCode, 137, 3, 3, "Failed",
+                    "MaxRestartsExceeded", 3}),
+    [](const ::testing::TestParamInfo<FailureCase>& row) { return std::string(row.param.name); });
+
+TEST(JobStatus, JobScopeRestartsEveryRankOnce) {
+  const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kJob));
+  const Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Failed", 137)}, kT0);
+  EXPECT_EQ(d.status.phase, "Restarting");
+  EXPECT_EQ(d.status.restarts, 1);
+  EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{1, 1}));
+  EXPECT_EQ(d.remove,
+            (std::vector<PodRef>{{"sft-worker-0", "pod-0-0"}, {"sft-worker-1", "pod-1-0"}}));
+  EXPECT_EQ(d.status.last_failure->rank, 1);
+  EXPECT_EQ(d.status.condition("Running")->reason, "Restarting");
+}
+
+TEST(JobStatus, JobScopeCountsSimultaneousFailuresAsOneRestart) {
+  const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kJob, 1));
+  const Decision d = decide(job, {pod(0, 0, "Failed", 137), pod(1, 0, "Failed", 137)}, kT0);
+  EXPECT_EQ(d.status.phase, "Restarting");
+  EXPECT_EQ(d.status.restarts, 1);
+}
+
+TEST(JobStatus, PodScopeRestartsOnlyTheFailedRank) {
+  const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kPod));
+  const Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Failed", 1)}, kT0);
+  EXPECT_EQ(d.status.phase, "Restarting");
+  EXPECT_EQ(d.status.restarts, 1);
+  EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{0, 1}));
+  EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-1", "pod-1-0"}}));
+}
+
+TEST(JobStatus, PodScopeCountsEachFailedRank) {
+  const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kPod, 1));
+  const Decision d = decide(job, {pod(0, 0, "Failed", 1), pod(1, 0, "Failed", 1)}, kT0);
+  EXPECT_EQ(d.status.phase, "Failed") << "two restarts needed, one allowed";
+  EXPECT_EQ(d.status.condition("Failed")->reason, "MaxRestartsExceeded");
+}
+
+TEST(JobStatus, PermanentFailureStopsTheOtherRanks) {
+  const Job job = started(make_job(2, RestartPolicy::kExitCode));
+  const Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Failed", 2)}, kT0);
+  EXPECT_EQ(d.status.phase, "Failed");
+  EXPECT_EQ(d.status.condition("Failed")->reason, "NonRetryableExitCode");
+  EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-0", "pod-0-0"}}));
+  EXPECT_NE(d.status.condition("Failed")->message.find("exit code 2"), std::string::npos);
+}
+
+TEST(JobStatus, ExitCodePolicyBlamesThePermanentFailure) {
+  const Job job = started(make_job(2, RestartPolicy::kExitCode));
+  const Decision d = decide(job, {pod(0, 0, "Failed", 137), pod(1, 0, "Failed", 3)}, kT0);
+  EXPECT_EQ(d.status.phase, "Failed");
+  EXPECT_EQ(d.status.last_failure->rank, 1);
+  EXPECT_EQ(d.status.last_failure->exit_code, 3);
+}
+
+// The restart sequence step by step, feeding each status back as after a write: a failure is
+// counted once however often the stale Pod is seen, and the new attempt is created only after
+// the old Pod is gone.
+TEST(JobStatus, RestartSequenceCountsOnceAndRecreatesAfterDeletion) {
+  Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kJob));
+  Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Failed", 1)}, kT0 + seconds(1));
+  ASSERT_EQ(d.status.restarts, 1);
+  job.status = d.status;
+
+  // The cache still shows the old Pods (one already terminating).
+  ObservedPod terminating = pod(0, 0, "Running");
+  terminating.deleting = true;
+  d = decide(job, {terminating, pod(1, 0, "Failed", 1)}, kT0 + seconds(2));
+  EXPECT_EQ(d.status.restarts, 1) << "a stale failed Pod is not counted again";
+  EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-1", "pod-1-0"}}));
+  EXPECT_TRUE(d.create.empty());
+  EXPECT_EQ(d.status.phase, "Restarting");
+  job.status = d.status;
+
+  // Rank 1 is gone, rank 0 still terminating: only rank 1 is re-created, in attempt 1.
+  d = decide(job, {terminating}, kT0 + seconds(3));
+  EXPECT_EQ(d.create, (std::vector<PodSlot>{{1, 1}}));
+  EXPECT_EQ(d.status.phase, "Restarting");
+  job.status = d.status;
+
+  d = decide(job, {}, kT0 + seconds(4));
+  EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 1}, {1, 1}}));
+  job.status = d.status;
+
+  d = decide(job, {pod(0, 1, "Pending"), pod(1, 1, "Running")}, kT0 + seconds(5));
+  EXPECT_EQ(d.status.phase, "Restarting") << "stays Restarting until every rank runs again";
+  job.status = d.status;
+
+  d = decide(job, {pod(0, 1, "Running"), pod(1, 1, "Running")}, kT0 + seconds(6));
+  EXPECT_EQ(d.status.phase, "Running");
+  EXPECT_EQ(d.status.condition("Restarting")->status, "False");
+  EXPECT_EQ(d.status.condition("Running")->status, "True");
+  EXPECT_EQ(d.status.restarts, 1);
+}
+
+TEST(JobStatus, PodOfANewerAttemptHoldsCreationUntilTheStatusCatchesUp) {
+  Job job = started(make_job(2));
+  const Decision d = decide(job, {pod(0, 1, "Pending")}, kT0);
+  EXPECT_TRUE(d.create.empty());
+  EXPECT_TRUE(d.remove.empty());
+}
+
+TEST(JobStatus, PodsOutsideTheRankRangeOrUnlabelledAreDeleted) {
+  Job job = started(make_job(1));
+  ObservedPod unlabelled = pod(0, 0, "Running");
+  unlabelled.rank = -1;
+  unlabelled.uid = "x";
+  const Decision d = decide(job, {pod(0, 0, "Running"), pod(3, 0, "Running"), unlabelled}, kT0);
+  EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-3", "pod-3-0"}, {"sft-worker-0", "x"}}));
+  EXPECT_EQ(d.status.phase, "Running");
+}
+
+TEST(JobStatus, DeadlineFailsTheJobAndStopsItsPods) {
+  Job job = make_job(1);
+  job.spec.run_policy.active_deadline_seconds = 60;
+  job = started(job);
+  Decision d = decide(job, {pod(0, 0, "Running")}, kT0 + seconds(20));
+  EXPECT_EQ(d.status.phase, "Running");
+  ASSERT_TRUE(d.requeue_after.has_value());
+  EXPECT_EQ(*d.requeue_after, seconds(40));
+
+  d = decide(job, {pod(0, 0, "Running")}, kT0 + seconds(60));
+  EXPECT_EQ(d.status.phase, "Failed");
+  EXPECT_EQ(d.status.condition("Failed")->reason, "DeadlineExceeded");
+  EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-0", "pod-0-0"}}));
+  EXPECT_TRUE(has_event(d, "DeadlineExceeded"));
+}
+
+TEST(JobStatus, TtlDeletesTheJobAfterItFinished) {
+  Job job = make_job(1);
+  job.spec.run_policy.ttl_seconds_after_finished = 100;
+  job = started(job);
+  job.status = decide(job, {pod(0, 0, "Succeeded", 0)}, kT0).status;
+  ASSERT_EQ(job.status.phase, "Succeeded");
+
+  Decision d = decide(job, {pod(0, 0, "Succeeded", 0)}, kT0 + seconds(30));
+  EXPECT_FALSE(d.delete_job);
+  ASSERT_TRUE(d.requeue_after.has_value());
+  EXPECT_EQ(*d.requeue_after, seconds(70));
+
+  d = decide(job, {pod(0, 0, "Succeeded", 0)}, kT0 + seconds(100));
+  EXPECT_TRUE(d.delete_job);
+}
+
+TEST(JobStatus, NoTtlKeepsTheJob) {
+  Job job = started(make_job(1, RestartPolicy::kNever));
+  job.status = decide(job, {pod(0, 0, "Failed", 1)}, kT0).status;
+  ASSERT_EQ(job.status.phase, "Failed");
+  const Decision d = decide(job, {}, kT0 + seconds(100000));
+  EXPECT_FALSE(d.delete_job);
+  EXPECT_FALSE(d.requeue_after.has_value());
+}
+
+TEST(JobStatus, SuspendDeletesPodsAndResumeRecreatesThem) {
+  Job job = started(make_job(2));
+  job.status = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Running")}, kT0).status;
+  ASSERT_EQ(job.status.phase, "Running");
+
+  job.spec.run_policy.suspend = true;
+  Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Running")}, kT0 + seconds(10));
+  EXPECT_EQ(d.status.phase, "Suspended");
+  EXPECT_EQ(d.remove.size(), 2U);
+  EXPECT_TRUE(d.create.empty());
+  EXPECT_EQ(d.status.condition("Suspended")->status, "True");
+  EXPECT_EQ(d.status.condition("Running")->status, "False");
+  EXPECT_EQ(d.status.restarts, 0) << "suspension is not a restart";
+  EXPECT_TRUE(has_event(d, "Suspended"));
+  job.status = d.status;
+
+  d = decide(job, {}, kT0 + seconds(20));
+  EXPECT_TRUE(d.create.empty());
+  EXPECT_TRUE(d.events.empty());
+  EXPECT_TRUE(same_status_ignoring_timestamps(d.status, job.status));
+
+  job.spec.run_policy.suspend = false;
+  job.generation = 3;
+  d = decide(job, {}, kT0 + seconds(30));
+  EXPECT_EQ(d.status.phase, "Pending");
+  EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 0}, {1, 0}}));
+  EXPECT_EQ(d.status.condition("Suspended")->status, "False");
+  EXPECT_EQ(d.status.condition("Suspended")->reason, "Resumed");
+  EXPECT_EQ(d.status.start_time, format_time(kT0 + seconds(30))) << "the deadline restarts";
+  EXPECT_EQ(d.status.observed_generation, 3);
+  EXPECT_TRUE(has_event(d, "Resumed"));
+}
+
+TEST(JobStatus, SuspendedBeforeItStartedCreatesNothing) {
+  Job job = make_job(1);
+  job.spec.run_policy.suspend = true;
+  const Decision d = decide(job, {}, kT0);
+  EXPECT_EQ(d.status.phase, "Suspended");
+  EXPECT_TRUE(d.create.empty());
+}
+
+TEST(JobStatus, UnschedulableAndImagePullReasons) {
+  const Job job = started(make_job(2));
+  ObservedPod stuck = pod(1, 0, "Pending");
+  stuck.unschedulable = true;
+  stuck.unschedulable_message = "0/3 nodes are available: 3 Insufficient huawei.com/Ascend910.";
+  Decision d = decide(job, {pod(0, 0, "Running"), stuck}, kT0);
+  EXPECT_EQ(d.status.phase, "Pending");
+  ASSERT_NE(d.status.condition("Running"), nullptr);
+  EXPECT_EQ(d.status.condition("Running")->reason, "Unschedulable");
+  EXPECT_NE(d.status.condition("Running")->message.find("Insufficient huawei.com/Ascend910"),
+            std::string::npos);
+  EXPECT_TRUE(has_event(d, "Unschedulable"));
+
+  ObservedPod pulling = pod(1, 0, "Pending");
+  pulling.image_pull_backoff = true;
+  pulling.image_pull_message = "Back-off pulling image";
+  d = decide(job, {pod(0, 0, "Running"), pulling}, kT0);
+  EXPECT_EQ(d.status.condition("Running")->reason, "ImagePullBackOff");
+}
+
+TEST(JobStatus, DecisionIsAFixedPoint) {
+  Job job = started(make_job(2));
+  const std::vector<ObservedPod> pods = {pod(0, 0, "Running"), pod(1, 0, "Running")};
+  job.status = decide(job, pods, kT0 + seconds(1)).status;
+  const Decision d = decide(job, pods, kT0 + seconds(500));
+  EXPECT_TRUE(same_status_ignoring_timestamps(d.status, job.status));
+  EXPECT_EQ(d.status, job.status) << "no timestamp moves either";
+  EXPECT_TRUE(d.events.empty());
+  EXPECT_TRUE(d.create.empty());
+  EXPECT_TRUE(d.remove.empty());
+}
+
+TEST(JobStatus, TransitionTimeMovesOnlyWithTheConditionStatus) {
+  Job job = started(make_job(1));
+  job.status = decide(job, {pod(0, 0, "Running")}, kT0 + seconds(1)).status;
+  const std::string running_since = job.status.condition("Running")->last_transition_time;
+  EXPECT_EQ(running_since, format_time(kT0 + seconds(1)));
+  job.status = decide(job, {pod(0, 0, "Failed", 137)}, kT0 + seconds(7)).status;
+  EXPECT_EQ(job.status.condition("Running")->status, "False");
+  EXPECT_EQ(job.status.condition("Running")->last_transition_time, format_time(kT0 + seconds(7)));
+  EXPECT_EQ(job.status.condition("Created")->last_transition_time, format_time(kT0));
+}
+
+TEST(JobStatus, SameStatusIgnoresOnlyTimestamps) {
+  JobStatus a;
+  a.phase = "Running";
+  a.conditions.push_back(
+      {"Running", "True", 1, "2024-01-01T00:00:00Z", "AllRanksRunning", "1 of 1"});
+  JobStatus b = a;
+  b.conditions[0].last_transition_time = "2024-01-02T00:00:00Z";
+  EXPECT_TRUE(same_status_ignoring_timestamps(a, b));
+  b.conditions[0].status = "False";
+  EXPECT_FALSE(same_status_ignoring_timestamps(a, b));
+  b = a;
+  b.restarts = 1;
+  EXPECT_FALSE(same_status_ignoring_timestamps(a, b));
+  b = a;
+  b.conditions[0].observed_generation = 2;
+  EXPECT_FALSE(same_status_ignoring_timestamps(a, b));
+}
+
+TEST(ObservePod, ReadsLabelsPhaseAndTermination) {
+  const Json object = Json::parse(R"({
+    "metadata": {"name": "sft-worker-1", "uid": "u1",
+                 "labels": {"ascendfactory.io/node-rank": "1", "ascendfactory.io/attempt": "2"}},
+    "status": {"phase": "Failed", "containerStatuses": [
+      {"name": "llamafactory", "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}
+  })");
+  const ObservedPod p = observe_pod(object);
+  EXPECT_EQ(p.name, "sft-worker-1");
+  EXPECT_EQ(p.uid, "u1");
+  EXPECT_EQ(p.rank, 1);
+  EXPECT_EQ(p.attempt, 2);
+  EXPECT_EQ(p.phase, "Failed");
+  EXPECT_EQ(p.exit_code, 137);
+  EXPECT_EQ(p.reason, "OOMKilled");
+  EXPECT_FALSE(p.deleting);
+}
+
+TEST(ObservePod, EvictionHasAReasonButNoExitCode) {
+  const Json object = Json::parse(R"({
+    "metadata": {"name": "p", "deletionTimestamp": "2024-01-01T00:00:00Z",
+                 "labels": {"ascendfactory.io/node-rank": "x1", "ascendfactory.io/attempt": "-1"}},
+    "status": {"phase": "Failed", "reason": "Evicted", "message": "low on memory"}
+  })");
+  const ObservedPod p = observe_pod(object);
+  EXPECT_EQ(p.rank, -1);
+  EXPECT_EQ(p.attempt, -1);
+  EXPECT_FALSE(p.exit_code.has_value());
+  EXPECT_EQ(p.reason, "Evicted");
+  EXPECT_EQ(p.message, "low on memory");
+  EXPECT_TRUE(p.deleting);
+}
+
+TEST(ObservePod, PendingReasons) {
+  const Json object = Json::parse(R"({
+    "metadata": {"name": "p"},
+    "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                               "message": "no nodes"}],
+               "containerStatuses": [{"state": {"waiting": {"reason": "ImagePullBackOff",
+                                                            "message": "back-off"}}}]}
+  })");
+  const ObservedPod p = observe_pod(object);
+  EXPECT_EQ(p.phase, "Pending") << "no phase yet reads as Pending";
+  EXPECT_TRUE(p.unschedulable);
+  EXPECT_EQ(p.unschedulable_message, "no nodes");
+  EXPECT_TRUE(p.image_pull_backoff);
+  EXPECT_EQ(p.image_pull_message, "back-off");
+}
+
+}  // namespace
+}  // namespace ascend::op

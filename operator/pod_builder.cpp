@@ -1,0 +1,179 @@
+#include "operator/pod_builder.hpp"
+
+#include <utility>
+
+namespace ascend::op {
+
+namespace {
+
+Json env_var(const std::string& name, const std::string& value) {
+  return Json{{"name", name}, {"value", value}};
+}
+
+// Our variables first, then the user's; a user variable with one of our names replaces ours
+// in place (Kubernetes would keep both and let the last win, with a warning).
+Json merge_env(Json ours, const Json& user) {
+  for (const auto& var : user) {
+    const std::string name = var.value("name", "");
+    bool replaced = false;
+    for (auto& mine : ours) {
+      if (mine["name"] == name) {
+        mine = var;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) ours.push_back(var);
+  }
+  return ours;
+}
+
+Json volume(const std::string& name, const Json& source) {
+  Json v = source.is_null() ? Json{{"emptyDir", Json::object()}} : source;
+  v["name"] = name;
+  return v;
+}
+
+}  // namespace
+
+std::string pod_name(const std::string& job, int rank) {
+  return job + "-worker-" + std::to_string(rank);
+}
+
+std::string headless_service_name(const std::string& job) {
+  return job + "-workers";
+}
+
+std::string master_address(const Job& job) {
+  return pod_name(job.name, 0) + "." + headless_service_name(job.name) + "." + job.ns + ".svc";
+}
+
+std::string config_map_name(const std::string& job) {
+  return job + "-config";
+}
+
+Json owner_reference(const Job& job) {
+  return Json{{"apiVersion", kJobs.api_version()},
+              {"kind", kJobs.kind},
+              {"name", job.name},
+              {"uid", job.uid},
+              {"controller", true},
+              {"blockOwnerDeletion", true}};
+}
+
+Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& options) {
+  const JobSpec& spec = job.spec;
+  const bool train = spec.mode == Mode::kTrain;
+  const std::string name = pod_name(job.name, rank);
+
+  Json labels = Json::object();
+  for (const auto& [k, v] : spec.pod_labels)
+    labels[k] = v;
+  labels[labels::kJobName] = job.name;
+  labels[labels::kNodeRank] = std::to_string(rank);
+  labels[labels::kAttempt] = std::to_string(attempt);
+  labels[labels::kManagedBy] = labels::kManagedByValue;
+
+  Json annotations = Json::object();
+  for (const auto& [k, v] : spec.pod_annotations)
+    annotations[k] = v;
+  // A node running a training rank must not be scaled down under it: the whole torchrun group
+  // would have to restart.
+  if (train) annotations[labels::kSafeToEvict] = "false";
+
+  Json command = {"llamafactory-cli", mode_name(spec.mode)};
+  if (spec.has_config() && spec.mode != Mode::kWebui) command.push_back(workload::kConfigPath);
+  for (const auto& arg : spec.args)
+    command.push_back(arg);
+
+  Json env = Json::array();
+  env.push_back(env_var("GRADIO_SERVER_PORT", std::to_string(workload::kWebuiPort)));
+  env.push_back(env_var("API_PORT", std::to_string(workload::kApiPort)));
+  if (train) {
+    // What LLaMA-Factory's launcher reads to start torchrun (not Kubeflow's PET_* names).
+    // MASTER_PORT is always set: unset, every node would pick a random port.
+    env.push_back(env_var("FORCE_TORCHRUN", "1"));
+    env.push_back(env_var("NNODES", std::to_string(spec.nodes)));
+    env.push_back(env_var("NODE_RANK", std::to_string(rank)));
+    env.push_back(env_var("NPROC_PER_NODE", std::to_string(spec.npus_per_node)));
+    env.push_back(env_var("MASTER_ADDR", master_address(job)));
+    env.push_back(env_var("MASTER_PORT", std::to_string(spec.master_port)));
+  }
+  env = merge_env(std::move(env), spec.env);
+
+  Json resources = spec.resources.is_object() ? spec.resources : Json::object();
+  const std::string npus = std::to_string(spec.npus_per_node);
+  resources["limits"][workload::kNpuResource] = npus;
+  resources["requests"][workload::kNpuResource] = npus;
+
+  Json ports = Json::array();
+  ports.push_back(
+      {{"name", "webui"}, {"containerPort", workload::kWebuiPort}, {"protocol", "TCP"}});
+  ports.push_back({{"name", "api"}, {"containerPort", workload::kApiPort}, {"protocol", "TCP"}});
+  if (train) {
+    ports.push_back(
+        {{"name", "rendezvous"}, {"containerPort", spec.master_port}, {"protocol", "TCP"}});
+  }
+
+  Json mounts = {
+      {{"name", "huggingface-cache"}, {"mountPath", "/root/.cache/huggingface"}},
+      {{"name", "modelscope-cache"}, {"mountPath", "/root/.cache/modelscope"}},
+      {{"name", "data"}, {"mountPath", "/app/data"}},
+      {{"name", "output"}, {"mountPath", "/app/output"}},
+      {{"name", "dshm"}, {"mountPath", "/dev/shm"}},
+  };
+  Json volumes = {
+      volume("huggingface-cache", spec.storage.huggingface_cache),
+      volume("modelscope-cache", spec.storage.modelscope_cache),
+      volume("data", spec.storage.data),
+      volume("output", spec.storage.output),
+      Json{{"name", "dshm"},
+           {"emptyDir", {{"medium", "Memory"}, {"sizeLimit", spec.storage.shm_size}}}},
+  };
+  if (spec.has_config()) {
+    mounts.push_back({{"name", "config"}, {"mountPath", workload::kConfigDir}, {"readOnly", true}});
+    const std::string cm = spec.config ? config_map_name(job.name) : spec.config_map_ref->name;
+    const std::string key = spec.config ? "config.yaml" : spec.config_map_ref->key;
+    volumes.push_back(
+        {{"name", "config"},
+         {"configMap", {{"name", cm}, {"items", {{{"key", key}, {"path", "config.yaml"}}}}}}});
+  }
+
+  Json container = {{"name", workload::kContainerName},
+                    {"image", spec.image.empty() ? options.default_image : spec.image},
+                    {"command", command},
+                    {"env", env},
+                    {"ports", ports},
+                    {"resources", resources},
+                    {"volumeMounts", mounts}};
+  if (!spec.image_pull_policy.empty()) container["imagePullPolicy"] = spec.image_pull_policy;
+  if (spec.mode == Mode::kApi || spec.mode == Mode::kWebui || spec.mode == Mode::kWebchat) {
+    const char* port = spec.mode == Mode::kApi ? "api" : "webui";
+    container["readinessProbe"] = {
+        {"tcpSocket", {{"port", port}}}, {"periodSeconds", 10}, {"failureThreshold", 3}};
+  }
+
+  Json pod_spec = {{"restartPolicy", "Never"},
+                   {"hostname", name},
+                   {"subdomain", headless_service_name(job.name)},
+                   {"enableServiceLinks", false},
+                   {"containers", Json::array({container})},
+                   {"volumes", volumes}};
+  if (!spec.node_selector.empty()) pod_spec["nodeSelector"] = spec.node_selector;
+  if (!spec.tolerations.empty()) pod_spec["tolerations"] = spec.tolerations;
+  if (!spec.affinity.is_null()) pod_spec["affinity"] = spec.affinity;
+  if (!spec.image_pull_secrets.empty()) pod_spec["imagePullSecrets"] = spec.image_pull_secrets;
+  if (!spec.priority_class_name.empty()) pod_spec["priorityClassName"] = spec.priority_class_name;
+  if (!spec.scheduler_name.empty()) pod_spec["schedulerName"] = spec.scheduler_name;
+  if (!spec.service_account_name.empty())
+    pod_spec["serviceAccountName"] = spec.service_account_name;
+
+  Json metadata = {{"name", name},
+                   {"namespace", job.ns},
+                   {"labels", labels},
+                   {"ownerReferences", Json::array({owner_reference(job)})}};
+  if (!annotations.empty()) metadata["annotations"] = annotations;
+  return Json{{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", metadata}, {"spec", pod_spec}};
+}
+
+}  // namespace ascend::op

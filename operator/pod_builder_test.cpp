@@ -1,0 +1,200 @@
+#include "operator/pod_builder.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ascend::op {
+namespace {
+
+Job train_job(int nodes = 2) {
+  auto parsed = parse_job(Json::parse(R"({
+    "metadata": {"name": "sft", "namespace": "team", "uid": "uid-9"},
+    "spec": {"mode": "train", "nodes": 2, "npusPerNode": 8, "config": {"stage": "sft"},
+             "args": ["learning_rate=1e-4", "num_train_epochs=2"],
+             "env": [{"name": "MASTER_PORT", "value": "1234"}, {"name": "HF_ENDPOINT", "value": "m"}],
+             "resources": {"requests": {"cpu": "32", "memory": "256Gi"}, "limits": {"memory": "512Gi"}},
+             "nodeSelector": {"accelerator": "huawei-Ascend910"},
+             "tolerations": [{"key": "npu", "operator": "Exists", "effect": "NoSchedule"}],
+             "priorityClassName": "training", "schedulerName": "volcano",
+             "serviceAccountName": "trainer", "podLabels": {"ascendfactory.io/job-name": "evil", "team": "nlp"},
+             "podAnnotations": {"testbed.ascendfactory.io/exit-code": "0"},
+             "storage": {"huggingfaceCache": {"persistentVolumeClaim": {"claimName": "hf"}},
+                         "data": {"hostPath": {"path": "/data"}}, "shmSize": "64Gi"}}
+  })"));
+  EXPECT_TRUE(parsed.ok()) << parsed.error().message;
+  Job job = parsed.value();
+  job.spec.nodes = nodes;
+  return job;
+}
+
+const Json* find_named(const Json& list, const std::string& name) {
+  for (const auto& item : list) {
+    if (item.value("name", "") == name) return &item;
+  }
+  return nullptr;
+}
+
+std::string env_of(const Json& pod, const std::string& name) {
+  const Json* var = find_named(pod["spec"]["containers"][0]["env"], name);
+  return var != nullptr ? var->value("value", "<valueFrom>") : "<unset>";
+}
+
+TEST(PodBuilder, NamesLabelsAndOwner) {
+  const Json pod = build_pod(train_job(), 1, 3, {"default:img"});
+  const Json& m = pod["metadata"];
+  EXPECT_EQ(m["name"], "sft-worker-1");
+  EXPECT_EQ(m["namespace"], "team");
+  EXPECT_EQ(m["labels"]["ascendfactory.io/job-name"], "sft") << "user labels cannot override ours";
+  EXPECT_EQ(m["labels"]["ascendfactory.io/node-rank"], "1");
+  EXPECT_EQ(m["labels"]["ascendfactory.io/attempt"], "3");
+  EXPECT_EQ(m["labels"]["app.kubernetes.io/managed-by"], "llamafactory-operator");
+  EXPECT_EQ(m["labels"]["team"], "nlp");
+  ASSERT_EQ(m["ownerReferences"].size(), 1U);
+  const Json& owner = m["ownerReferences"][0];
+  EXPECT_EQ(owner["apiVersion"], "ascendfactory.io/v1alpha1");
+  EXPECT_EQ(owner["kind"], "LlamaFactoryJob");
+  EXPECT_EQ(owner["name"], "sft");
+  EXPECT_EQ(owner["uid"], "uid-9");
+  EXPECT_EQ(owner["controller"], true);
+  EXPECT_EQ(m["annotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"], "false");
+  EXPECT_EQ(m["annotations"]["testbed.ascendfactory.io/exit-code"], "0");
+  EXPECT_EQ(pod["spec"]["hostname"], "sft-worker-1");
+  EXPECT_EQ(pod["spec"]["subdomain"], "sft-workers");
+  EXPECT_EQ(pod["spec"]["restartPolicy"], "Never");
+}
+
+TEST(PodBuilder, CommandRunsTheModeWithConfigAndOverrides) {
+  const Json pod = build_pod(train_job(), 0, 0, {"default:img"});
+  EXPECT_EQ(pod["spec"]["containers"][0]["command"],
+            Json::parse(R"(["llamafactory-cli", "train", "/etc/llamafactory/config.yaml",
+                            "learning_rate=1e-4", "num_train_epochs=2"])"));
+  Job webui = train_job(1);
+  webui.spec.mode = Mode::kWebui;
+  webui.spec.args.clear();
+  EXPECT_EQ(build_pod(webui, 0, 0, {})["spec"]["containers"][0]["command"],
+            Json::parse(R"(["llamafactory-cli", "webui"])"));
+  Job api = webui;
+  api.spec.mode = Mode::kApi;
+  EXPECT_EQ(build_pod(api, 0, 0, {})["spec"]["containers"][0]["command"],
+            Json::parse(R"(["llamafactory-cli", "api", "/etc/llamafactory/config.yaml"])"));
+}
+
+TEST(PodBuilder, DistributedEnvForEachRank) {
+  const Job job = train_job(2);
+  for (int rank = 0; rank < 2; ++rank) {
+    const Json pod = build_pod(job, rank, 0, {});
+    EXPECT_EQ(env_of(pod, "FORCE_TORCHRUN"), "1");
+    EXPECT_EQ(env_of(pod, "NNODES"), "2");
+    EXPECT_EQ(env_of(pod, "NODE_RANK"), std::to_string(rank));
+    EXPECT_EQ(env_of(pod, "NPROC_PER_NODE"), "8");
+    EXPECT_EQ(env_of(pod, "MASTER_ADDR"), "sft-worker-0.sft-workers.team.svc");
+    EXPECT_EQ(env_of(pod, "MASTER_PORT"), "1234") << "the user's value replaces ours";
+    EXPECT_EQ(env_of(pod, "GRADIO_SERVER_PORT"), "7860");
+    EXPECT_EQ(env_of(pod, "API_PORT"), "8000");
+    EXPECT_EQ(env_of(pod, "HF_ENDPOINT"), "m");
+    int master_ports = 0;
+    for (const auto& var : pod["spec"]["containers"][0]["env"])
+      master_ports += var["name"] == "MASTER_PORT";
+    EXPECT_EQ(master_ports, 1);
+  }
+  Job fixed = job;
+  fixed.spec.env = Json::array();
+  EXPECT_EQ(env_of(build_pod(fixed, 0, 0, {}), "MASTER_PORT"), "29500") << "always set";
+}
+
+TEST(PodBuilder, ServersGetNoTorchrunEnvButAProbe) {
+  Job api = train_job(1);
+  api.spec.mode = Mode::kApi;
+  api.spec.env = Json::array();
+  const Json pod = build_pod(api, 0, 0, {});
+  EXPECT_EQ(env_of(pod, "FORCE_TORCHRUN"), "<unset>");
+  EXPECT_EQ(env_of(pod, "MASTER_ADDR"), "<unset>");
+  EXPECT_EQ(env_of(pod, "API_PORT"), "8000");
+  EXPECT_EQ(pod["spec"]["containers"][0]["readinessProbe"]["tcpSocket"]["port"], "api");
+  EXPECT_FALSE(
+      pod["metadata"]["annotations"].contains("cluster-autoscaler.kubernetes.io/safe-to-evict"));
+  Job webui = api;
+  webui.spec.mode = Mode::kWebui;
+  EXPECT_EQ(
+      build_pod(webui, 0, 0, {})["spec"]["containers"][0]["readinessProbe"]["tcpSocket"]["port"],
+      "webui");
+  EXPECT_FALSE(
+      build_pod(train_job(1), 0, 0, {})["spec"]["containers"][0].contains("readinessProbe"));
+}
+
+TEST(PodBuilder, PortsResourcesAndScheduling) {
+  const Json pod = build_pod(train_job(), 0, 0, {"default:img"});
+  const Json& c = pod["spec"]["containers"][0];
+  EXPECT_EQ(c["image"], "default:img");
+  const Json* webui = find_named(c["ports"], "webui");
+  const Json* api = find_named(c["ports"], "api");
+  ASSERT_NE(webui, nullptr);
+  ASSERT_NE(api, nullptr);
+  EXPECT_EQ((*webui)["containerPort"], 7860);
+  EXPECT_EQ((*api)["containerPort"], 8000);
+  EXPECT_EQ(c["resources"]["limits"]["huawei.com/Ascend910"], "8");
+  EXPECT_EQ(c["resources"]["requests"]["huawei.com/Ascend910"], "8");
+  EXPECT_EQ(c["resources"]["requests"]["cpu"], "32");
+  EXPECT_EQ(c["resources"]["limits"]["memory"], "512Gi");
+  const Json& s = pod["spec"];
+  EXPECT_EQ(s["nodeSelector"]["accelerator"], "huawei-Ascend910");
+  EXPECT_EQ(s["tolerations"][0]["key"], "npu");
+  EXPECT_EQ(s["priorityClassName"], "training");
+  EXPECT_EQ(s["schedulerName"], "volcano");
+  EXPECT_EQ(s["serviceAccountName"], "trainer");
+  Job own_image = train_job();
+  own_image.spec.image = "mine:1";
+  EXPECT_EQ(build_pod(own_image, 0, 0, {"default:img"})["spec"]["containers"][0]["image"],
+            "mine:1");
+}
+
+TEST(PodBuilder, MountsAndVolumes) {
+  const Json pod = build_pod(train_job(), 0, 0, {});
+  const Json& mounts = pod["spec"]["containers"][0]["volumeMounts"];
+  const Json& volumes = pod["spec"]["volumes"];
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"huggingface-cache", "/root/.cache/huggingface"},
+      {"modelscope-cache", "/root/.cache/modelscope"},
+      {"data", "/app/data"},
+      {"output", "/app/output"},
+      {"dshm", "/dev/shm"},
+      {"config", "/etc/llamafactory"}};
+  for (const auto& [name, path] : want) {
+    const Json* mount = find_named(mounts, name);
+    ASSERT_NE(mount, nullptr) << name;
+    EXPECT_EQ((*mount)["mountPath"], path);
+    EXPECT_NE(find_named(volumes, name), nullptr) << name;
+  }
+  EXPECT_EQ((*find_named(volumes, "huggingface-cache"))["persistentVolumeClaim"]["claimName"],
+            "hf");
+  EXPECT_EQ((*find_named(volumes, "data"))["hostPath"]["path"], "/data");
+  EXPECT_EQ((*find_named(volumes, "output"))["emptyDir"], Json::object()) << "default emptyDir";
+  EXPECT_EQ((*find_named(volumes, "dshm"))["emptyDir"]["medium"], "Memory");
+  EXPECT_EQ((*find_named(volumes, "dshm"))["emptyDir"]["sizeLimit"], "64Gi");
+  const Json& config = (*find_named(volumes, "config"))["configMap"];
+  EXPECT_EQ(config["name"], "sft-config");
+  EXPECT_EQ(config["items"][0]["key"], "config.yaml");
+  EXPECT_EQ(config["items"][0]["path"], "config.yaml");
+}
+
+TEST(PodBuilder, ConfigMapRefMountsTheUsersKey) {
+  Job job = train_job();
+  job.spec.config.reset();
+  job.spec.config_map_ref = ConfigMapRef{"theirs", "llama3_full_sft.yaml"};
+  const Json pod = build_pod(job, 0, 0, {});
+  const Json& config = (*find_named(pod["spec"]["volumes"], "config"))["configMap"];
+  EXPECT_EQ(config["name"], "theirs");
+  EXPECT_EQ(config["items"][0]["key"], "llama3_full_sft.yaml");
+  EXPECT_EQ(config["items"][0]["path"], "config.yaml");
+}
+
+TEST(PodBuilder, NoConfigNoConfigVolume) {
+  Job job = train_job(1);
+  job.spec.mode = Mode::kWebui;
+  job.spec.config.reset();
+  const Json pod = build_pod(job, 0, 0, {});
+  EXPECT_EQ(find_named(pod["spec"]["volumes"], "config"), nullptr);
+  EXPECT_EQ(find_named(pod["spec"]["containers"][0]["volumeMounts"], "config"), nullptr);
+}
+
+}  // namespace
+}  // namespace ascend::op

@@ -1,0 +1,214 @@
+#include "operator/reconciler.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "kube/logging.hpp"
+#include "operator/config_map_builder.hpp"
+#include "operator/job_status.hpp"
+#include "operator/service_builder.hpp"
+#include "operator/timestamp.hpp"
+
+namespace ascend::op {
+
+namespace log = kube::log;
+using log::kv;
+
+namespace {
+
+std::string controller_uid(const Json& object) {
+  for (const auto& ref : object["metadata"].value("ownerReferences", Json::array())) {
+    if (ref.value("controller", false)) return ref.value("uid", "");
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string content_hash(const std::string& text) {
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (const unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
+  return out;
+}
+
+Reconciler::Reconciler(kube::ClientPtr client, JobCaches caches, kube::EventRecorder* events,
+                       ReconcilerOptions options)
+    : client_(std::move(client)),
+      caches_(std::move(caches)),
+      events_(events),
+      options_(std::move(options)) {}
+
+void Reconciler::record(const Json& object, const std::string& type, const std::string& reason,
+                        const std::string& note) {
+  if (events_ != nullptr) events_->record(object, type, reason, "Reconcile", note);
+}
+
+bool Reconciler::cache_is_stale(const std::string& key, const std::string& resource_version) {
+  const std::lock_guard lock(mutex_);
+  const auto it = superseded_.find(key);
+  if (it == superseded_.end()) return false;
+  if (it->second == resource_version) return true;
+  superseded_.erase(it);
+  return false;
+}
+
+kube::Status Reconciler::ensure_child(const kube::Resource& type, const kube::Store& store,
+                                      Json desired, const std::string& job_uid) {
+  const std::string hash = content_hash(desired.dump());
+  desired["metadata"]["annotations"][labels::kSpecHash] = hash;
+  const auto existing = store.get(kube::object_key(desired));
+  if (existing) {
+    const std::string owner = controller_uid(*existing);
+    if (owner != job_uid) {
+      return kube::Error{0, "NotOwned",
+                         type.kind + " " + kube::object_key(desired) +
+                             " exists and is not controlled by this job; delete or rename it"};
+    }
+    const Json annotations = (*existing)["metadata"].value("annotations", Json::object());
+    if (annotations.value(labels::kSpecHash, "") == hash) return {};
+  }
+  auto applied = client_->apply(type, desired, options_.field_manager, true);
+  if (!applied) return applied.error();
+  return {};
+}
+
+kube::Status Reconciler::write_status(const Json& object, const JobStatus& status,
+                                      const std::string& key) {
+  Json updated = object;
+  updated["status"] = status_to_json(status);
+  auto written = client_->update_status(kJobs, updated);
+  if (!written) return written.error();
+  const std::lock_guard lock(mutex_);
+  superseded_[key] = kube::resource_version(object);
+  return {};
+}
+
+kube::ReconcileResult Reconciler::invalid_spec(const Json& object, const std::string& key,
+                                               const kube::Error& error) {
+  log::warn("invalid job", {kv("controller", "lfjob"), kv("key", key), kv("error", error.message)});
+  JobStatus status = status_from_json(object.value("status", Json::object()));
+  if (status.phase != "Failed" || status.condition("Failed") == nullptr ||
+      status.condition("Failed")->message != error.message) {
+    const std::string now = format_time(options_.clock->wall_now());
+    status.phase = "Failed";
+    status.completion_time = now;
+    status.observed_generation = object["metadata"].value("generation", std::int64_t{0});
+    status.conditions.erase(std::remove_if(status.conditions.begin(), status.conditions.end(),
+                                           [](const Condition& c) { return c.type == "Failed"; }),
+                            status.conditions.end());
+    status.conditions.push_back(
+        Condition{"Failed", "True", status.observed_generation, now, "InvalidSpec", error.message});
+    if (auto written = write_status(object, status, key); !written) {
+      return kube::ReconcileResult::error(written.error().to_string());
+    }
+    record(object, "Warning", "InvalidSpec", error.message);
+  }
+  return kube::ReconcileResult::terminal(error.message);
+}
+
+kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
+  const auto object = caches_.jobs->get(key);
+  if (!object) return kube::ReconcileResult::done();  // deleted: the garbage collector has the rest
+  const std::string rv = kube::resource_version(*object);
+  if (cache_is_stale(key, rv))
+    return kube::ReconcileResult::requeue_after(options_.cache_lag_retry);
+
+  auto parsed = parse_job(*object);
+  if (!parsed) return invalid_spec(*object, key, parsed.error());
+  const Job& job = parsed.value();
+  if (job.deleting) return kube::ReconcileResult::done();
+
+  // Children that do not depend on the phase. A finished job keeps what it has.
+  if (!job.status.finished()) {
+    if (auto cm = build_config_map(job)) {
+      if (auto s = ensure_child(kube::resources::kConfigMaps, *caches_.config_maps, *cm, job.uid);
+          !s) {
+        record(*object, "Warning", "ConfigMapFailed", s.error().message);
+        return kube::ReconcileResult::error(s.error().to_string());
+      }
+    }
+    for (const Json& svc : {build_headless_service(job), build_service(job)}) {
+      if (auto s = ensure_child(kube::resources::kServices, *caches_.services, svc, job.uid); !s) {
+        record(*object, "Warning", "ServiceFailed", s.error().message);
+        return kube::ReconcileResult::error(s.error().to_string());
+      }
+    }
+  }
+
+  std::vector<ObservedPod> pods;
+  for (const auto& pod : caches_.pods->list_matching({{labels::kJobName, job.name}}, job.ns)) {
+    if (controller_uid(*pod) != job.uid) continue;  // another incarnation's, or not ours
+    pods.push_back(observe_pod(*pod));
+  }
+  Decision decision = decide(job, pods, options_.clock->wall_now());
+
+  if (!same_status_ignoring_timestamps(decision.status, job.status)) {
+    if (auto written = write_status(*object, decision.status, key); !written) {
+      if (written.error().conflict()) {
+        return kube::ReconcileResult::requeue_after(options_.cache_lag_retry);
+      }
+      return kube::ReconcileResult::error("writing status: " + written.error().to_string());
+    }
+    if (decision.status.phase != job.status.phase) {
+      log::info("phase",
+                {kv("controller", "lfjob"), kv("key", key),
+                 kv("from", job.status.phase.empty() ? "-" : job.status.phase),
+                 kv("to", decision.status.phase), kv("restarts", decision.status.restarts)});
+    }
+  }
+  for (const auto& e : decision.events)
+    record(*object, e.type, e.reason, e.message);
+
+  for (const auto& ref : decision.remove) {
+    kube::DeleteOptions options;
+    options.propagation = kube::Propagation::kBackground;
+    options.uid = ref.uid;
+    auto removed = client_->remove(kube::resources::kPods, job.ns, ref.name, options);
+    if (!removed && !removed.error().not_found() && !removed.error().conflict()) {
+      return kube::ReconcileResult::error("deleting pod " + ref.name + ": " +
+                                          removed.error().to_string());
+    }
+    log::info("deleted pod", {kv("controller", "lfjob"), kv("key", key), kv("pod", ref.name)});
+  }
+  bool collided = false;
+  for (const auto& slot : decision.create) {
+    const Json pod = build_pod(job, slot.rank, slot.attempt, options_.pods);
+    auto created = client_->create(kube::resources::kPods, pod, job.ns);
+    if (!created) {
+      if (created.error().already_exists()) {
+        collided = true;  // our cache lags, or the old Pod is still terminating
+        continue;
+      }
+      record(*object, "Warning", "PodCreateFailed", created.error().message);
+      return kube::ReconcileResult::error("creating pod " +
+                                          pod["metadata"]["name"].get<std::string>() + ": " +
+                                          created.error().to_string());
+    }
+    log::info("created pod",
+              {kv("controller", "lfjob"), kv("key", key),
+               kv("pod", pod["metadata"]["name"].get<std::string>()), kv("attempt", slot.attempt)});
+  }
+  if (decision.delete_job) {
+    kube::DeleteOptions options;
+    options.propagation = kube::Propagation::kBackground;
+    options.uid = job.uid;
+    auto removed = client_->remove(kJobs, job.ns, job.name, options);
+    if (!removed && !removed.error().not_found()) {
+      return kube::ReconcileResult::error("deleting job after its TTL: " +
+                                          removed.error().to_string());
+    }
+    log::info("deleted job after ttlSecondsAfterFinished",
+              {kv("controller", "lfjob"), kv("key", key)});
+    return kube::ReconcileResult::done();
+  }
+  if (collided) return kube::ReconcileResult::requeue_after(std::chrono::seconds(1));
+  if (decision.requeue_after) return kube::ReconcileResult::requeue_after(*decision.requeue_after);
+  return kube::ReconcileResult::done();
+}
+
+}  // namespace ascend::op
