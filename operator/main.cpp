@@ -177,12 +177,12 @@ int main(int argc, char** argv) {
     le.lease_name = config.lease_name;
     le.identity = identity;
     le.metrics = metrics;
-    le.on_started_leading = [&] {
-      klog::info("leading; reconciling", {kv("lease", le.lease_namespace + "/" + le.lease_name)});
+    le.on_started_leading = [&controller, lease = le.lease_namespace + "/" + le.lease_name] {
+      klog::info("leading; reconciling", {kv("lease", lease)});
       controller.start();
     };
     // Stop acting at once; main joins the workers.
-    le.on_stopped_leading = [&] { controller.queue().shutdown(); };
+    le.on_stopped_leading = [&controller] { controller.queue().shutdown(); };
     le.on_new_leader = [](const std::string& holder) {
       klog::info("leader", {kv("holder", holder)});
     };

@@ -165,8 +165,12 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
   if (!spec.image_pull_secrets.empty()) pod_spec["imagePullSecrets"] = spec.image_pull_secrets;
   if (!spec.priority_class_name.empty()) pod_spec["priorityClassName"] = spec.priority_class_name;
   if (!spec.scheduler_name.empty()) pod_spec["schedulerName"] = spec.scheduler_name;
-  if (!spec.service_account_name.empty())
+  if (!spec.service_account_name.empty()) {
     pod_spec["serviceAccountName"] = spec.service_account_name;
+  } else {
+    // LLaMA-Factory never calls the API server: no token unless the user picked an account.
+    pod_spec["automountServiceAccountToken"] = false;
+  }
 
   Json metadata = {{"name", name},
                    {"namespace", job.ns},

@@ -141,6 +141,11 @@ TEST(PodBuilder, PortsResourcesAndScheduling) {
   EXPECT_EQ(s["priorityClassName"], "training");
   EXPECT_EQ(s["schedulerName"], "volcano");
   EXPECT_EQ(s["serviceAccountName"], "trainer");
+  EXPECT_FALSE(s.contains("automountServiceAccountToken"))
+      << "the user's account, the user's choice";
+  Job plain = train_job();
+  plain.spec.service_account_name.clear();
+  EXPECT_EQ(build_pod(plain, 0, 0, {})["spec"]["automountServiceAccountToken"], false);
   Job own_image = train_job();
   own_image.spec.image = "mine:1";
   EXPECT_EQ(build_pod(own_image, 0, 0, {"default:img"})["spec"]["containers"][0]["image"],

@@ -173,7 +173,9 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
       return kube::ReconcileResult::error("deleting pod " + ref.name + ": " +
                                           removed.error().to_string());
     }
-    log::info("deleted pod", {kv("controller", "lfjob"), kv("key", key), kv("pod", ref.name)});
+    if (removed) {
+      log::info("deleted pod", {kv("controller", "lfjob"), kv("key", key), kv("pod", ref.name)});
+    }
   }
   bool collided = false;
   for (const auto& slot : decision.create) {

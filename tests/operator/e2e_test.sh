@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# llamafactory-operator end to end on the control-plane test bed (real kube-apiserver with RBAC,
+# scheduler, controller-manager, kwok nodes with 8 huawei.com/Ascend910 each). The operator runs
+# as its own ServiceAccount with only the rules in deploy/rbac/operator.yaml.
+#
+# kwok ends a running Pod annotated testbed.ascendfactory.io/exit-code with that code after
+# testbed.ascendfactory.io/run-for; jobs pass those through spec.podAnnotations.
+#
+# Usage: tests/operator/e2e_test.sh path/to/llamafactory-operator
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+operator_bin=${1:-}
+[[ -x "$operator_bin" ]] || { echo "usage: $0 path/to/llamafactory-operator" >&2; exit 2; }
+operator_bin=$(cd "$(dirname "$operator_bin")" && pwd)/$(basename "$operator_bin")
+NS=e2e
+
+pass=0
+check() { echo "ok: $*"; pass=$((pass + 1)); }
+fail() {
+  echo "FAIL: $*" >&2
+  if [[ -n "${oplog:-}" && -f "$oplog" ]]; then
+    echo "--- last operator log lines ($oplog)" >&2
+    tail -n 30 "$oplog" >&2
+  fi
+  exit 1
+}
+
+work=$(mktemp -d)
+oplog=$work/operator.log
+operator_pid=""
+cleanup() {
+  local rc=$1
+  stop_operator KILL
+  if [[ -n "${TESTBED_DIR:-}" ]]; then
+    if [[ $rc -ne 0 ]]; then
+      export KEEP_TESTBED_LOGS=1
+      cp "$oplog" "$TESTBED_DIR/logs/llamafactory-operator.log" 2>/dev/null || true
+    fi
+    "$root/tests/testbed/cluster.sh" down "$TESTBED_DIR" || true
+  fi
+  rm -rf "$work"
+}
+trap 'cleanup $?' EXIT
+
+"$root/tests/testbed/cluster.sh" up --nodes 4 --owner-pid $$ >"$work/env"
+# shellcheck disable=SC1091
+source "$work/env"
+kubectl=("$TESTBED_BIN/kubectl")
+k() { "${kubectl[@]}" "$@"; }
+
+# wait_until DESCRIPTION TIMEOUT_S CMD...: poll CMD until it succeeds.
+wait_until() {
+  local what=$1 timeout=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for $what"
+    sleep 0.2
+  done
+}
+jp() { k get "$1" -n "$NS" "$2" -o jsonpath="$3" 2>/dev/null; }
+phase_is() { [[ "$(jp lfjob "$1" '{.status.phase}')" == "$2" ]]; }
+pod_count() { k get pods -n "$NS" -l "ascendfactory.io/job-name=$1" -o name 2>/dev/null | wc -l; }
+pod_count_is() { [[ "$(pod_count "$1")" == "$2" ]]; }
+
+# --- install the CRD and the operator's RBAC, and log in as the operator's ServiceAccount
+k apply -f "$root/crds/llamafactoryjobs.yaml" >/dev/null
+k wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=60s >/dev/null
+k apply -f "$root/deploy/rbac/operator.yaml" >/dev/null
+k create namespace "$NS" >/dev/null
+wait_until "ServiceAccount default in $NS" 60 k get serviceaccount default -n "$NS"
+token=$(k create token llamafactory-operator -n ascend-factory --duration=2h)
+server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+cat >"$work/operator.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: testbed
+  cluster: {server: "$server", certificate-authority: "$TESTBED_DIR/pki/ca.crt"}
+users:
+- name: llamafactory-operator
+  user: {token: "$token"}
+contexts:
+- name: operator
+  context: {cluster: testbed, user: llamafactory-operator, namespace: ascend-factory}
+current-context: operator
+EOF
+as_operator=("$TESTBED_BIN/kubectl" --kubeconfig "$work/operator.kubeconfig")
+if "${as_operator[@]}" get secrets -A >/dev/null 2>&1; then fail "the operator's identity may read secrets"; fi
+"${as_operator[@]}" get lfjob -A >/dev/null 2>&1 || fail "the operator's identity cannot list jobs"
+check "CRD and RBAC installed; the operator runs as ServiceAccount ascend-factory/llamafactory-operator (no secrets, jobs listable)"
+
+read -r metrics_port health_port < <(python3 -c '
+import socket; s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]; print(*[x.getsockname()[1] for x in s])')
+start_operator() {
+  "$operator_bin" --kubeconfig "$work/operator.kubeconfig" \
+    --default-image stand-in.invalid/llamafactory:never-pulled \
+    --metrics-address "127.0.0.1:$metrics_port" --health-address "127.0.0.1:$health_port" \
+    --identity "e2e-$1" --workers 2 >>"$oplog" 2>&1 &
+  operator_pid=$!
+  wait_until "operator /readyz" 60 curl -fsS --max-time 1 "http://127.0.0.1:$health_port/readyz"
+  wait_until "operator to hold the lease" 60 bash -c \
+    "'${kubectl[0]}' get lease -n ascend-factory llamafactory-operator -o jsonpath='{.spec.holderIdentity}' | grep -qx 'e2e-$1'"
+}
+stop_operator() {
+  local sig=${1:-TERM}
+  [[ -n "$operator_pid" ]] || return 0
+  kill "-$sig" "$operator_pid" 2>/dev/null || true
+  wait "$operator_pid" 2>/dev/null || true
+  operator_pid=""
+}
+
+start_operator 1
+curl -fsS "http://127.0.0.1:$metrics_port/metrics" -o "$work/metrics"
+grep -aq '^llamafactory_operator_' "$work/metrics" \
+  || fail "/metrics has no llamafactory_operator_ families"
+check "operator ready (/readyz), leading (Lease holder e2e-1), serving /metrics"
+
+# job NAME NODES NPUS EXIT RUN_FOR [RUN_POLICY_YAML]: a train job whose Pods exit with EXIT.
+job() {
+  cat <<EOF | k apply -n "$NS" -f - >/dev/null
+apiVersion: ascendfactory.io/v1alpha1
+kind: LlamaFactoryJob
+metadata: {name: $1}
+spec:
+  mode: train
+  nodes: $2
+  npusPerNode: $3
+  config: {model_name_or_path: Qwen/Qwen2.5-0.5B, stage: sft, finetuning_type: lora, learning_rate: 1.0e-4}
+  args: ["logging_steps=5"]
+  env: [{name: HF_ENDPOINT, value: "https://hf-mirror.example"}]
+  podAnnotations:
+    testbed.ascendfactory.io/exit-code: "$4"
+    testbed.ascendfactory.io/run-for: "$5"
+  runPolicy: {${6:-}}
+EOF
+}
+
+# --- 1. a one-node train job: children created, Running, then Succeeded
+job one 1 2 0 4s
+wait_until "pod one-worker-0" 30 k get pod -n "$NS" one-worker-0
+[[ "$(jp configmap one-config '{.data.config\.yaml}')" == *'"finetuning_type": "lora"'* ]] \
+  || fail "ConfigMap one-config: $(jp configmap one-config '{.data}')"
+[[ "$(jp service one-workers '{.spec.clusterIP} {.spec.publishNotReadyAddresses}')" == "None true" ]] \
+  || fail "headless Service one-workers: $(jp service one-workers '{.spec}')"
+[[ "$(jp service one '{.spec.type} {.spec.ports[*].port}')" == "ClusterIP 7860 8000" ]] \
+  || fail "Service one: $(jp service one '{.spec}')"
+owners=$(jp pod one-worker-0 '{range .metadata.ownerReferences[*]}{.kind}/{.name}/{.controller} {end}')
+[[ "$owners" == "LlamaFactoryJob/one/true " ]] || fail "pod owner references: '$owners'"
+for obj in "configmap one-config" "service one" "service one-workers"; do
+  read -r kind name <<<"$obj"
+  [[ "$(jp "$kind" "$name" '{.metadata.ownerReferences[0].name}')" == one ]] || fail "$kind $name not owned by job one"
+done
+got=$(jp pod one-worker-0 '{.spec.containers[0].command}')
+[[ "$got" == '["llamafactory-cli","train","/etc/llamafactory/config.yaml","logging_steps=5"]' ]] || fail "command: $got"
+got=$(jp pod one-worker-0 '{.spec.containers[0].resources.limits.huawei\.com/Ascend910} {.spec.containers[0].ports[*].containerPort} {.metadata.annotations.cluster-autoscaler\.kubernetes\.io/safe-to-evict}')
+[[ "$got" == "2 7860 8000 29500 false" ]] || fail "limits/ports/safe-to-evict: $got"
+got=$(jp pod one-worker-0 '{range .spec.containers[0].volumeMounts[*]}{.mountPath} {end}')
+[[ "$got" == "/root/.cache/huggingface /root/.cache/modelscope /app/data /app/output /dev/shm /etc/llamafactory " ]] \
+  || fail "mounts: $got"
+[[ "$(jp pod one-worker-0 '{.spec.volumes[?(@.name=="dshm")].emptyDir.medium}')" == Memory ]] || fail "/dev/shm not memory-backed"
+check "job one: Pod, ConfigMap, headless and workload Services created, owned by the job; command, NPUs, ports, mounts right"
+
+wait_until "job one Running" 30 phase_is one Running
+wait_until "job one Succeeded" 60 phase_is one Succeeded
+got=$(jp lfjob one '{.status.ranks.succeeded} {.status.restarts} {.status.conditions[?(@.type=="Succeeded")].status} {.status.observedGeneration}')
+[[ "$got" == "1 0 True 1" ]] || fail "job one status: $got"
+[[ -n "$(jp lfjob one '{.status.completionTime}')" ]] || fail "job one has no completionTime"
+[[ "$(jp lfjob one '{.status.endpoints.api}')" == "http://one.$NS.svc:8000" ]] || fail "endpoints: $(jp lfjob one '{.status.endpoints}')"
+pod_count_is one 1 || fail "job one: $(pod_count one) pods after success, want the finished one kept"
+check "job one: Pending -> Running -> Succeeded, status has ranks, conditions, completionTime, endpoints"
+
+events=$(k get events.events.k8s.io -n "$NS" -o jsonpath='{.items[?(@.regarding.name=="one")].reason}')
+for r in JobCreated Running AllRanksSucceeded; do [[ "$events" == *"$r"* ]] || fail "no $r event for job one (have: $events)"; done
+check "events recorded: $events"
+
+# --- 2. two nodes x 8 NPUs: rank env and rendezvous
+job two 2 8 0 300s
+wait_until "2 pods of job two" 30 pod_count_is two 2
+for rank in 0 1; do
+  env=$(jp pod "two-worker-$rank" '{range .spec.containers[0].env[*]}{.name}={.value} {end}')
+  for want in FORCE_TORCHRUN=1 NNODES=2 "NODE_RANK=$rank" NPROC_PER_NODE=8 \
+    "MASTER_ADDR=two-worker-0.two-workers.$NS.svc" MASTER_PORT=29500 GRADIO_SERVER_PORT=7860 API_PORT=8000 \
+    HF_ENDPOINT=https://hf-mirror.example; do
+    [[ " $env" == *" $want "* ]] || fail "two-worker-$rank env lacks $want: $env"
+  done
+  got=$(jp pod "two-worker-$rank" '{.spec.hostname}.{.spec.subdomain} {.metadata.labels.ascendfactory\.io/node-rank} {.spec.containers[0].resources.limits.huawei\.com/Ascend910}')
+  [[ "$got" == "two-worker-$rank.two-workers $rank 8" ]] || fail "two-worker-$rank: $got"
+done
+wait_until "job two Running" 60 phase_is two Running
+nodes=$(k get pods -n "$NS" -l ascendfactory.io/job-name=two -o jsonpath='{.items[*].spec.nodeName}')
+read -r n0 n1 <<<"$nodes"
+[[ "$n0" != "$n1" ]] || fail "both ranks of job two on node $n0 (8 NPUs each must not fit one node)"
+check "job two: 2 ranks with NNODES/NODE_RANK/NPROC_PER_NODE/MASTER_ADDR/MASTER_PORT right, on nodes $n0 and $n1, Running"
+
+# --- 3. failures by policy: retryable codes restart up to maxRestarts; 1-127 are permanent
+job crash 1 1 137 1s "restartPolicy: ExitCode, maxRestarts: 2"
+job typo 1 1 2 1s "restartPolicy: ExitCode, maxRestarts: 5"
+wait_until "job typo Failed" 60 phase_is typo Failed
+got=$(jp lfjob typo '{.status.conditions[?(@.type=="Failed")].reason} {.status.restarts} {.status.lastFailure.exitCode}')
+[[ "$got" == "NonRetryableExitCode 0 2" ]] || fail "job typo: $got"
+check "job typo: exit code 2 under ExitCode -> Failed NonRetryableExitCode, no restart"
+wait_until "job crash Failed" 120 phase_is crash Failed
+got=$(jp lfjob crash '{.status.conditions[?(@.type=="Failed")].reason} {.status.restarts} {.status.lastFailure.exitCode} {.status.lastFailure.pod} {.status.rankAttempts}')
+[[ "$got" == "MaxRestartsExceeded 2 137 crash-worker-0 [2]" ]] || fail "job crash: $got"
+[[ "$(jp pod crash-worker-0 '{.metadata.labels.ascendfactory\.io/attempt} {.status.phase}')" == "2 Failed" ]] \
+  || fail "crash-worker-0 should be attempt 2, Failed, kept for its logs"
+events=$(k get events.events.k8s.io -n "$NS" -o jsonpath='{.items[?(@.regarding.name=="crash")].reason}')
+[[ "$events" == *Restarting* && "$events" == *MaxRestartsExceeded* ]] || fail "crash events: $events"
+check "job crash: exit 137 restarted twice, then Failed MaxRestartsExceeded with exit code 137 in status"
+
+# --- 4. kill -9 the operator mid-job; change things while it is down; restart: no duplicates
+uids_before=$(k get pods -n "$NS" -l ascendfactory.io/job-name=two -o jsonpath='{.items[*].metadata.uid}')
+stop_operator KILL
+job late 1 1 0 300s  # created while the operator is gone
+k delete pod -n "$NS" two-worker-1 --wait=false >/dev/null  # a lost rank
+sleep 2
+pod_count_is late 0 || fail "a pod for job late appeared while the operator was down"
+start_operator 2
+wait_until "job late Running" 60 phase_is late Running
+wait_until "job two back to 2 pods" 60 pod_count_is two 2
+sleep 3  # let a duplicate, if any were made, show up
+pod_count_is late 1 || fail "job late has $(pod_count late) pods, want 1"
+pod_count_is two 2 || fail "job two has $(pod_count two) pods, want 2"
+uid0_after=$(jp pod two-worker-0 '{.metadata.uid}')
+[[ " $uids_before " == *" $uid0_after "* ]] || fail "two-worker-0 was re-created (uids before: $uids_before, now $uid0_after)"
+wait_until "job two Running again" 60 phase_is two Running
+[[ "$(jp lfjob two '{.status.restarts}')" == 0 ]] || fail "a deleted pod must not spend the restart budget"
+pod_count_is one 1 || fail "finished job one lost or gained pods across the restart"
+check "operator killed (-9) and restarted: job late started once, two's lost rank re-created, no duplicates, survivors kept"
+
+# --- 5. suspend and resume
+k patch lfjob -n "$NS" late --type merge -p '{"spec":{"runPolicy":{"suspend":true}}}' >/dev/null
+wait_until "job late Suspended" 30 phase_is late Suspended
+wait_until "job late without pods" 30 pod_count_is late 0
+[[ "$(jp lfjob late '{.status.conditions[?(@.type=="Suspended")].status}')" == True ]] || fail "Suspended condition not True"
+k patch lfjob -n "$NS" late --type merge -p '{"spec":{"runPolicy":{"suspend":false}}}' >/dev/null
+wait_until "job late Running after resume" 60 phase_is late Running
+pod_count_is late 1 || fail "job late has $(pod_count late) pods after resume"
+got=$(jp lfjob late '{.status.conditions[?(@.type=="Suspended")].status}/{.status.conditions[?(@.type=="Suspended")].reason} {.status.restarts}')
+[[ "$got" == "False/Resumed 0" ]] || fail "after resume: $got"
+check "job late: suspend deletes its pod (phase Suspended), resume re-creates it (Running, no restart counted)"
+
+# --- 6. the API server restarts: the operator converges. If the apiserver was away longer than
+# the renew deadline (10 s), the operator must give up leadership and exit non-zero (client-go's
+# rule: nothing may act as a second leader); its Deployment would start it again, so do that.
+"$root/tests/testbed/cluster.sh" restart "$TESTBED_DIR" kube-apiserver >/dev/null 2>&1
+job after 1 1 0 2s
+how="kept running"
+deadline=$((SECONDS + 120))
+until phase_is after Succeeded; do
+  ((SECONDS < deadline)) || fail "timed out waiting for job after to succeed after the apiserver restart"
+  if [[ -n "$operator_pid" ]] && ! kill -0 "$operator_pid" 2>/dev/null; then
+    rc=0; wait "$operator_pid" || rc=$?
+    operator_pid=""
+    ((rc == 1)) || fail "the operator exited with $rc across the apiserver restart, want 1 (lease lost)"
+    grep -q "lost the lease; exiting" "$oplog" || fail "the operator exited without saying it lost the lease"
+    how="gave up the lease and exited 1, was restarted"
+    start_operator 3
+  fi
+  sleep 0.3
+done
+pod_count_is two 2 || fail "job two has $(pod_count two) pods after the apiserver restart"
+check "kube-apiserver restarted: the operator $how and finished a new job; job two still has 2 pods"
+
+# --- 7. TTL: a finished job is deleted with its Pods
+job brief 1 1 0 1s "ttlSecondsAfterFinished: 2"
+wait_until "job brief deleted after its TTL" 60 bash -c "! '${kubectl[0]}' get lfjob -n $NS brief"
+check "job brief deleted ttlSecondsAfterFinished after it succeeded"
+
+# --- the operator never hit a permission it lacked, and stops cleanly
+if grep -qi "forbidden" "$oplog"; then fail "the operator was refused something: $(grep -i forbidden "$oplog" | head -n 3)"; fi
+stop_operator TERM
+holder=$(k get lease -n ascend-factory llamafactory-operator -o jsonpath='{.spec.holderIdentity}')
+[[ -z "$holder" ]] || fail "lease still held by '$holder' after SIGTERM (should be released)"
+check "no forbidden requests in the operator log; SIGTERM released the lease"
+
+echo "$pass passed, 0 failed"
