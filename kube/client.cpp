@@ -130,14 +130,14 @@ Client::~Client() {
 Result<std::shared_ptr<Client>> Client::from_kubeconfig(const std::string& path,
                                                         const std::string& context,
                                                         ClientOptions options,
-                                                        TransportOptions transport) {
+                                                        const TransportOptions& transport) {
   auto config = load_kubeconfig(path, context);
   if (!config) return config.error();
-  return from_config(config.value(), std::move(options), std::move(transport));
+  return from_config(config.value(), std::move(options), transport);
 }
 
 Result<std::shared_ptr<Client>> Client::from_config(const Config& config, ClientOptions options,
-                                                    TransportOptions transport) {
+                                                    const TransportOptions& transport) {
   auto t = make_transport(config, transport);
   if (!t) return t.error();
   auto client = std::make_shared<Client>(t.value(), std::move(options));

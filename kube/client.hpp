@@ -136,11 +136,11 @@ class Client final {
   static Result<std::shared_ptr<Client>> from_kubeconfig(const std::string& path,
                                                          const std::string& context = "",
                                                          ClientOptions options = {},
-                                                         TransportOptions transport = {});
+                                                         const TransportOptions& transport = {});
   /// Builds a client from a loaded Config (in-cluster or kubeconfig).
   static Result<std::shared_ptr<Client>> from_config(const Config& config,
                                                      ClientOptions options = {},
-                                                     TransportOptions transport = {});
+                                                     const TransportOptions& transport = {});
 
   Result<Json> get(const Resource& type, const std::string& ns, const std::string& name);
   /// One page. Errors: 410 `Expired` when a continue token is too old (list again from the

@@ -18,11 +18,15 @@ std::string controller_owner_key(const nlohmann::json& object, const Resource& o
     const std::size_t slash = api_version.find('/');
     const std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
     if (group != owner.group) continue;
-    const std::string name = ref.value("name", std::string());
+    std::string name = ref.value("name", std::string());
     if (name.empty()) return {};
     const std::string ns = meta.value("namespace", std::string());
     // An owner of a namespaced object lives in the same namespace (or is cluster-scoped).
-    return owner.namespaced && !ns.empty() ? ns + "/" + name : name;
+    if (!owner.namespaced || ns.empty()) return name;
+    std::string key = ns;
+    key += '/';
+    key += name;
+    return key;
   }
   return {};
 }

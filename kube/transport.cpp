@@ -48,6 +48,10 @@ class Pending {
       if (token.is_canceled()) return Error{0, "Cancelled", "request cancelled"};
       cv_.wait_for(lock, std::chrono::milliseconds(50));
     }
+    // cpprestsdk may fail the operation itself on cancellation ("Operation canceled").
+    if (!result_->ok() && token.is_canceled()) {
+      return Error{0, "Cancelled", "request cancelled"};
+    }
     return std::move(*result_);
   }
 
@@ -64,6 +68,9 @@ Error classify(const std::exception_ptr& ex) {
     return Error{0, "Cancelled", "request cancelled"};
   } catch (const http::http_exception& e) {
     const std::string what = e.what();
+    if (e.error_code() == std::errc::operation_canceled) {
+      return Error{0, "Cancelled", what};
+    }
     if (e.error_code() == std::errc::timed_out || what.find("timed out") != std::string::npos) {
       return Error{0, "Timeout", what};
     }

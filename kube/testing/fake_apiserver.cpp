@@ -329,8 +329,12 @@ bool FakeApiServer::write_response(Connection& conn, const FakeResponse& r) {
   if (r.delay.count() > 0 && !pause(r.delay)) return false;
   std::string head =
       "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) + "\r\n";
-  for (const auto& [k, v] : r.headers)
-    head += k + ": " + v + "\r\n";
+  for (const auto& [k, v] : r.headers) {
+    head += k;
+    head += ": ";
+    head += v;
+    head += "\r\n";
+  }
   if (!r.streamed) {
     head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n\r\n";
     return conn.send_all(head + r.body);
