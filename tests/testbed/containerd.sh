@@ -28,7 +28,9 @@ cmd_down() {
   # Tasks left by a killed containerd: their shims are in other process groups.
   pkill -f -- "containerd-shim.*-address $dir/" 2>/dev/null || true
   # Unmount snapshots and sandbox mounts under DIR, deepest first.
-  grep -F " $dir/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  local mounts
+  mounts=$(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r)
+  for m in $mounts; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$dir"
 }
 
