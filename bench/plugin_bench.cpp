@@ -39,7 +39,9 @@ struct Stats {
 
 Stats Summarize(std::vector<double> us) {
   std::sort(us.begin(), us.end());
-  auto at = [&](double q) { return us[static_cast<std::size_t>(q * (us.size() - 1))]; };
+  auto at = [&](double q) {
+    return us[static_cast<std::size_t>(q * static_cast<double>(us.size() - 1))];
+  };
   return {at(0.50), at(0.99), us.back()};
 }
 
@@ -99,6 +101,7 @@ int main(int argc, char** argv) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     std::vector<char*> cargs;
+    cargs.reserve(args.size() + 1);
     for (const auto& a : args)
       cargs.push_back(const_cast<char*>(a.c_str()));  // NOLINT
     cargs.push_back(nullptr);

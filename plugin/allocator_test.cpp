@@ -15,6 +15,7 @@ using ::testing::IsSupersetOf;
 
 std::vector<int> Range(int from, int to) {
   std::vector<int> out;
+  out.reserve(static_cast<std::size_t>(std::max(0, to - from)));
   for (int i = from; i < to; ++i)
     out.push_back(i);
   return out;

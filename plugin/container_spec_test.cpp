@@ -117,7 +117,9 @@ TEST(ContainerSpecMounts, ParsesMountEntries) {
 
 TEST(ContainerSpecMounts, DefaultsAreWhatAscendContainersNeed) {
   std::vector<std::string> paths;
-  for (const auto& m : DefaultDriverMounts()) {
+  const auto mounts = DefaultDriverMounts();
+  paths.reserve(mounts.size());
+  for (const auto& m : mounts) {
     EXPECT_TRUE(m.read_only);
     paths.push_back(m.container_path);
   }

@@ -128,7 +128,7 @@ bool HealthMonitor::CheckNow() {
 void HealthMonitor::Start() {
   if (thread_.joinable()) return;
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  thread_ = std::jthread([this](std::stop_token stop) { Run(std::move(stop)); });
+  thread_ = std::jthread([this](const std::stop_token& stop) { Run(stop); });
 }
 
 void HealthMonitor::Stop() {
@@ -143,7 +143,7 @@ void HealthMonitor::Stop() {
   wake_fd_ = -1;
 }
 
-void HealthMonitor::Run(std::stop_token stop) {
+void HealthMonitor::Run(const std::stop_token& stop) {
   const int inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd < 0) {
     log::Warn("inotify unavailable, polling only",

@@ -53,7 +53,7 @@ class HealthMonitor final {
   std::uint64_t checks() const { return checks_.load(); }
 
  private:
-  void Run(std::stop_token stop);
+  void Run(const std::stop_token& stop);
 
   Discovery& discovery_;
   Inventory& inventory_;

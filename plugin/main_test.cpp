@@ -37,10 +37,12 @@ class Plugin {
       : out_(dir / "stdout"), err_(dir / "stderr") {
     args.insert(args.begin(), ASCEND_DEVICE_PLUGIN_BINARY);
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args)
       argv.push_back(a.data());
     argv.push_back(nullptr);
     std::vector<char*> envp;
+    envp.reserve(env.size() + 1);
     for (auto& e : env)
       envp.push_back(e.data());
     envp.push_back(nullptr);

@@ -101,7 +101,7 @@ Registrar::FileId Registrar::Identify(const std::filesystem::path& path) {
 void Registrar::Start() {
   if (thread_.joinable()) return;
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  thread_ = std::jthread([this](std::stop_token stop) { Run(std::move(stop)); });
+  thread_ = std::jthread([this](const std::stop_token& stop) { Run(stop); });
 }
 
 void Registrar::Stop() {
@@ -117,7 +117,7 @@ void Registrar::Stop() {
   registered_ = false;
 }
 
-void Registrar::Run(std::stop_token stop) {
+void Registrar::Run(const std::stop_token& stop) {
   const auto plugin_path = options_.socket_dir / options_.plugin_socket;
   const auto kubelet_path = options_.socket_dir / options_.kubelet_socket;
   const int inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

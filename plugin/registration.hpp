@@ -73,7 +73,7 @@ class Registrar final {
     }
   };
   static FileId Identify(const std::filesystem::path& path);
-  void Run(std::stop_token stop);
+  void Run(const std::stop_token& stop);
 
   const RegistrationOptions options_;
   const ServeFn serve_;
