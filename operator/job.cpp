@@ -80,7 +80,10 @@ class SpecReader {
     const Json object = typed(parent, key, path, Json::value_t::object, Json::object());
     for (const auto& [k, v] : object.items()) {
       if (!v.is_string()) {
-        fail(path + "." + k, "must be a string");
+        std::string field = path;
+        field += ".";
+        field += k;
+        fail(field, "must be a string");
         continue;
       }
       out[k] = v.get<std::string>();
@@ -105,7 +108,7 @@ class SpecReader {
 
   Json volume(const Json& storage, const std::string& key) {
     const std::string path = "spec.storage." + key;
-    const Json source = typed(storage, key, path, Json::value_t::object, Json());
+    Json source = typed(storage, key, path, Json::value_t::object, Json());
     if (source.is_null()) return source;
     int sources = 0;
     for (const char* kind : {"persistentVolumeClaim", "hostPath", "emptyDir"}) {
