@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The LlamaFactoryJob CRD against a real kube-apiserver: it installs with the pinned kubectl,
-# valid manifests are stored with the schema's defaults, every invalid manifest in
+# the examples in deploy/examples are stored with the schema's defaults, every invalid manifest in
 # manifests/invalid/ is refused by the API server itself with a message that names the field
 # (each file lists the expected substrings in `# expect:` lines), `kubectl explain` teaches
 # the fields, and the printer columns show. The test bed is stopped at the end, also on failure.
@@ -9,6 +9,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 crd=$root/crds/llamafactoryjobs.yaml
 manifests=$here/manifests
+examples=$root/deploy/examples
 
 pass=0
 check() { echo "ok: $*"; pass=$((pass + 1)); }
@@ -46,11 +47,12 @@ check "short name lfjob resolves"
 
 "${kubectl[@]}" create namespace crd-test >/dev/null
 
-# --- every valid manifest is accepted
-for f in "$manifests"/valid/*.yaml; do
-  out=$("${kubectl[@]}" apply -n crd-test -f "$f" 2>&1) || fail "valid manifest $(basename "$f") refused: $out"
+# --- every example users are shown (deploy/examples) is accepted
+for f in "$examples"/*.yaml; do
+  out=$("${kubectl[@]}" apply -n crd-test -f "$f" 2>&1) || fail "example $(basename "$f") refused: $out"
+  [[ "$(head -n 1 "$f")" == "# "?* ]] || fail "example $(basename "$f") does not start with a comment saying what it does"
 done
-check "$(ls "$manifests"/valid/*.yaml | wc -l) valid manifests accepted"
+check "$(ls "$examples"/*.yaml | wc -l) examples from deploy/examples accepted"
 
 # --- defaults from the schema are stored
 jp() { "${kubectl[@]}" get lfjob -n crd-test "$1" -o jsonpath="$2"; }
