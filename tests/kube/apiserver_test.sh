@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs tests/kube/apiserver_test.cpp against a fresh control-plane test bed: starts one
+# (tests/testbed/cluster.sh, stopped at exit and by its watchdog if this script is killed),
+# applies the test CRD, exports what the binary reads (KUBECONFIG, TESTBED_DIR, TESTBED_BIN,
+# TESTBED_CLUSTER_SH) and runs it. Extra arguments go to the binary (e.g. --gtest_filter=...).
+#
+# Usage: tests/kube/apiserver_test.sh path/to/kube_apiserver_test [gtest flags...]
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+testbed=$(cd "$here/../testbed" && pwd)
+binary=${1:?usage: apiserver_test.sh path/to/kube_apiserver_test [gtest flags...]}
+shift
+[[ -x "$binary" ]] || { echo "apiserver_test: $binary is not an executable" >&2; exit 1; }
+
+env_file=$(mktemp)
+cleanup() {
+  local rc=$1
+  if [[ -n "${TESTBED_DIR:-}" ]]; then
+    # keep the component logs when the test failed, for whoever reads the failure
+    if [[ $rc -ne 0 ]]; then export KEEP_TESTBED_LOGS=1; fi
+    "$testbed/cluster.sh" down "$TESTBED_DIR" || true
+  fi
+  rm -f "$env_file"
+  exit "$rc"
+}
+trap 'cleanup $?' EXIT
+
+"$testbed/cluster.sh" up --nodes 1 --owner-pid $$ >"$env_file"
+# shellcheck disable=SC1090
+source "$env_file"
+export KUBECONFIG TESTBED_DIR TESTBED_BIN
+export TESTBED_CLUSTER_SH="$testbed/cluster.sh"
+
+"$TESTBED_BIN/kubectl" apply -f "$here/manifests/widget-crd.yaml"
+"$TESTBED_BIN/kubectl" wait --for=condition=Established --timeout=60s \
+  crd/widgets.kubetest.ascend-factory.io
+
+"$binary" "$@"
