@@ -14,6 +14,7 @@ using testing::WriteFile;
 
 std::vector<int> Ids(const std::vector<ChipStatus>& chips) {
   std::vector<int> out;
+  out.reserve(chips.size());
   for (const auto& c : chips)
     out.push_back(c.chip.physical_id);
   return out;
