@@ -40,7 +40,9 @@ double seconds_since(Clock::time_point t) {
 double cpu_seconds(int who) {
   rusage u{};
   ::getrusage(who, &u);
-  const auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  const auto tv = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
   return tv(u.ru_utime) + tv(u.ru_stime);
 }
 
@@ -77,6 +79,7 @@ Json config_map(const std::string& ns, int i) {
   std::atomic<int> failures{0};
   const auto started = Clock::now();
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(writers));
   for (int w = 0; w < writers; ++w) {
     threads.emplace_back([&] {
       for (int i = next++; i < objects; i = next++) {
@@ -222,7 +225,8 @@ int run(const Options& o, int go, int done) {
               kubectl_done, kubectl_seen / kubectl_done);
   std::printf(
       "live   CPU per 1,000 events: informer %.1f ms, kubectl %.1f ms (kubectl/ours %.2f)\n",
-      cpu_live * 1000 / (cached / 1000.0), kubectl_cpu * 1000 / (kubectl_seen / 1000.0),
+      cpu_live * 1000 / (static_cast<double>(cached) / 1000.0),
+      kubectl_cpu * 1000 / (kubectl_seen / 1000.0),
       (kubectl_cpu / kubectl_seen) / (cpu_live / static_cast<double>(cached)));
   std::printf("live   RSS growth %.1f MiB = %.2f KiB per cached object\n", rss_live,
               rss_live * 1024 / static_cast<double>(cached));
