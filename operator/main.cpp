@@ -26,6 +26,7 @@
 #include "kube/serving.hpp"
 #include "operator/config.hpp"
 #include "operator/job.hpp"
+#include "operator/job_metrics.hpp"
 #include "operator/reconciler.hpp"
 
 namespace kube = ascend::kube;
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   auto metrics = std::make_shared<kube::Metrics>(*registry, "llamafactory_operator");
+  auto job_metrics = std::make_shared<op::JobMetrics>(*registry, "llamafactory_operator");
 
   auto kube_config = kube::load_default_config(config.kubeconfig, config.context);
   if (!kube_config) {
@@ -125,6 +127,7 @@ int main(int argc, char** argv) {
   kube::EventRecorder events(api, event_options);
   op::ReconcilerOptions reconciler_options;
   reconciler_options.pods.default_image = config.default_image;
+  reconciler_options.metrics = job_metrics;
   op::Reconciler reconciler(api,
                             {jobs.store(), pods.store(), services.store(), config_maps.store()},
                             &events, reconciler_options);
@@ -135,6 +138,10 @@ int main(int argc, char** argv) {
   kube::Controller controller(controller_options,
                               [&](const std::string& key) { return reconciler.reconcile(key); });
   controller.watch(*jobs.store());
+  jobs.store()->add_handler(
+      [job_metrics](const kube::ObjectPtr& old_object, const kube::ObjectPtr& new_object) {
+        job_metrics->job_changed(old_object, new_object);
+      });
   controller.watch_owned(*pods.store(), op::kJobs);
   controller.watch_owned(*services.store(), op::kJobs);
   controller.watch_owned(*config_maps.store(), op::kJobs);

@@ -74,6 +74,7 @@ kube::Status Reconciler::ensure_child(const kube::Resource& type, const kube::St
   }
   auto applied = client_->apply(type, desired, options_.field_manager, true);
   if (!applied) return applied.error();
+  if (options_.metrics) options_.metrics->child_applied(type.kind);
   return {};
 }
 
@@ -82,7 +83,14 @@ kube::Status Reconciler::write_status(const Json& object, const JobStatus& statu
   Json updated = object;
   updated["status"] = status_to_json(status);
   auto written = client_->update_status(kJobs, updated);
+  if (options_.metrics && (written || written.error().conflict())) {
+    options_.metrics->status_write(written ? "written" : "conflict");
+  }
   if (!written) return written.error();
+  if (options_.metrics &&
+      status.phase != status_from_json(object.value("status", Json::object())).phase) {
+    options_.metrics->transition(status.phase);
+  }
   const std::lock_guard lock(mutex_);
   superseded_[key] = kube::resource_version(object);
   return {};
@@ -174,6 +182,7 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
                                           removed.error().to_string());
     }
     if (removed) {
+      if (options_.metrics) options_.metrics->pod_deleted();
       log::info("deleted pod", {kv("controller", "lfjob"), kv("key", key), kv("pod", ref.name)});
     }
   }
@@ -191,6 +200,7 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
                                           pod["metadata"]["name"].get<std::string>() + ": " +
                                           created.error().to_string());
     }
+    if (options_.metrics) options_.metrics->pod_created();
     log::info("created pod",
               {kv("controller", "lfjob"), kv("key", key),
                kv("pod", pod["metadata"]["name"].get<std::string>()), kv("attempt", slot.attempt)});

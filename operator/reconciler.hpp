@@ -12,6 +12,7 @@
 #include "kube/controller.hpp"
 #include "kube/events.hpp"
 #include "kube/store.hpp"
+#include "operator/job_metrics.hpp"
 #include "operator/pod_builder.hpp"
 
 namespace ascend::op {
@@ -23,6 +24,8 @@ struct ReconcilerOptions {
   /// How soon to look again when the caches are known to lag our own writes.
   std::chrono::milliseconds cache_lag_retry{200};
   kube::ClockPtr clock = kube::system_clock();
+  /// Counts what reconciles do; null records nothing.
+  JobMetricsPtr metrics;
 };
 
 /// The caches the reconciler reads (informers own them).

@@ -1,0 +1,271 @@
+// The reconciler against kube's fake API server: which requests one reconcile sends, in which
+// order, and what it does when the server refuses them. The caches are filled by hand, the way
+// the informers would fill them.
+#include "operator/reconciler.hpp"
+
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kube/testing/fake_apiserver.hpp"
+
+namespace ascend::op {
+namespace {
+
+using kube::testing::FakeApiServer;
+using kube::testing::FakeRequest;
+using kube::testing::FakeResponse;
+
+const std::string kJobPath = "/apis/ascendfactory.io/v1alpha1/namespaces/ns/llamafactoryjobs/j";
+const std::string kPods = "/api/v1/namespaces/ns/pods";
+
+Json job_object(int nodes, const std::string& rv, const Json& status = nullptr) {
+  Json o = {{"apiVersion", "ascendfactory.io/v1alpha1"},
+            {"kind", "LlamaFactoryJob"},
+            {"metadata",
+             {{"name", "j"},
+              {"namespace", "ns"},
+              {"uid", "job-uid"},
+              {"generation", 1},
+              {"resourceVersion", rv}}},
+            {"spec",
+             {{"mode", "train"},
+              {"nodes", nodes},
+              {"npusPerNode", 8},
+              {"config", {{"model_name_or_path", "Qwen/Qwen2.5-7B"}, {"stage", "sft"}}},
+              {"runPolicy", {{"restartPolicy", "OnFailure"}, {"maxRestarts", 3}}}}}};
+  if (!status.is_null()) o["status"] = status;
+  return o;
+}
+
+/// `pod` as created, with a uid and the given phase (and exit code for a failure).
+Json with_state(Json pod, const std::string& uid, const std::string& phase, int exit_code = 0) {
+  pod["metadata"]["uid"] = uid;
+  pod["metadata"]["resourceVersion"] = "50";
+  pod["status"]["phase"] = phase;
+  if (phase == "Failed") {
+    pod["status"]["containerStatuses"] = {
+        {{"name", "llamafactory"},
+         {"state", {{"terminated", {{"exitCode", exit_code}, {"reason", "Error"}}}}}}};
+  }
+  return pod;
+}
+
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.start().ok());
+    // Writes answer with what they were sent (the real server adds more, none of it read).
+    const auto echo = [](int code) {
+      return [code](const FakeRequest& r) {
+        Json body = Json::parse(r.body);
+        body["metadata"]["resourceVersion"] = "11";
+        return FakeResponse::json(body, code);
+      };
+    };
+    server_.route("PATCH", "/api/v1/namespaces/ns/configmaps/j-config", echo(200));
+    server_.route("PATCH", "/api/v1/namespaces/ns/services/j-workers", echo(200));
+    server_.route("PATCH", "/api/v1/namespaces/ns/services/j", echo(200));
+    server_.route("PUT", kJobPath + "/status", echo(200));
+    server_.route("POST", kPods, echo(201));
+    for (const char* pod : {"j-worker-0", "j-worker-1"}) {
+      server_.route("DELETE", kPods + "/" + pod, [](const FakeRequest&) {
+        return FakeResponse::json({{"kind", "Status"}, {"status", "Success"}});
+      });
+    }
+
+    kube::Config config;
+    config.server = server_.url();
+    config.token = "t";
+    kube::ClientOptions client_options;
+    client_options.qps = 0;  // unlimited
+    auto client = kube::Client::from_config(config, client_options);
+    ASSERT_TRUE(client.ok()) << client.error().to_string();
+    client_ = client.value();
+
+    metrics_ = std::make_shared<JobMetrics>(registry_, "llamafactory_operator");
+    ReconcilerOptions options;
+    options.clock = clock_;
+    options.metrics = metrics_;
+    options.pods.default_image = "llamafactory:test";
+    reconciler_ = std::make_unique<Reconciler>(client_, caches_, nullptr, options);
+  }
+  void TearDown() override {
+    if (client_) client_->shutdown();
+    server_.stop();
+  }
+
+  /// The requests since the last call, as "METHOD path".
+  std::vector<std::string> take_requests() {
+    std::vector<std::string> out;
+    const auto all = server_.requests();
+    for (std::size_t i = seen_; i < all.size(); ++i)
+      out.push_back(all[i].method + " " + all[i].path);
+    seen_ = all.size();
+    return out;
+  }
+  /// Bodies of the requests to `method path` so far.
+  std::vector<Json> bodies(const std::string& method, const std::string& path) const {
+    std::vector<Json> out;
+    for (const auto& r : server_.requests()) {
+      if (r.method == method && r.path == path) out.push_back(Json::parse(r.body));
+    }
+    return out;
+  }
+  /// Puts into the caches what the first reconcile of a new job wrote, as the watches would.
+  void cache_first_writes() {
+    for (const auto& path :
+         {"/api/v1/namespaces/ns/configmaps/j-config", "/api/v1/namespaces/ns/services/j-workers",
+          "/api/v1/namespaces/ns/services/j"}) {
+      const Json body = bodies("PATCH", path).back();
+      (body["kind"] == "ConfigMap" ? caches_.config_maps : caches_.services)->apply(body);
+    }
+  }
+
+  FakeApiServer server_;
+  kube::ClientPtr client_;
+  std::shared_ptr<kube::FakeClock> clock_ = std::make_shared<kube::FakeClock>();
+  JobCaches caches_{std::make_shared<kube::Store>(), std::make_shared<kube::Store>(),
+                    std::make_shared<kube::Store>(), std::make_shared<kube::Store>()};
+  prometheus::Registry registry_;
+  JobMetricsPtr metrics_;
+  std::unique_ptr<Reconciler> reconciler_;
+  std::size_t seen_ = 0;
+};
+
+TEST_F(ReconcilerTest, ANewJobGetsItsChildrenThenStatusThenOnePodPerRank) {
+  caches_.jobs->apply(job_object(2, "10"));
+  const auto result = reconciler_->reconcile("ns/j");
+  EXPECT_NE(result.kind, kube::ReconcileResult::Kind::kError) << result.message;
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{
+                                 "PATCH /api/v1/namespaces/ns/configmaps/j-config",
+                                 "PATCH /api/v1/namespaces/ns/services/j-workers",
+                                 "PATCH /api/v1/namespaces/ns/services/j",
+                                 "PUT " + kJobPath + "/status", "POST " + kPods, "POST " + kPods}));
+
+  const Json status = bodies("PUT", kJobPath + "/status").at(0);
+  // Optimistic: the write carries the cached version, so a decision from a stale job is refused.
+  EXPECT_EQ(status["metadata"]["resourceVersion"], "10");
+  EXPECT_EQ(status["status"]["phase"], "Pending");
+  EXPECT_EQ(status["status"]["rankAttempts"], Json::array({0, 0}));
+
+  const auto pods = bodies("POST", kPods);
+  ASSERT_EQ(pods.size(), 2U);
+  for (int rank = 0; rank < 2; ++rank) {
+    const Json& pod = pods[static_cast<std::size_t>(rank)];
+    EXPECT_EQ(pod["metadata"]["name"], "j-worker-" + std::to_string(rank));
+    EXPECT_EQ(pod["metadata"]["ownerReferences"][0]["uid"], "job-uid");
+    EXPECT_EQ(pod["spec"]["containers"][0]["image"], "llamafactory:test");
+  }
+  const auto applied = bodies("PATCH", "/api/v1/namespaces/ns/configmaps/j-config");
+  ASSERT_EQ(applied.size(), 1U);
+  EXPECT_NE(applied[0]["data"]["config.yaml"].get<std::string>().find("Qwen/Qwen2.5-7B"),
+            std::string::npos);
+}
+
+TEST_F(ReconcilerTest, WaitsWhileTheJobCacheStillHoldsTheVersionItReplaced) {
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  take_requests();
+  // The watch has not delivered the status write yet: deciding again from version 10 could
+  // create Pods twice.
+  const auto result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kRequeueAfter);
+  EXPECT_TRUE(take_requests().empty());
+}
+
+TEST_F(ReconcilerTest, OnceConvergedAReconcileWritesNothing) {
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  cache_first_writes();
+  Json job = bodies("PUT", kJobPath + "/status").back();
+  job["metadata"]["resourceVersion"] = "11";
+  caches_.jobs->apply(job);
+  caches_.pods->apply(with_state(bodies("POST", kPods).back(), "pod-uid", "Running"));
+  take_requests();
+
+  // The Pod runs: one status write (Running), nothing else.
+  reconciler_->reconcile("ns/j");
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"PUT " + kJobPath + "/status"}));
+  job = bodies("PUT", kJobPath + "/status").back();
+  EXPECT_EQ(job["status"]["phase"], "Running");
+  job["metadata"]["resourceVersion"] = "12";
+  caches_.jobs->apply(job);
+
+  // Nothing changed since: no request at all, even after time passed (timestamps alone are
+  // not worth a write).
+  clock_->advance(std::chrono::minutes(5));
+  const auto result = reconciler_->reconcile("ns/j");
+  EXPECT_NE(result.kind, kube::ReconcileResult::Kind::kError) << result.message;
+  EXPECT_TRUE(take_requests().empty());
+}
+
+TEST_F(ReconcilerTest, AStatusConflictCreatesNoPods) {
+  server_.script("PUT", kJobPath + "/status",
+                 {FakeResponse::failure(409, "Conflict", "the object has been modified")});
+  caches_.jobs->apply(job_object(2, "10"));
+  const auto result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kRequeueAfter);
+  const auto sent = take_requests();
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent.back(), "PUT " + kJobPath + "/status");
+  EXPECT_TRUE(bodies("POST", kPods).empty());
+}
+
+TEST_F(ReconcilerTest, APodThatAlreadyExistsIsNotAnError) {
+  server_.script(
+      "POST", kPods,
+      {FakeResponse::failure(409, "AlreadyExists", "pods \"j-worker-0\" already exists")});
+  caches_.jobs->apply(job_object(1, "10"));
+  const auto result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kRequeueAfter) << result.message;
+}
+
+TEST_F(ReconcilerTest, AFailedPodIsCountedInStatusBeforeItIsDeleted) {
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  cache_first_writes();
+  Json job = bodies("PUT", kJobPath + "/status").back();
+  job["metadata"]["resourceVersion"] = "11";
+  caches_.jobs->apply(job);
+  caches_.pods->apply(with_state(bodies("POST", kPods).back(), "pod-uid", "Failed", 1));
+  take_requests();
+
+  reconciler_->reconcile("ns/j");
+  const auto sent = take_requests();
+  ASSERT_GE(sent.size(), 2U);
+  EXPECT_EQ(sent[0], "PUT " + kJobPath + "/status");
+  EXPECT_EQ(sent[1], "DELETE " + kPods + "/j-worker-0");
+  const Json status = bodies("PUT", kJobPath + "/status").back()["status"];
+  EXPECT_EQ(status["restarts"], 1);
+  EXPECT_EQ(status["rankAttempts"], Json::array({1}));
+  EXPECT_EQ(status["lastFailure"]["exitCode"], 1);
+  // The UID precondition: a replacement Pod with the same name is never hit.
+  const auto deletes = bodies("DELETE", kPods + "/j-worker-0");
+  ASSERT_EQ(deletes.size(), 1U);
+  EXPECT_EQ(deletes[0]["preconditions"]["uid"], "pod-uid");
+}
+
+TEST_F(ReconcilerTest, AStatusWriteThatFailsDeletesNothing) {
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  cache_first_writes();
+  Json job = bodies("PUT", kJobPath + "/status").back();
+  job["metadata"]["resourceVersion"] = "11";
+  caches_.jobs->apply(job);
+  caches_.pods->apply(with_state(bodies("POST", kPods).back(), "pod-uid", "Failed", 1));
+  take_requests();
+  server_.script("PUT", kJobPath + "/status",
+                 {FakeResponse::failure(422, "Invalid", "status.restarts: Invalid value")});
+
+  const auto result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kError);
+  // Without the restart recorded, deleting the Pod would lose the failure.
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"PUT " + kJobPath + "/status"}));
+}
+
+}  // namespace
+}  // namespace ascend::op
