@@ -186,12 +186,13 @@ TEST_F(WatcherTest, FailuresBackOffOnTheClockDoublingFrom800ms) {
 
 TEST_F(WatcherTest, DroppedStreamResumesFromTheLastVersion) {
   auto clock = std::make_shared<FakeClock>();
-  // A blank keep-alive line 100 ms later gives the watcher time to read the event first:
-  // cpprestsdk may discard received-but-unread lines when the connection drops (harmless, the
-  // version only advances for events processed, so they are delivered again).
+  // A blank keep-alive line a second later gives the watcher time to read the event first,
+  // even on a loaded machine: cpprestsdk may discard received-but-unread lines when the
+  // connection drops (harmless, the version only advances for events processed, so they are
+  // delivered again, but then this test could not see the resume from "11").
   FakeResponse dropped =
       FakeResponse::watch({watch_event("ADDED", pod("a", "11"))}, FakeResponse::End::Drop);
-  dropped.chunks.push_back({"\n", milliseconds(100)});
+  dropped.chunks.push_back({"\n", milliseconds(1000)});
   script({list_of("10", {})}, {dropped, stall()});
   Informer informer(client_, resources::kPods, options(clock));
   informer.start();
