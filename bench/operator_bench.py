@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Load driver for the llamafactory-operator benchmark (run by bench/run_operator_bench.sh).
+
+Applies N LlamaFactoryJobs (server-side apply, one connection, as fast as the API server takes
+them; every `--two-rank-every`th job has 2 node ranks, the rest 1), watches jobs and Pods from
+before the first apply, and reports:
+  - time from the first apply until every expected Pod exists, and until every job is Running,
+    both also measured from the last apply;
+  - per job, apply-to-Running latency (the watch event that first shows phase Running);
+  - API requests: the kube-apiserver's apiserver_request_total by verb (all clients) and the
+    operator's own llamafactory_operator_kube_requests_total by verb, as deltas over the run;
+  - the operator's CPU seconds over the run and peak RSS (VmHWM), from /proc.
+Only the standard library: http.client with the test bed's admin client certificate.
+"""
+import argparse
+import http.client
+import json
+import os
+import re
+import ssl
+import statistics
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+GROUP_PATH = "/apis/ascendfactory.io/v1alpha1"
+
+
+class Api:
+    def __init__(self, server, ca, cert, key):
+        url = urllib.parse.urlparse(server)
+        self.host, self.port = url.hostname, url.port
+        self.ctx = ssl.create_default_context(cafile=ca)
+        self.ctx.load_cert_chain(cert, key)
+
+    def connect(self, timeout=30):
+        return http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=timeout)
+
+    def get(self, path):
+        conn = self.connect()
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"GET {path}: {resp.status} {body[:300]!r}")
+            return body
+        finally:
+            conn.close()
+
+
+class Watch(threading.Thread):
+    """Lists then watches one collection; calls on_object(type, object, monotonic_time)."""
+
+    def __init__(self, api, path, on_object):
+        super().__init__(daemon=True)
+        self.api, self.path, self.on_object = api, path, on_object
+        self.ready = threading.Event()
+        self.stop = False
+
+    def run(self):
+        sep = "&" if "?" in self.path else "?"
+        listed = json.loads(self.api.get(self.path))
+        rv = listed["metadata"]["resourceVersion"]
+        for item in listed.get("items", []):
+            self.on_object("ADDED", item, time.monotonic())
+        while not self.stop:
+            conn = self.api.connect(timeout=None)
+            conn.request("GET", f"{self.path}{sep}watch=1&allowWatchBookmarks=true&resourceVersion={rv}")
+            resp = conn.getresponse()
+            self.ready.set()
+            if resp.status != 200:
+                raise RuntimeError(f"watch {self.path}: {resp.status}")
+            while not self.stop:
+                line = resp.readline()
+                if not line:
+                    break  # the server ended the watch: resume from rv
+                now = time.monotonic()
+                event = json.loads(line)
+                obj = event.get("object", {})
+                if event["type"] == "ERROR":
+                    raise RuntimeError(f"watch {self.path}: {obj}")
+                rv = obj.get("metadata", {}).get("resourceVersion", rv)
+                if event["type"] != "BOOKMARK":
+                    self.on_object(event["type"], obj, now)
+            conn.close()
+
+
+def scrape(url, api=None):
+    """A Prometheus text page as {(name, frozenset(labels)): value}."""
+    if api is not None:
+        text = api.get(url).decode()
+    else:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+    series = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)", line)
+        if not m:
+            continue
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        series[(m.group(1), labels)] = float(m.group(4))
+    return series
+
+
+def by_label(series, name, label, where=None):
+    out = {}
+    for (n, labels), value in series.items():
+        if n != name:
+            continue
+        d = dict(labels)
+        if where and any(d.get(k) != v for k, v in where.items()):
+            continue
+        out[d.get(label, "")] = out.get(d.get(label, ""), 0) + value
+    return out
+
+
+def delta(after, before):
+    return {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(after) | set(before))
+            if after.get(k, 0) - before.get(k, 0) > 0}
+
+
+def proc_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_status(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024  # MiB
+    return 0.0
+
+
+def percentile(values, p):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = max(0, min(len(values) - 1, int(round(p / 100 * len(values) + 0.5)) - 1))
+    return values[k]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--ca", required=True)
+    ap.add_argument("--cert", required=True)
+    ap.add_argument("--key", required=True)
+    ap.add_argument("--namespace", default="bench")
+    ap.add_argument("--jobs", type=int, default=500)
+    ap.add_argument("--two-rank-every", type=int, default=2, help="every Nth job has 2 ranks")
+    ap.add_argument("--npus-per-node", type=int, default=1)
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--operator-pid", type=int, required=True)
+    ap.add_argument("--operator-metrics", required=True, help="http://host:port/metrics")
+    ap.add_argument("--json", help="also write the figures here")
+    a = ap.parse_args()
+
+    api = Api(a.server, a.ca, a.cert, a.key)
+    ns = a.namespace
+    jobs = {}
+    for i in range(a.jobs):
+        name = f"bench-{i:04d}"
+        jobs[name] = 2 if a.two_rank_every > 0 and i % a.two_rank_every == a.two_rank_every - 1 else 1
+    expected_pods = {f"{j}-worker-{r}" for j, n in jobs.items() for r in range(n)}
+
+    lock = threading.Lock()
+    running_at, pod_seen_at, applied_at = {}, {}, {}
+    all_pods = threading.Event()
+    all_running = threading.Event()
+
+    def on_job(kind, obj, now):
+        name = obj["metadata"]["name"]
+        if obj.get("status", {}).get("phase") == "Running":
+            with lock:
+                if name in jobs and name not in running_at:
+                    running_at[name] = now
+                    if len(running_at) == len(jobs):
+                        all_running.set()
+
+    def on_pod(kind, obj, now):
+        name = obj["metadata"]["name"]
+        with lock:
+            if kind != "DELETED" and name in expected_pods and name not in pod_seen_at:
+                pod_seen_at[name] = now
+                if len(pod_seen_at) == len(expected_pods):
+                    all_pods.set()
+
+    watches = [Watch(api, f"{GROUP_PATH}/namespaces/{ns}/llamafactoryjobs", on_job),
+               Watch(api, f"/api/v1/namespaces/{ns}/pods?labelSelector=ascendfactory.io%2Fjob-name", on_pod)]
+    for w in watches:
+        w.start()
+    for w in watches:
+        if not w.ready.wait(60):
+            sys.exit("watches did not start")
+
+    api_before = scrape("/metrics", api)
+    op_before = scrape(a.operator_metrics)
+    cpu_before = proc_cpu_seconds(a.operator_pid)
+
+    conn = api.connect()
+    t_first = time.monotonic()
+    for name, ranks in jobs.items():
+        body = {
+            "apiVersion": "ascendfactory.io/v1alpha1",
+            "kind": "LlamaFactoryJob",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "mode": "train",
+                "nodes": ranks,
+                "npusPerNode": a.npus_per_node,
+                "config": {"model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "stage": "sft",
+                           "finetuning_type": "lora", "dataset": "alpaca_en_demo", "template": "qwen",
+                           "output_dir": f"/app/output/{name}"},
+            },
+        }
+        path = (f"{GROUP_PATH}/namespaces/{ns}/llamafactoryjobs/{name}"
+                "?fieldManager=operator-bench&force=true")
+        applied_at[name] = time.monotonic()
+        conn.request("PATCH", path, body=json.dumps(body),
+                     headers={"Content-Type": "application/apply-patch+yaml"})
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status not in (200, 201):
+            sys.exit(f"apply {name}: {resp.status} {data[:300]!r}")
+    t_last = time.monotonic()
+    conn.close()
+    print(f"applied {len(jobs)} jobs in {t_last - t_first:.2f} s", file=sys.stderr)
+
+    deadline = t_first + a.timeout
+    while not (all_pods.is_set() and all_running.is_set()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with lock:
+            print(f"  t+{time.monotonic() - t_first:6.1f}s pods {len(pod_seen_at)}/{len(expected_pods)}"
+                  f" running {len(running_at)}/{len(jobs)}", file=sys.stderr)
+    complete = all_pods.is_set() and all_running.is_set()
+    time.sleep(3)  # let the last status writes and Events land before counting requests
+    api_after = scrape("/metrics", api)
+    op_after = scrape(a.operator_metrics)
+    cpu_after = proc_cpu_seconds(a.operator_pid)
+
+    with lock:
+        latencies = [running_at[j] - applied_at[j] for j in jobs if j in running_at]
+        t_pods = max(pod_seen_at.values()) if all_pods.is_set() else float("nan")
+        t_running = max(running_at.values()) if all_running.is_set() else float("nan")
+    single = [running_at[j] - applied_at[j] for j, n in jobs.items() if n == 1 and j in running_at]
+    double = [running_at[j] - applied_at[j] for j, n in jobs.items() if n == 2 and j in running_at]
+
+    api_verbs = delta(by_label(api_after, "apiserver_request_total", "verb"),
+                      by_label(api_before, "apiserver_request_total", "verb"))
+    op_verbs = delta(by_label(op_after, "llamafactory_operator_kube_requests_total", "verb"),
+                     by_label(op_before, "llamafactory_operator_kube_requests_total", "verb"))
+    api_writes = sum(v for k, v in api_verbs.items() if k in ("POST", "PUT", "PATCH", "APPLY", "DELETE", "CREATE", "UPDATE"))
+    op_reads = {"get", "list", "watch", "GET", "LIST", "WATCH"}
+    op_writes = sum(v for k, v in op_verbs.items() if k not in op_reads)
+    op_counters = {}
+    for name in ("llamafactory_operator_pods_created_total", "llamafactory_operator_status_writes_total",
+                 "llamafactory_operator_children_applied_total", "llamafactory_operator_reconcile_total"):
+        label = {"llamafactory_operator_status_writes_total": "result",
+                 "llamafactory_operator_children_applied_total": "kind",
+                 "llamafactory_operator_reconcile_total": "result"}.get(name, "")
+        op_counters[name] = delta(by_label(op_after, name, label), by_label(op_before, name, label))
+
+    n_single = sum(1 for n in jobs.values() if n == 1)
+    n_double = len(jobs) - n_single
+    extra_pods = len(expected_pods) - len(jobs)
+    figures = {
+        "jobs": len(jobs), "single_rank_jobs": n_single, "two_rank_jobs": n_double,
+        "pods": len(expected_pods), "complete": complete,
+        "apply_seconds": t_last - t_first,
+        "all_pods_exist_s_from_first_apply": t_pods - t_first,
+        "all_pods_exist_s_from_last_apply": t_pods - t_last,
+        "all_running_s_from_first_apply": t_running - t_first,
+        "all_running_s_from_last_apply": t_running - t_last,
+        "running_jobs": len(latencies),
+        "apply_to_running_p50_s": percentile(latencies, 50),
+        "apply_to_running_p99_s": percentile(latencies, 99),
+        "apply_to_running_max_s": max(latencies) if latencies else float("nan"),
+        "single_rank_p50_s": percentile(single, 50), "two_rank_p50_s": percentile(double, 50),
+        "apiserver_requests_by_verb": api_verbs,
+        "apiserver_writes_per_job": api_writes / len(jobs),
+        "operator_requests_by_verb": op_verbs,
+        "operator_writes": op_writes,
+        "operator_writes_per_job": op_writes / len(jobs),
+        # Every write the operator makes for a job is the same for 1 and 2 ranks except one
+        # more Pod creation per extra rank.
+        "operator_writes_per_single_rank_job_est": (op_writes - extra_pods) / len(jobs),
+        "operator_counters": op_counters,
+        "operator_cpu_seconds": cpu_after - cpu_before,
+        "operator_peak_rss_mib": proc_status(a.operator_pid, "VmHWM"),
+        "operator_rss_mib_now": proc_status(a.operator_pid, "VmRSS"),
+    }
+    for w in watches:
+        w.stop = True
+    print(json.dumps(figures, indent=2))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(figures, f, indent=2)
+    return 0 if complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# llamafactory-operator at scale on the control-plane test bed (bench/README.md has the figures):
+# 100 kwok nodes x 8 huawei.com/Ascend910, the operator under its own RBAC (a ServiceAccount
+# token), 500 LlamaFactoryJobs applied at once (every second one with 2 node ranks), then
+# bench/operator_bench.py measures pods, Running, latency, API requests, CPU and memory.
+#
+# Usage: bench/run_operator_bench.sh path/to/llamafactory-operator [--nodes N] [--jobs N]
+#            [--two-rank-every K] [--json FILE] [-- extra operator flags...]
+# e.g.   bench/run_operator_bench.sh build/operator/llamafactory-operator -- --kube-api-qps 100 --kube-api-burst 200
+# The test bed and the operator are stopped on exit (also when interrupted).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+operator_bin=${1:-}
+[[ -x "$operator_bin" ]] || { sed -n '2,11p' "$0" >&2; exit 2; }
+operator_bin=$(cd "$(dirname "$operator_bin")" && pwd)/$(basename "$operator_bin")
+shift
+nodes=100 jobs=500 every=2 json=""
+while (($#)); do
+  case $1 in
+    --nodes) nodes=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --two-rank-every) every=$2; shift 2 ;;
+    --json) json=$2; shift 2 ;;
+    --) shift; break ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+operator_flags=("$@")
+
+work=$(mktemp -d)
+operator_pid=""
+cleanup() {
+  if [[ -n "$operator_pid" ]]; then kill -TERM "$operator_pid" 2>/dev/null || true; wait "$operator_pid" 2>/dev/null || true; fi
+  if [[ -n "${TESTBED_DIR:-}" ]]; then "$root/tests/testbed/cluster.sh" down "$TESTBED_DIR" >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "bench: starting the test bed, then adding $nodes nodes" >&2
+"$root/tests/testbed/cluster.sh" up --nodes 0 --owner-pid $$ >"$work/env"
+# shellcheck disable=SC1091
+source "$work/env"
+k() { "$TESTBED_BIN/kubectl" "$@"; }
+# `up --nodes 100` gives kwok 90 s to make every node Ready, too little on a busy machine:
+# add them afterwards and wait as long as it takes (up to 10 minutes).
+"$root/tests/testbed/cluster.sh" add-nodes "$TESTBED_DIR" "$nodes"
+deadline=$((SECONDS + 600))
+until [[ "$(k get nodes --no-headers 2>/dev/null | grep -c ' Ready ' || true)" == "$nodes" ]]; do
+  ((SECONDS < deadline)) || { echo "bench: nodes not Ready after 600 s" >&2; exit 1; }
+  sleep 2
+done
+k apply -f "$root/crds/llamafactoryjobs.yaml" >/dev/null
+k wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=60s >/dev/null
+k apply -f "$root/deploy/rbac/operator.yaml" >/dev/null
+k create namespace bench >/dev/null
+until k get serviceaccount default -n bench >/dev/null 2>&1; do sleep 0.2; done
+echo "bench: $nodes nodes Ready" >&2
+
+token=$(k create token llamafactory-operator -n ascend-factory --duration=2h)
+server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+cat >"$work/operator.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: testbed
+  cluster: {server: "$server", certificate-authority: "$TESTBED_DIR/pki/ca.crt"}
+users:
+- name: llamafactory-operator
+  user: {token: "$token"}
+contexts:
+- name: operator
+  context: {cluster: testbed, user: llamafactory-operator, namespace: ascend-factory}
+current-context: operator
+EOF
+read -r metrics_port health_port < <(python3 -c '
+import socket; s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]; print(*[x.getsockname()[1] for x in s])')
+"$operator_bin" --kubeconfig "$work/operator.kubeconfig" --log-level warn \
+  --default-image stand-in.invalid/llamafactory:never-pulled \
+  --metrics-address "127.0.0.1:$metrics_port" --health-address "127.0.0.1:$health_port" \
+  --identity bench "${operator_flags[@]}" >"$work/operator.log" 2>&1 &
+operator_pid=$!
+until curl -fsS --max-time 1 "http://127.0.0.1:$health_port/readyz" >/dev/null 2>&1; do
+  kill -0 "$operator_pid" 2>/dev/null || { cat "$work/operator.log" >&2; exit 1; }
+  sleep 0.2
+done
+until [[ "$(k get lease -n ascend-factory llamafactory-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)" == bench ]]; do sleep 0.2; done
+echo "bench: operator $operator_pid leading; flags: ${operator_flags[*]:-(defaults)}" >&2
+
+rc=0
+python3 "$here/operator_bench.py" --server "$server" --ca "$TESTBED_DIR/pki/ca.crt" \
+  --cert "$TESTBED_DIR/pki/admin.crt" --key "$TESTBED_DIR/pki/admin.key" --namespace bench \
+  --jobs "$jobs" --two-rank-every "$every" --operator-pid "$operator_pid" \
+  --operator-metrics "http://127.0.0.1:$metrics_port/metrics" ${json:+--json "$json"} || rc=$?
+if grep -qiE 'forbidden|error' "$work/operator.log"; then
+  echo "bench: operator log warnings/errors (first 5):" >&2
+  grep -iE 'forbidden|error' "$work/operator.log" | head -n 5 >&2
+fi
+exit "$rc"
