@@ -85,7 +85,8 @@ TEST_F(HealthTest, VanishedNodeIsUnhealthyAndRecovers) {
 
   std::filesystem::remove(dir_ / "dev/davinci3");
   ASSERT_TRUE(monitor.CheckNow());
-  const ChipStatus* three = inventory_.Snapshot().Find(3);
+  const InventorySnapshot after = inventory_.Snapshot();
+  const ChipStatus* three = after.Find(3);
   ASSERT_NE(three, nullptr);  // still listed: capacity stays, allocatable drops
   EXPECT_FALSE(three->healthy);
 
