@@ -43,7 +43,9 @@ cleanup() {
 }
 trap 'cleanup $?' EXIT
 
-"$root/tests/testbed/cluster.sh" up --nodes 4 --owner-pid $$ >"$work/env"
+# 6 nodes: the examples (28 chips, two whole nodes for the 2 x 8 job and one for the 8-chip
+# LoRA job) fit however the scheduler spreads the small ones.
+"$root/tests/testbed/cluster.sh" up --nodes 6 --owner-pid $$ >"$work/env"
 # shellcheck disable=SC1091
 source "$work/env"
 kubectl=("$TESTBED_BIN/kubectl")
@@ -424,6 +426,27 @@ check "kube-apiserver restarted: the operator $how and finished a new job; job t
 job brief 1 1 0 1s "ttlSecondsAfterFinished: 2"
 wait_until "job brief deleted after its TTL" 60 bash -c "! '${kubectl[0]}' get lfjob -n $NS brief"
 check "job brief deleted ttlSecondsAfterFinished after it succeeded"
+
+# --- /metrics: jobs by phase match what the API server holds; reconcile outcomes are counted
+metric() { curl -fsS --max-time 2 "http://127.0.0.1:$metrics_port/metrics" | awk -v s="$1" '$1 == s {print $2}'; }
+phases_match() {
+  local phase want got
+  for phase in Pending Running Restarting Succeeded Failed Suspended; do
+    want=$(k get lfjob -A -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -cx "$phase" || true)
+    got=$(metric "llamafactory_operator_jobs{phase=\"$phase\"}")
+    [[ "${got%.*}" == "$want" ]] || { echo "phase $phase: metric '$got', API server $want"; return 1; }
+  done
+}
+wait_until "llamafactory_operator_jobs to match the jobs' phases" 30 phases_match
+summary=$(k get lfjob -A -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | sort | uniq -c | awk '{printf "%s=%s ", $2, $1}')
+[[ "$summary" == *Succeeded=* && "$summary" == *Failed=* && "$summary" == *Running=* ]] || fail "expected Running, Succeeded and Failed jobs by now: $summary"
+got=$(metric 'llamafactory_operator_reconcile_total{controller="lfjob",result="success"}')
+[[ "${got%.*}" =~ ^[0-9]+$ && ${got%.*} -gt 0 ]] || fail "reconcile_total{result=success}: '$got'"
+for series in llamafactory_operator_pods_created_total 'llamafactory_operator_status_writes_total{result="written"}'; do
+  got=$(metric "$series")
+  [[ "${got%.*}" =~ ^[0-9]+$ && ${got%.*} -gt 0 ]] || fail "$series: '$got'"
+done
+check "/metrics: llamafactory_operator_jobs{phase} matches the API server ($summary); reconciles, pod creations and status writes counted"
 
 # --- the operator never hit a permission it lacked, and stops cleanly
 if grep -qi "forbidden" "$oplog"; then fail "the operator was refused something: $(grep -i forbidden "$oplog" | head -n 3)"; fi
