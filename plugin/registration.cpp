@@ -129,13 +129,19 @@ void Registrar::Run(const std::stop_token& stop) {
   std::uint64_t failures = 0;
   FileId served;         // our socket as we created it
   FileId registered_at;  // kubelet.sock when Register last succeeded
+  bool waiting_logged = false;
 
   while (!stop.stop_requested()) {
     if (inotify_fd >= 0 && watch < 0) {
       watch = ::inotify_add_watch(inotify_fd, options_.socket_dir.c_str(), kDirEvents);
     }
-    // Events are hints; the files decide. Our socket must still be the one we made (the
-    // kubelet deletes it when it restarts), else serve again before registering.
+    // Events are hints; the files decide. A starting kubelet deletes every socket in the
+    // directory *before* it creates kubelet.sock, so kubelet.sock is looked at first: once
+    // it exists, the clean-up that could remove our socket is over, and checking our socket
+    // after that cannot race with it. (Checked the other way round, our socket could vanish
+    // between the check and Register, and the kubelet would hang dialling it until our
+    // Register deadline: seen with the kubelet's own registration server.)
+    const bool kubelet_present = Identify(kubelet_path).exists;
     if (!need_serve && !(Identify(plugin_path) == served)) {
       log::Info("plugin socket gone (kubelet restarting?), serving again",
                 {log::kv("socket", plugin_path.string())});
@@ -157,7 +163,15 @@ void Registrar::Run(const std::stop_token& stop) {
         backoff = std::min(backoff * 2, options_.max_backoff);
       }
     }
-    if (!need_serve && need_register) {
+    if (!need_serve && need_register && !kubelet_present) {
+      // No kubelet yet (or it is restarting): its socket's creation wakes us through inotify;
+      // the recheck interval covers a lost event.
+      if (!waiting_logged) {
+        log::Info("waiting for the kubelet", {log::kv("kubelet", kubelet_path.string())});
+        waiting_logged = true;
+      }
+    } else if (!need_serve && need_register) {
+      waiting_logged = false;
       const Status status = RegisterWithKubelet(options_);
       if (status.ok()) {
         need_register = false;
