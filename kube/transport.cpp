@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <condition_variable>
 #include <mutex>
@@ -218,20 +219,31 @@ class CppRestLineStream final : public LineStream {
         return Line{buffer->collection(), body.is_eof(), n};
       });
       auto line = await(task, cts_.get_token());
-      if (!line) return line.error();
+      if (!line) {
+        // A read that fails because we cancelled it is a cancellation, whatever error code
+        // the socket layer chose to report it with.
+        if (cancelled_.load() || cts_.get_token().is_canceled()) {
+          return Error{0, "Cancelled", "watch cancelled"};
+        }
+        return line.error();
+      }
       if (line.value().bytes == 0 && line.value().eof) return std::optional<std::string>();
       if (line.value().text.empty()) continue;  // a blank keep-alive line
       return std::optional<std::string>(std::move(line.value().text));
     }
   }
 
-  void cancel() override { cts_.cancel(); }
+  void cancel() override {
+    cancelled_.store(true);
+    cts_.cancel();
+  }
 
  private:
   std::shared_ptr<client::http_client> http_;  // keeps the connection's owner alive
   http::http_response response_;
   concurrency::streams::istream body_;
   pplx::cancellation_token_source cts_;
+  std::atomic<bool> cancelled_{false};  // set before the token fires, read after a failed read
 };
 
 class CppRestTransport final : public Transport {

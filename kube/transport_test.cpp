@@ -167,7 +167,7 @@ TEST_F(TransportTest, CancelWakesABlockedRead) {
   auto r = lines->next_line();
   canceller.join();
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().reason, "Cancelled");
+  EXPECT_EQ(r.error().reason, "Cancelled") << r.error().to_string();
   server_.release_stalls();
 }
 
