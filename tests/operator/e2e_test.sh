@@ -29,9 +29,11 @@ fail() {
 work=$(mktemp -d)
 oplog=$work/operator.log
 operator_pid=""
+standby_pid=""
 cleanup() {
   local rc=$1
   stop_operator KILL
+  if [[ -n "$standby_pid" ]]; then kill -KILL "$standby_pid" 2>/dev/null || true; wait "$standby_pid" 2>/dev/null || true; fi
   if [[ -n "${TESTBED_DIR:-}" ]]; then
     if [[ $rc -ne 0 ]]; then
       export KEEP_TESTBED_LOGS=1
@@ -427,6 +429,36 @@ job brief 1 1 0 1s "ttlSecondsAfterFinished: 2"
 wait_until "job brief deleted after its TTL" 60 bash -c "! '${kubectl[0]}' get lfjob -n $NS brief"
 check "job brief deleted ttlSecondsAfterFinished after it succeeded"
 
+# --- 8. two replicas: the standby syncs its caches but does not act; kill -9 the leader (the
+# lease is not released) and the standby takes over after the lease expires, without duplicates
+read -r standby_metrics standby_health < <(python3 -c '
+import socket; s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]; print(*[x.getsockname()[1] for x in s])')
+"$operator_bin" --kubeconfig "$work/operator.kubeconfig" \
+  --default-image stand-in.invalid/llamafactory:never-pulled \
+  --metrics-address "127.0.0.1:$standby_metrics" --health-address "127.0.0.1:$standby_health" \
+  --identity e2e-standby --workers 2 >>"$work/standby.log" 2>&1 &
+standby_pid=$!
+wait_until "standby /readyz" 60 curl -fsS --max-time 1 "http://127.0.0.1:$standby_health/readyz"
+leader=$(k get lease -n ascend-factory llamafactory-operator -o jsonpath='{.spec.holderIdentity}')
+[[ "$leader" != e2e-standby ]] || fail "the standby took the lease from a live leader"
+job pair 2 1 0 300s
+wait_until "2 pods of job pair" 30 pod_count_is pair 2
+wait_until "job pair Running" 60 phase_is pair Running
+if grep -q "created pod\|phase controller" "$work/standby.log"; then fail "the standby acted while $leader led: $(grep -m 3 'created pod\|phase controller' "$work/standby.log")"; fi
+stop_operator KILL
+job handover 1 1 0 300s
+wait_until "the standby to take the lease" 60 bash -c \
+  "'${kubectl[0]}' get lease -n ascend-factory llamafactory-operator -o jsonpath='{.spec.holderIdentity}' | grep -qx e2e-standby"
+wait_until "job handover Running" 60 phase_is handover Running
+sleep 3  # let a duplicate, if any were made, show up
+for want in pair:2 handover:1 two:2 late:1; do
+  pod_count_is "${want%:*}" "${want#*:}" || fail "job ${want%:*} has $(pod_count "${want%:*}") pods after the handover, want ${want#*:}"
+done
+grep -q "created pod controller=lfjob key=$NS/handover" "$work/standby.log" || fail "the standby did not create handover's pod"
+operator_pid=$standby_pid standby_pid="" metrics_port=$standby_metrics
+check "two replicas: standby idle while $leader led; after kill -9 of the leader it took the lease and ran job handover; no duplicate pods"
+
 # --- /metrics: jobs by phase match what the API server holds; reconcile outcomes are counted
 metric() { curl -fsS --max-time 2 "http://127.0.0.1:$metrics_port/metrics" | awk -v s="$1" '$1 == s {print $2}'; }
 phases_match() {
@@ -449,7 +481,7 @@ done
 check "/metrics: llamafactory_operator_jobs{phase} matches the API server ($summary); reconciles, pod creations and status writes counted"
 
 # --- the operator never hit a permission it lacked, and stops cleanly
-if grep -qi "forbidden" "$oplog"; then fail "the operator was refused something: $(grep -i forbidden "$oplog" | head -n 3)"; fi
+if grep -qi "forbidden" "$oplog" "$work/standby.log"; then fail "the operator was refused something: $(grep -hi forbidden "$oplog" "$work/standby.log" | head -n 3)"; fi
 stop_operator TERM
 holder=$(k get lease -n ascend-factory llamafactory-operator -o jsonpath='{.spec.holderIdentity}')
 [[ -z "$holder" ]] || fail "lease still held by '$holder' after SIGTERM (should be released)"
