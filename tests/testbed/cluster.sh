@@ -389,7 +389,8 @@ EOF
   if ((nodes > 0)); then
     nodes_yaml "$nodes" ascend-node 0 >"$DIR/nodes.yaml"
     "${kubectl[@]}" apply -f "$DIR/nodes.yaml" >"$DIR/logs/nodes.log" 2>&1 || fail "creating fake nodes" "$DIR/logs/nodes.log"
-    wait_for "$nodes fake node(s) Ready" "$DIR/logs/kwok.log" 90 "$(pid_of kwok)" \
+    # kwok initialises nodes one after another: allow more time for many of them.
+    wait_for "$nodes fake node(s) Ready" "$DIR/logs/kwok.log" $((90 + nodes)) "$(pid_of kwok)" \
       "${kubectl[@]}" wait --for=condition=Ready node -l type=kwok --timeout=2s
   fi
   trap - INT TERM
