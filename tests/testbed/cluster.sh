@@ -60,8 +60,8 @@ stop_all() {
   local deadline=$((SECONDS + 15))
   while read -r name pid; do
     [[ "$pid" == "${TESTBED_SELF_PID:-}" ]] && continue
-    while { kill -0 "$pid" || pgrep -g "$pid"; } >/dev/null 2>&1 && ((SECONDS < deadline)); do sleep 0.2; done
-    if { kill -0 "$pid" || pgrep -g "$pid"; } >/dev/null 2>&1; then
+    while { alive "$pid" || pgrep -g "$pid" -r R,S,D,T; } >/dev/null 2>&1 && ((SECONDS < deadline)); do sleep 0.2; done
+    if { alive "$pid" || pgrep -g "$pid" -r R,S,D,T; } >/dev/null 2>&1; then
       log "$name (pid $pid) did not stop on SIGTERM; killing"
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -121,6 +121,10 @@ wait_for() {
     sleep 0.3
   done
 }
+
+# alive PID: the process exists and is not a zombie (an exited component whose parent, the
+# shell that started it, is gone waits for PID 1 to reap it; it is stopped all the same).
+alive() { [[ -r /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
 
 pid_of() { awk -v n="$1" '$1 == n {print $2}' "$DIR/pids" | tail -n 1; }
 
@@ -248,7 +252,7 @@ cmd_restart() {
   if [[ -n "$pid" ]]; then
     kill -TERM -- "-$pid" 2>/dev/null || true
     local deadline=$((SECONDS + 20))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || true
     grep -v "^$name $pid\$" "$DIR/pids" >"$DIR/pids.tmp" || true
     mv "$DIR/pids.tmp" "$DIR/pids"

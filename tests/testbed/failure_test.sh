@@ -19,8 +19,10 @@ assert_nothing_left() {
   local dir=$1 name pid
   [[ -s "$dir/pids.stopped" ]] || fail "no record of stopped processes in $dir"
   while read -r name pid; do
-    kill -0 "$pid" 2>/dev/null && fail "$name (pid $pid) still running after a failed start"
-    pgrep -g "$pid" >/dev/null && fail "processes of $name's group ($pid) still running after a failed start"
+    # zombies (exited, waiting for PID 1 to reap them) do not count as running
+    pgrep -r R,S,D,T -g "$pid" >/dev/null && fail "processes of $name's group ($pid) still running after a failed start"
+    [[ -r /proc/$pid/stat && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] \
+      && fail "$name (pid $pid) still running after a failed start"
   done <"$dir/pids.stopped"
   # the records are cleared by the stop, so also look for processes using the folder
   if pgrep -f -- "$dir" >/dev/null; then

@@ -126,12 +126,23 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TESTBED_DIR/pki/ca.crt"
 [[ "$code" == 401 || "$code" == 403 ]] || fail "anonymous list of pods returned HTTP $code, want 401 or 403"
 check "anonymous request refused with HTTP $code"
 
+# --- the plugin's DaemonSet (deploy/plugin) is accepted and lands on every Ascend node
+"${kubectl[@]}" apply -f "$here/../../deploy/plugin/daemonset.yaml" >/dev/null
+for _ in $(seq 1 100); do
+  ready=$("${kubectl[@]}" get ds -n kube-system ascend-device-plugin -o jsonpath='{.status.numberReady}')
+  [[ "$ready" == "$NODES" ]] && break
+  sleep 0.3
+done
+[[ "$ready" == "$NODES" ]] || fail "ascend-device-plugin DaemonSet: $ready of $NODES pods ready"
+check "ascend-device-plugin DaemonSet accepted and running on all $NODES Ascend nodes"
+
 # --- restarting the apiserver (by PID, same flags) keeps the cluster's state
 old_pid=$(awk '$1 == "kube-apiserver" {print $2}' "$TESTBED_DIR/pids")
 "$here/cluster.sh" restart "$TESTBED_DIR" kube-apiserver
 new_pid=$(awk '$1 == "kube-apiserver" {print $2}' "$TESTBED_DIR/pids")
 [[ -n "$new_pid" && "$new_pid" != "$old_pid" ]] || fail "kube-apiserver pid did not change on restart ($old_pid -> $new_pid)"
-kill -0 "$old_pid" 2>/dev/null && fail "old kube-apiserver $old_pid still running"
+alive() { [[ -r /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+alive "$old_pid" && fail "old kube-apiserver $old_pid still running"
 "${kubectl[@]}" get pod -n smoke two-chips -o name >/dev/null || fail "pod two-chips gone after an apiserver restart"
 check "kube-apiserver restarted ($old_pid -> $new_pid) with the cluster's state intact"
 
@@ -141,8 +152,8 @@ pids=$(awk '{print $2}' "$TESTBED_DIR/pids")
 dir=$TESTBED_DIR
 unset TESTBED_DIR
 for pid in $pids; do
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then fail "process $pid still running after teardown"; fi
+  for _ in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
+  if alive "$pid"; then fail "process $pid still running after teardown"; fi
 done
 [[ ! -d "$dir" ]] || fail "test bed folder $dir left behind"
 check "teardown stopped $(wc -w <<<"$pids") processes and removed the test bed folder"
