@@ -5,11 +5,13 @@
 # in one temporary folder, and is stopped by PID.
 #
 # Usage:
-#   cluster.sh up [--nodes N] [--dir DIR] [--owner-pid PID]
+#   cluster.sh up [--nodes N] [--dir DIR] [--owner-pid PID] [--apiserver-bind ADDR]
 #       Start a control plane. Prints `export KUBECONFIG=...` and `export TESTBED_DIR=...`
 #       lines on stdout (eval them); progress and log locations go to stderr. With
 #       --owner-pid, a watchdog stops the test bed as soon as that process is gone, so a
-#       test that is killed still leaves nothing running.
+#       test that is killed still leaves nothing running. --apiserver-bind (default
+#       127.0.0.1) is where the API server listens; the real node (node.sh) needs 0.0.0.0
+#       so that pods reach it.
 #   cluster.sh down DIR      Stop every process the test bed started and remove DIR.
 #                            KEEP_TESTBED_LOGS=1 keeps DIR (logs under DIR/logs).
 #   cluster.sh add-nodes DIR N [PREFIX]
@@ -76,6 +78,8 @@ cmd_down() {
   [[ -n "$dir" ]] || die "usage: cluster.sh down DIR"
   [[ -d "$dir" ]] || { log "nothing to stop: $dir does not exist"; return 0; }
   stop_all "$dir"
+  # The real node (node.sh): containerd, the pods' processes, mounts, bridge.
+  if [[ -d "$dir/node" ]]; then "$here/node.sh" down "$dir" || log "real node teardown reported errors"; fi
   if [[ "${KEEP_TESTBED_LOGS:-0}" == 1 ]]; then
     log "stopped; logs kept in $dir/logs"
   else
@@ -285,10 +289,11 @@ cmd_add_nodes() {
 # ---------------------------------------------------------------------------- up
 
 cmd_up() {
-  local nodes=2 owner="" dir=""
+  local nodes=2 owner="" dir="" bind=127.0.0.1
   while (($#)); do
     case "$1" in
       --nodes) nodes=$2; shift 2 ;;
+      --apiserver-bind) bind=$2; shift 2 ;;
       --dir) dir=$2; shift 2 ;;
       --owner-pid) owner=$2; shift 2 ;;
       -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 0 ;;
@@ -323,6 +328,8 @@ API_PORT=$API_PORT
 CM_PORT=$CM_PORT
 SCHED_PORT=$SCHED_PORT
 KWOK_PORT=$KWOK_PORT
+ADVERTISE_IP=$ADVERTISE_IP
+APISERVER_BIND=$bind
 EOF
 
   if [[ -n "$owner" ]]; then
@@ -343,13 +350,14 @@ EOF
 
   start kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-    --bind-address 127.0.0.1 --secure-port "$API_PORT" \
+    --bind-address "$bind" --secure-port "$API_PORT" \
     --advertise-address "$ADVERTISE_IP" --endpoint-reconciler-type none \
     --authorization-mode Node,RBAC \
     --client-ca-file "$DIR/pki/ca.crt" \
     --tls-cert-file "$DIR/pki/apiserver.crt" --tls-private-key-file "$DIR/pki/apiserver.key" \
     --kubelet-client-certificate "$DIR/pki/apiserver-kubelet-client.crt" \
     --kubelet-client-key "$DIR/pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP,Hostname \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$DIR/pki/sa.pub" \
     --service-account-signing-key-file "$DIR/pki/sa.key" \

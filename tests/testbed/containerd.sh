@@ -3,8 +3,9 @@
 # socket and config in one folder, so it never touches a system containerd.
 #
 # Usage:
-#   containerd.sh up [--dir DIR] [--owner-pid PID]
-#       Start containerd; prints `export CONTAINERD_ADDRESS=...` and
+#   containerd.sh up [--dir DIR] [--owner-pid PID] [--sandbox-image REF]
+#       Start containerd (CNI config read from DIR/cni, plugins from /usr/lib/cni; the CRI
+#       plugin's pause image is REF, which must be imported, never pulled); prints `export CONTAINERD_ADDRESS=...` and
 #       `export CONTAINERD_DIR=...` on stdout. With --owner-pid, a watchdog stops it when
 #       that process is gone.
 #   containerd.sh down DIR
@@ -35,18 +36,19 @@ cmd_down() {
 }
 
 cmd_up() {
-  local dir="" owner=""
+  local dir="" owner="" sandbox=docker.io/ascend-factory/pause:dev
   while (($#)); do
     case "$1" in
       --dir) dir=$2; shift 2 ;;
       --owner-pid) owner=$2; shift 2 ;;
+      --sandbox-image) sandbox=$2; shift 2 ;;
       *) die "unknown option '$1'" ;;
     esac
   done
   [[ $(id -u) -eq 0 ]] || die "containerd needs root"
   command -v containerd >/dev/null || die "containerd is not installed; run scripts/install-deps.sh"
   [[ -n "$dir" ]] || dir=$(mktemp -d "${TMPDIR:-/tmp}/ascend-containerd.XXXXXX")
-  mkdir -p "$dir"
+  mkdir -p "$dir/cni"
   dir=$(cd "$dir" && pwd)
   cat >"$dir/config.toml" <<CONF
 version = 2
@@ -55,6 +57,10 @@ state = "$dir/state"
 [grpc]
   address = "$dir/containerd.sock"
 [plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$sandbox"
+  # Sandboxed machines refuse a lower oom_score_adj than containerd's own (runc init fails
+  # with "failed to update /proc/self/oom_score_adj: Permission denied" otherwise).
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$dir/cni"
