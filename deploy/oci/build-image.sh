@@ -7,6 +7,7 @@
 #
 # Usage: build-image.sh --binary PATH --name NAME:TAG --out FILE.tar
 #                       [--user UID:GID] [--extra SRC=DEST]... [--env K=V]...
+#                       [--workdir DIR] [--mkdir DIR]... [--cmd ARG]... [--label K=V]...
 #   --binary   the program; it becomes the image's entrypoint at /usr/local/bin/<basename>
 #   --name     image reference, e.g. ascend-factory/ascend-device-plugin:dev (stored as
 #              docker.io/ascend-factory/... by containerd when it has no registry host)
@@ -14,13 +15,18 @@
 #   --extra    another file or folder to put in the image (its libraries are added too
 #              when it is an executable)
 #   --env      an environment variable of the image
+#   --workdir  the working directory (default /); created in the image
+#   --mkdir    an empty folder to create in the image (mode 0755)
+#   --cmd      one argument of the image's Cmd (the default arguments to the entrypoint)
+#   --label    a label of the image config
 #
 # Layers are built reproducibly (sorted, owner 0, mtime 0), so the same inputs give the
 # same digest.
 set -euo pipefail
 
 binary="" name="" out="" user="65532:65532"
-extras=() envs=()
+workdir="/"
+extras=() envs=() dirs=() cmds=() labels=()
 while (($#)); do
   case "$1" in
     --binary) binary=$2; shift 2 ;;
@@ -29,7 +35,11 @@ while (($#)); do
     --user) user=$2; shift 2 ;;
     --extra) extras+=("$2"); shift 2 ;;
     --env) envs+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --workdir) workdir=$2; shift 2 ;;
+    --mkdir) dirs+=("$2"); shift 2 ;;
+    --cmd) cmds+=("$2"); shift 2 ;;
+    --label) labels+=("$2"); shift 2 ;;
+    -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "build-image: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -75,6 +85,10 @@ root:x:0:
 nonroot:x:65532:
 EOF
 mkdir -p "$root/home/nonroot" "$root/root"
+for d in "${dirs[@]}" "$workdir"; do
+  [[ "$d" == /* ]] || { echo "build-image: --mkdir/--workdir $d is not an absolute path" >&2; exit 2; }
+  mkdir -p "$root$d"
+done
 
 # The layer: a reproducible tar of the root file system.
 layout=$work/layout
@@ -96,10 +110,18 @@ blob() {
 }
 
 env_json=$(printf '%s\n' "PATH=/usr/local/bin:/usr/bin:/bin" "${envs[@]}" | jq -R . | jq -s .)
+# Cmd and Labels only when given, so images built without them keep their digest.
+cmd_json=null labels_json=null
+if ((${#cmds[@]})); then cmd_json=$(printf '%s\n' "${cmds[@]}" | jq -R . | jq -s .); fi
+if ((${#labels[@]})); then
+  labels_json=$(printf '%s\n' "${labels[@]}" | jq -R 'index("=") as $i | {(.[:$i]): .[$i+1:]}' | jq -s add)
+fi
 jq -n --arg entry "/usr/local/bin/$bname" --arg user "$uid:$gid" --argjson env "$env_json" \
+  --arg workdir "$workdir" --argjson cmd "$cmd_json" --argjson labels "$labels_json" \
   --arg diff "sha256:$diff_id" '{
     architecture: "amd64", os: "linux",
-    config: {Entrypoint: [$entry], User: $user, Env: $env, WorkingDir: "/"},
+    config: ({Entrypoint: [$entry], User: $user, Env: $env, WorkingDir: $workdir}
+      + (if $cmd then {Cmd: $cmd} else {} end) + (if $labels then {Labels: $labels} else {} end)),
     rootfs: {type: "layers", diff_ids: [$diff]},
     history: [{created_by: "ascend-factory deploy/oci/build-image.sh"}]
   }' >"$work/config.json"
