@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # llamafactory-operator end to end on the control-plane test bed (real kube-apiserver with RBAC,
 # scheduler, controller-manager, kwok nodes with 8 huawei.com/Ascend910 each). The operator runs
-# as its own ServiceAccount with only the rules in deploy/rbac/operator.yaml.
+# as its own ServiceAccount with only the rules the Helm chart grants (charts/ascend-factory,
+# rendered with helm template; deploy/rbac/operator.yaml is the same render).
 #
 # kwok ends a running Pod annotated testbed.ascendfactory.io/exit-code with that code after
 # testbed.ascendfactory.io/run-for; jobs pass those through spec.podAnnotations.
@@ -70,7 +71,9 @@ pod_count_is() { [[ "$(pod_count "$1")" == "$2" ]]; }
 # --- install the CRD and the operator's RBAC, and log in as the operator's ServiceAccount
 k apply -f "$root/crds/llamafactoryjobs.yaml" >/dev/null
 k wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=60s >/dev/null
-k apply -f "$root/deploy/rbac/operator.yaml" >/dev/null
+k apply -f "$root/deploy/namespace.yaml" >/dev/null
+"$TESTBED_BIN/helm" template ascend-factory "$root/charts/ascend-factory" -n ascend-factory \
+  --show-only templates/operator-rbac.yaml | k apply -f - >/dev/null
 k create namespace "$NS" >/dev/null
 wait_until "ServiceAccount default in $NS" 60 k get serviceaccount default -n "$NS"
 token=$(k create token llamafactory-operator -n ascend-factory --duration=2h)

@@ -127,9 +127,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TESTBED_DIR/pki/ca.crt"
 check "anonymous request refused with HTTP $code"
 
 # --- the plugin's DaemonSet (deploy/plugin) is accepted and lands on every Ascend node
-"${kubectl[@]}" apply -f "$here/../../deploy/plugin/daemonset.yaml" >/dev/null
+"${kubectl[@]}" apply -f "$here/../../deploy/namespace.yaml" -f "$here/../../deploy/plugin/daemonset.yaml" >/dev/null
 for _ in $(seq 1 100); do
-  ready=$("${kubectl[@]}" get ds -n kube-system ascend-device-plugin -o jsonpath='{.status.numberReady}')
+  ready=$("${kubectl[@]}" get ds -n ascend-factory ascend-device-plugin -o jsonpath='{.status.numberReady}')
   [[ "$ready" == "$NODES" ]] && break
   sleep 0.3
 done
