@@ -252,15 +252,17 @@ Result<ListResult> Client::list_page(const Resource& type, const std::string& ns
 }
 
 Result<ListResult> Client::list(const Resource& type, const std::string& ns,
-                                const ListOptions& options) {
+                                const ListOptions& options, const std::function<void(Json&)>& each) {
   ListResult all;
   ListOptions page = options;
   for (bool first = true;; first = false) {
     auto r = list_page(type, ns, page);
     if (!r) return r.error();
     if (first) all.resource_version = r.value().resource_version;
-    for (auto& item : r.value().items)
+    for (auto& item : r.value().items) {
+      if (each) each(item);
       all.items.push_back(std::move(item));
+    }
     if (r.value().continue_token.empty()) return all;
     page.continue_token = r.value().continue_token;
   }

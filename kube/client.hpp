@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -147,9 +148,12 @@ class Client final {
   /// start).
   Result<ListResult> list_page(const Resource& type, const std::string& ns,
                                const ListOptions& options = {});
-  /// Every page, following `continue`; `resource_version` is the first page's.
+  /// Every page, following `continue`; `resource_version` is the first page's. `each`, when
+  /// set, rewrites every item as its page arrives (an informer's transform), so a long list
+  /// never holds more than one page of untransformed objects.
   Result<ListResult> list(const Resource& type, const std::string& ns,
-                          const ListOptions& options = {});
+                          const ListOptions& options = {},
+                          const std::function<void(Json&)>& each = {});
   /// POST; `ns` may be "" to take it from the object.
   Result<Json> create(const Resource& type, const Json& object, const std::string& ns = "");
   /// PUT of the whole object (its metadata.resourceVersion makes it optimistic: 409 when stale).

@@ -63,7 +63,7 @@ bool Watcher::list() {
   if (!listed_once_) o.resource_version.assign(1, '0');
   ++lists_;
   if (listed_once_ && options_.metrics) options_.metrics->relist(type_.plural);
-  auto r = client_->list(type_, options_.ns, o);
+  auto r = client_->list(type_, options_.ns, o, options_.transform);
   if (!r) {
     log::warn("list failed",
               {log::kv("resource", type_.plural), log::kv("error", r.error().to_string())});
@@ -124,6 +124,8 @@ Watcher::State Watcher::watch_once() {
       break;
     }
     const std::string rv = kube::resource_version(e.object);
+    const bool object_event = e.type == "ADDED" || e.type == "MODIFIED" || e.type == "DELETED";
+    if (object_event && options_.transform) options_.transform(e.object);
     if (e.type == "ADDED" || e.type == "MODIFIED") {
       store_->apply(std::move(e.object));
     } else if (e.type == "DELETED") {

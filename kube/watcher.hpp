@@ -14,6 +14,7 @@
 #include "kube/metrics.hpp"
 #include "kube/resource.hpp"
 #include "kube/store.hpp"
+#include "kube/transform.hpp"
 
 namespace ascend::kube {
 
@@ -29,6 +30,9 @@ struct WatcherOptions {
   /// Backoff after a failed list or a broken watch: initial, doubling up to max.
   Duration initial_backoff = std::chrono::milliseconds(800);
   Duration max_backoff = std::chrono::seconds(30);
+  /// Applied to every object before it reaches the store (transform.hpp); empty keeps
+  /// objects as the server sent them.
+  Transform transform;
   ClockPtr clock = system_clock();
   MetricsPtr metrics;
 };

@@ -135,6 +135,46 @@ TEST_F(WatcherTest, ListsThenWatchesAndRewatchesFromTheLastVersionAfterACleanEnd
   EXPECT_EQ(seen.size(), 5U);  // add a, add b, add c, update a, delete b
 }
 
+TEST_F(WatcherTest, TransformRewritesListedAndWatchedObjectsBeforeTheStore) {
+  auto fat = [](const std::string& name, const std::string& rv) {
+    Json p = pod(name, rv);
+    p["metadata"]["managedFields"] = Json::array({{{"manager", "m"}}});
+    p["spec"] = {{"big", std::string(100, 'x')}};
+    return p;
+  };
+  script({list_of("10", {fat("a", "9")})},
+         {FakeResponse::watch({watch_event("ADDED", fat("b", "11")),
+                               watch_event("MODIFIED", fat("a", "12")),
+                               watch_event("DELETED", fat("b", "13"))}),
+          stall()});
+  WatcherOptions o = options();
+  o.transform = [](Json& object) {
+    strip_managed_fields(object);
+    object.erase("spec");
+  };
+  Informer informer(client_, resources::kPods, o);
+  std::vector<Json> handed;  // every object handlers saw
+  std::mutex handed_mutex;
+  informer.store()->add_handler([&](const ObjectPtr& old_object, const ObjectPtr& new_object) {
+    const std::lock_guard lock(handed_mutex);
+    for (const auto& obj : {old_object, new_object}) {
+      if (obj) handed.push_back(*obj);
+    }
+  });
+  informer.start();
+  ASSERT_TRUE(informer.wait_for_sync(milliseconds(5000)));
+  ASSERT_TRUE(wait_watches(2));
+  informer.stop();
+  EXPECT_EQ(*informer.store()->get("ns/a"), pod("a", "12"));
+  EXPECT_EQ(informer.store()->get("ns/b"), nullptr);
+  const std::lock_guard lock(handed_mutex);
+  EXPECT_EQ(handed.size(), 5U);  // add a, add b, a 9 -> 12, delete b
+  for (const auto& obj : handed) {
+    EXPECT_FALSE(obj.contains("spec")) << obj.dump();
+    EXPECT_FALSE(obj["metadata"].contains("managedFields")) << obj.dump();
+  }
+}
+
 TEST_F(WatcherTest, GoneAsHttpStatusRelistsWithAConsistentRead) {
   script({list_of("10", {pod("a", "9")}), list_of("20", {pod("b", "19")})},
          {FakeResponse::failure(410, "Expired", "too old resource version"), stall()});
