@@ -384,14 +384,16 @@ JobStatus status_from_json(const Json& in) {
 
 kube::Result<Job> parse_job(const Json& object) {
   if (!object.is_object()) return invalid("object", "must be a JSON object");
-  const Json metadata = object.value("metadata", Json::object());
+  static const Json kNoMetadata = Json::object();
+  const Json& metadata = object.contains("metadata") ? object.at("metadata") : kNoMetadata;
   Job job;
   job.ns = string_or(metadata, "namespace");
   job.name = string_or(metadata, "name");
   job.uid = string_or(metadata, "uid");
   job.generation = int_or(metadata, "generation");
   job.resource_version = string_or(metadata, "resourceVersion");
-  job.deleting = metadata.contains("deletionTimestamp") && !metadata["deletionTimestamp"].is_null();
+  job.deleting = metadata.is_object() && metadata.contains("deletionTimestamp") &&
+                !metadata.at("deletionTimestamp").is_null();
   if (!valid_job_name(job.name)) {
     return invalid("metadata.name",
                    "must start with a letter, hold only lower-case letters, digits and '-', and "

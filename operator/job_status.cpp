@@ -20,6 +20,14 @@ int label_int(const Json& labels, const char* key) {
   return value;
 }
 
+// A member by reference (null when absent or when `object` is not an object): reading a
+// cached Pod must not copy it.
+const Json& member(const Json& object, const char* key) {
+  static const Json kNull;
+  if (!object.is_object() || !object.contains(key)) return kNull;
+  return object.at(key);
+}
+
 std::string str(const Json& object, const char* key) {
   const auto it = object.find(key);
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -95,29 +103,29 @@ bool is_active(const ObservedPod& p) {
 
 ObservedPod observe_pod(const Json& pod) {
   ObservedPod p;
-  const Json metadata = pod.value("metadata", Json::object());
+  const Json& metadata = member(pod, "metadata");
   p.name = str(metadata, "name");
   p.uid = str(metadata, "uid");
-  p.deleting = metadata.contains("deletionTimestamp") && !metadata["deletionTimestamp"].is_null();
-  const Json labels = metadata.value("labels", Json::object());
+  p.deleting = !member(metadata, "deletionTimestamp").is_null();
+  const Json& labels = member(metadata, "labels");
   p.rank = label_int(labels, labels::kNodeRank);
   p.attempt = label_int(labels, labels::kAttempt);
-  const Json status = pod.value("status", Json::object());
+  const Json& status = member(pod, "status");
   p.phase = str(status, "phase");
   if (p.phase.empty()) p.phase = "Pending";
   p.reason = str(status, "reason");
   p.message = str(status, "message");
-  for (const auto& c : status.value("conditions", Json::array())) {
+  for (const auto& c : member(status, "conditions")) {
     if (str(c, "type") == "PodScheduled" && str(c, "status") == "False" &&
         str(c, "reason") == "Unschedulable") {
       p.unschedulable = true;
       p.unschedulable_message = str(c, "message");
     }
   }
-  for (const auto& cs : status.value("containerStatuses", Json::array())) {
-    const Json state = cs.value("state", Json::object());
+  for (const auto& cs : member(status, "containerStatuses")) {
+    const Json& state = member(cs, "state");
     if (state.contains("terminated") && !p.exit_code) {
-      const Json& t = state["terminated"];
+      const Json& t = state.at("terminated");
       if (t.contains("exitCode") && t["exitCode"].is_number_integer()) {
         p.exit_code = t["exitCode"].get<int>();
       }
@@ -125,10 +133,10 @@ ObservedPod observe_pod(const Json& pod) {
       if (!str(t, "message").empty()) p.message = str(t, "message");
     }
     if (state.contains("waiting")) {
-      const std::string reason = str(state["waiting"], "reason");
+      const std::string reason = str(state.at("waiting"), "reason");
       if (reason == "ImagePullBackOff" || reason == "ErrImagePull") {
         p.image_pull_backoff = true;
-        p.image_pull_message = str(state["waiting"], "message");
+        p.image_pull_message = str(state.at("waiting"), "message");
       }
     }
   }

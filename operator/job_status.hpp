@@ -34,6 +34,7 @@ struct ObservedPod {
   /// PodScheduled is False with reason Unschedulable.
   bool unschedulable = false;
   std::string unschedulable_message;
+  bool operator==(const ObservedPod&) const = default;
 };
 
 /// Reads the labels and status of a Pod object.

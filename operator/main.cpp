@@ -24,6 +24,7 @@
 #include "kube/logging.hpp"
 #include "kube/metrics.hpp"
 #include "kube/serving.hpp"
+#include "operator/caches.hpp"
 #include "operator/config.hpp"
 #include "operator/job.hpp"
 #include "operator/job_metrics.hpp"
@@ -110,15 +111,22 @@ int main(int argc, char** argv) {
               kv("workers", config.workers), kv("leader_elect", config.leader_elect)});
 
   // Caches: jobs, and the children the operator labels (a selector keeps unrelated Pods out).
+  // Each keeps only the fields the reconciler reads (operator/caches.hpp).
   kube::WatcherOptions all;
   all.ns = config.watch_namespace;
   all.metrics = metrics;
   kube::WatcherOptions ours = all;
   ours.label_selector = op::labels::kJobName;
-  kube::Informer jobs(api, op::kJobs, all);
-  kube::Informer pods(api, kube::resources::kPods, ours);
-  kube::Informer services(api, kube::resources::kServices, ours);
-  kube::Informer config_maps(api, kube::resources::kConfigMaps, ours);
+  const auto with = [](kube::WatcherOptions options, kube::Transform transform) {
+    options.transform = std::move(transform);
+    return options;
+  };
+  kube::Informer jobs(api, op::kJobs, with(all, op::job_cache_transform()));
+  kube::Informer pods(api, kube::resources::kPods, with(ours, op::pod_cache_transform()));
+  kube::Informer services(api, kube::resources::kServices,
+                          with(ours, op::child_cache_transform()));
+  kube::Informer config_maps(api, kube::resources::kConfigMaps,
+                             with(ours, op::child_cache_transform()));
 
   kube::EventRecorderOptions event_options;
   event_options.controller = "ascendfactory.io/llamafactory-operator";

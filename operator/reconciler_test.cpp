@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kube/testing/fake_apiserver.hpp"
+#include "operator/caches.hpp"
 
 namespace ascend::op {
 namespace {
@@ -197,6 +198,46 @@ TEST_F(ReconcilerTest, OnceConvergedAReconcileWritesNothing) {
 
   // Nothing changed since: no request at all, even after time passed (timestamps alone are
   // not worth a write).
+  clock_->advance(std::chrono::minutes(5));
+  const auto result = reconciler_->reconcile("ns/j");
+  EXPECT_NE(result.kind, kube::ReconcileResult::Kind::kError) << result.message;
+  EXPECT_TRUE(take_requests().empty());
+}
+
+TEST_F(ReconcilerTest, ConvergesTheSameThroughTheCacheTransforms) {
+  // As OnceConvergedAReconcileWritesNothing, with every object cached the way main.cpp's
+  // informers cache it (operator/caches.hpp).
+  const auto cache = [](const std::shared_ptr<kube::Store>& store, Json object,
+                        const kube::Transform& transform) {
+    object["metadata"]["managedFields"] = Json::array({{{"manager", "someone"}}});
+    transform(object);
+    store->apply(std::move(object));
+  };
+  cache(caches_.jobs, job_object(1, "10"), job_cache_transform());
+  reconciler_->reconcile("ns/j");
+  for (const auto& path :
+       {"/api/v1/namespaces/ns/configmaps/j-config", "/api/v1/namespaces/ns/services/j-workers",
+        "/api/v1/namespaces/ns/services/j"}) {
+    const Json body = bodies("PATCH", path).back();
+    cache(body["kind"] == "ConfigMap" ? caches_.config_maps : caches_.services, body,
+          child_cache_transform());
+  }
+  Json job = bodies("PUT", kJobPath + "/status").back();
+  job["metadata"]["resourceVersion"] = "11";
+  cache(caches_.jobs, job, job_cache_transform());
+  cache(caches_.pods, with_state(bodies("POST", kPods).back(), "pod-uid", "Running"),
+        pod_cache_transform());
+  ASSERT_FALSE(caches_.pods->list().front()->contains("spec"));
+  take_requests();
+
+  reconciler_->reconcile("ns/j");
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"PUT " + kJobPath + "/status"}));
+  job = bodies("PUT", kJobPath + "/status").back();
+  EXPECT_EQ(job["status"]["phase"], "Running");
+  EXPECT_FALSE(job["metadata"].contains("managedFields")) << "a PUT without them keeps them";
+  job["metadata"]["resourceVersion"] = "12";
+  cache(caches_.jobs, job, job_cache_transform());
+
   clock_->advance(std::chrono::minutes(5));
   const auto result = reconciler_->reconcile("ns/j");
   EXPECT_NE(result.kind, kube::ReconcileResult::Kind::kError) << result.message;
