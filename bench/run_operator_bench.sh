@@ -53,6 +53,8 @@ until [[ "$(k get nodes --no-headers 2>/dev/null | grep -c ' Ready ' || true)" =
 done
 k apply -f "$root/crds/llamafactoryjobs.yaml" >/dev/null
 k wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=60s >/dev/null
+# deploy/rbac/operator.yaml no longer carries the namespace (deploy/namespace.yaml does).
+k create namespace ascend-factory --dry-run=client -o yaml | k apply -f - >/dev/null
 k apply -f "$root/deploy/rbac/operator.yaml" >/dev/null
 k create namespace bench >/dev/null
 until k get serviceaccount default -n bench >/dev/null 2>&1; do sleep 0.2; done
