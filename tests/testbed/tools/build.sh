@@ -2,7 +2,7 @@
 # Builds the test bed's Kubernetes parts from the Go module proxy, pinned by go.mod/go.sum
 # in this folder, into a cache folder outside the repository:
 #
-#   $ASCEND_FACTORY_CACHE/tools/<key>/bin/{kube,kube-apiserver,...,kubectl,etcd,kwok,helm}
+#   $ASCEND_FACTORY_CACHE/tools/<key>/bin/{kube,kube-apiserver,...,kubectl,etcd,kwok,helm,coredns}
 #
 # <key> hashes everything that decides the binaries (this folder's files and the Go
 # version), so a build happens only when a pin changes; otherwise this exits at once.
@@ -19,7 +19,8 @@ HELM_VERSION=v3.19.5
 
 cache_root=${ASCEND_FACTORY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ascend-factory}
 key=$( { cat "$here/go.mod" "$here/go.sum" "$here/tools.go" "$here"/kube/*.go "$here/kwok/go.mod" \
-  "$here/kwok/go.sum" "$here/build.sh"; go env GOVERSION; } | sha256sum | cut -c1-16)
+  "$here/kwok/go.sum" "$here/coredns/go.mod" "$here/coredns/go.sum" "$here/coredns/main.go" \
+  "$here/build.sh"; go env GOVERSION; } | sha256sum | cut -c1-16)
 out="$cache_root/tools/$key"
 bin="$out/bin"
 
@@ -66,7 +67,7 @@ step() {
 
 echo "==> building test bed tools into $out (first time: tens of minutes on 2 cores)" >&2
 echo "==> downloading modules" >&2
-(cd "$here" && go mod download && cd kwok && go mod download) >>"$log" 2>&1 || { echo "error: go mod download failed; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
+(cd "$here" && go mod download && cd kwok && go mod download && cd ../coredns && go mod download) >>"$log" 2>&1 || { echo "error: go mod download failed; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
 
 # kube: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl in one
 # binary (see kube/main.go), reached through symlinks named after each component.
@@ -76,11 +77,15 @@ for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl; 
 done
 step "$here" etcd -ldflags "-s -w" -o "$bin/etcd" go.etcd.io/etcd/server/v3
 step "$here/kwok" kwok -ldflags "-s -w" -o "$bin/kwok" sigs.k8s.io/kwok/cmd/kwok
+# coredns: its own module too (CoreDNS v1.14 is built against Kubernetes 0.35 libraries), with
+# only the plugins the test bed's cluster DNS needs (see coredns/main.go).
+step "$here/coredns" coredns -ldflags "-s -w" -o "$bin/coredns" .
 helm_minor=${K8S_VERSION#v1.}; helm_minor=${helm_minor%%.*}
 step "$here" helm -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$helm_minor" \
   -o "$bin/helm" helm.sh/helm/v3/cmd/helm
 
 "$bin/kubectl" version --client=true >>"$log" 2>&1 || { echo "error: built kubectl does not run; see $log" >&2; exit 1; }
+"$bin/coredns" -version >>"$log" 2>&1 || { echo "error: built coredns does not run; see $log" >&2; exit 1; }
 touch "$out/.complete"
 echo "==> test bed tools ready in $bin" >&2
 echo "$bin"
