@@ -330,6 +330,10 @@ Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::Wall
       }
     }
   }
+  // The Pods about to be created count as active (Pending) already: the status is written
+  // before they are created, and counting them now means their arrival in the cache changes
+  // nothing, instead of costing one more status write per rank.
+  s.active += static_cast<int>(d.create.size());
 
   int running = 0;
   for (const auto& [rank, p] : current) {

@@ -64,6 +64,7 @@ TEST(JobStatus, FirstDecisionCreatesEveryRankAndMarksCreated) {
   EXPECT_EQ(d.status.condition("Created")->reason, "JobCreated");
   EXPECT_EQ(d.status.start_time, "2023-11-14T22:13:20Z");
   EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{0, 0}));
+  EXPECT_EQ(d.status.active, 2) << "the Pods about to be created are Pending";
   EXPECT_EQ(d.status.observed_generation, 1);
   EXPECT_EQ(d.status.webui_endpoint, "http://sft.team.svc:7860");
   EXPECT_EQ(d.status.api_endpoint, "http://sft.team.svc:8000");
@@ -86,6 +87,19 @@ TEST(JobStatus, PendingUntilEveryRankRuns) {
   EXPECT_EQ(d.status.condition("Running")->reason, "AllRanksRunning");
   EXPECT_EQ(d.status.condition("Running")->message, "2 of 2 rank(s) running");
   EXPECT_TRUE(has_event(d, "Running"));
+}
+
+TEST(JobStatus, CreatedPodsArrivingChangeNoStatus) {
+  // One status write for Pending, one for Running: Pods showing up one by one, Pending, are
+  // what the first status already said.
+  const Job job = started(make_job(2));
+  for (const auto& pods : {std::vector<ObservedPod>{pod(1, 0, "Pending")},
+                           std::vector<ObservedPod>{pod(0, 0, "Pending"), pod(1, 0, "Pending")},
+                           std::vector<ObservedPod>{pod(0, 0, "Running"), pod(1, 0, "Pending")}}) {
+    const Decision d = decide(job, pods, kT0 + seconds(1));
+    EXPECT_TRUE(same_status_ignoring_timestamps(d.status, job.status)) << pods.size();
+    EXPECT_EQ(d.status.active, 2);
+  }
 }
 
 TEST(JobStatus, CreatesOnlyMissingRanks) {
