@@ -69,13 +69,18 @@ ConfigLoad load_config(int argc, const char* const* argv) {
                  "namespace of the Lease; default the kubeconfig's or service account's namespace");
   app.add_option("--identity", c.identity,
                  "this replica's name in the Lease; default hostname plus a random suffix");
-  app.add_option("--kube-api-qps", c.kube_api_qps, "API requests per second, sustained")
+  app.add_option("--kube-api-qps", c.kube_api_qps,
+                 "API requests/s, sustained, reconciles and Events together. A new job costs "
+                 "~8: 100/s starts 500 jobs in ~40 s, 20/s (client-go era default) took 200 s")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 10000.0));
-  app.add_option("--kube-api-burst", c.kube_api_burst, "API requests allowed in a burst")
+  app.add_option("--kube-api-burst", c.kube_api_burst,
+                 "API requests allowed at once above that rate (2x QPS, as kube-scheduler)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
-  app.add_option("--workers", c.workers, "jobs reconciled in parallel")
+  app.add_option("--workers", c.workers,
+                 "jobs reconciled in parallel; each waits on the API server for every write, "
+                 "so 16 keep ~100 requests/s going at 150 ms per request")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")

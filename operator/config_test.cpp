@@ -23,9 +23,9 @@ TEST(Config, Defaults) {
   EXPECT_EQ(c.lease_name, "llamafactory-operator");
   EXPECT_EQ(c.metrics_address, ":8080");
   EXPECT_EQ(c.health_address, ":8081");
-  EXPECT_DOUBLE_EQ(c.kube_api_qps, 20);
-  EXPECT_EQ(c.kube_api_burst, 30);
-  EXPECT_EQ(c.workers, 4);
+  EXPECT_DOUBLE_EQ(c.kube_api_qps, 100);
+  EXPECT_EQ(c.kube_api_burst, 200);
+  EXPECT_EQ(c.workers, 16);
   EXPECT_FALSE(c.default_image.empty());
 }
 
