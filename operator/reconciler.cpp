@@ -36,12 +36,49 @@ std::string content_hash(const std::string& text) {
   return out;
 }
 
+class Reconciler::CreatedPods {
+ public:
+  void created(const std::string& key, kube::SteadyTime now, kube::Duration wait) {
+    const std::lock_guard lock(mutex_);
+    // Forget what the watch never showed (deleted before we saw it, a relist in between).
+    for (auto it = created_.begin(); it != created_.end();) {
+      it = now - it->second >= wait ? created_.erase(it) : std::next(it);
+    }
+    created_[key] = now;
+  }
+  void observed(const std::string& key) {
+    const std::lock_guard lock(mutex_);
+    created_.erase(key);
+  }
+  /// True while `key` was created less than `wait` ago and not observed since.
+  bool awaited(const std::string& key, kube::SteadyTime now, kube::Duration wait) {
+    const std::lock_guard lock(mutex_);
+    const auto it = created_.find(key);
+    if (it == created_.end()) return false;
+    if (now - it->second < wait) return true;
+    created_.erase(it);
+    return false;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, kube::SteadyTime> created_;  // guarded by mutex_
+};
+
 Reconciler::Reconciler(kube::ClientPtr client, JobCaches caches, kube::EventRecorder* events,
                        ReconcilerOptions options)
     : client_(std::move(client)),
       caches_(std::move(caches)),
+      created_pods_(std::make_shared<CreatedPods>()),
       events_(events),
-      options_(std::move(options)) {}
+      options_(std::move(options)) {
+  if (caches_.pods) {
+    caches_.pods->add_handler(
+        [created = created_pods_](const kube::ObjectPtr&, const kube::ObjectPtr& new_object) {
+          if (new_object) created->observed(kube::object_key(*new_object));
+        });
+  }
+}
 
 void Reconciler::record(const Json& object, const std::string& type, const std::string& reason,
                         const std::string& note) {
@@ -188,6 +225,11 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
   }
   bool collided = false;
   for (const auto& slot : decision.create) {
+    const std::string pod_key = job.ns + "/" + pod_name(job.name, slot.rank);
+    if (created_pods_->awaited(pod_key, options_.clock->now(), options_.created_pod_wait)) {
+      collided = true;  // ours, on its way through the watch: look again shortly
+      continue;
+    }
     const Json pod = build_pod(job, slot.rank, slot.attempt, options_.pods);
     auto created = client_->create(kube::resources::kPods, pod, job.ns);
     if (!created) {
@@ -200,6 +242,7 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
                                           pod["metadata"]["name"].get<std::string>() + ": " +
                                           created.error().to_string());
     }
+    created_pods_->created(pod_key, options_.clock->now(), options_.created_pod_wait);
     if (options_.metrics) options_.metrics->pod_created();
     log::info("created pod",
               {kv("controller", "lfjob"), kv("key", key),

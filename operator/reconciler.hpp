@@ -23,6 +23,9 @@ struct ReconcilerOptions {
   std::string field_manager = "llamafactory-operator";
   /// How soon to look again when the caches are known to lag our own writes.
   std::chrono::milliseconds cache_lag_retry{200};
+  /// How long a Pod this process created may stay missing from the Pod cache before a
+  /// reconcile tries to create it again (the watch normally delivers it within milliseconds).
+  std::chrono::milliseconds created_pod_wait{std::chrono::seconds(30)};
   kube::ClockPtr clock = kube::system_clock();
   /// Counts what reconciles do; null records nothing.
   JobMetricsPtr metrics;
@@ -49,7 +52,9 @@ struct JobCaches {
 ///
 /// After a status write, the job cache holds the old version for a moment; until it catches
 /// up, reconciles of that key wait (`cache_lag_retry`) instead of deciding from the stale
-/// status (which could re-create Pods of a superseded attempt).
+/// status (which could re-create Pods of a superseded attempt). Likewise a Pod it created is
+/// not created again until the Pod cache has shown it or `created_pod_wait` passed
+/// (client-go's expectations): the POST would only earn an AlreadyExists.
 class Reconciler final {
  public:
   Reconciler(kube::ClientPtr client, JobCaches caches, kube::EventRecorder* events,
@@ -67,8 +72,13 @@ class Reconciler final {
   void record(const Json& object, const std::string& type, const std::string& reason,
               const std::string& note);
 
+  /// Pods created by this process and not yet seen in the Pod cache, by namespace/name. Shared
+  /// with a handler on the Pod store, which may outlive the reconciler.
+  class CreatedPods;
+
   kube::ClientPtr client_;
   JobCaches caches_;
+  std::shared_ptr<CreatedPods> created_pods_;
   kube::EventRecorder* events_;
   ReconcilerOptions options_;
   std::mutex mutex_;

@@ -265,6 +265,34 @@ TEST_F(ReconcilerTest, APodThatAlreadyExistsIsNotAnError) {
   EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kRequeueAfter) << result.message;
 }
 
+TEST_F(ReconcilerTest, APodItCreatedIsNotPostedAgainWhileThePodCacheLags) {
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  cache_first_writes();
+  Json job = bodies("PUT", kJobPath + "/status").back();
+  job["metadata"]["resourceVersion"] = "11";
+  caches_.jobs->apply(job);  // the job cache caught up; the Pod cache has not
+  take_requests();
+
+  auto result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kRequeueAfter);
+  EXPECT_TRUE(take_requests().empty()) << "no POST that could only earn AlreadyExists";
+
+  // Seen, then gone (deleted by someone): the rank is empty for real.
+  const Json pod = with_state(bodies("POST", kPods).back(), "pod-uid", "Pending");
+  caches_.pods->apply(pod);
+  caches_.pods->remove(pod);
+  reconciler_->reconcile("ns/j");
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"POST " + kPods}));
+
+  // Never seen: after created_pod_wait it is posted again.
+  reconciler_->reconcile("ns/j");
+  EXPECT_TRUE(take_requests().empty());
+  clock_->advance(std::chrono::seconds(31));
+  reconciler_->reconcile("ns/j");
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"POST " + kPods}));
+}
+
 TEST_F(ReconcilerTest, AFailedPodIsCountedInStatusBeforeItIsDeleted) {
   caches_.jobs->apply(job_object(1, "10"));
   reconciler_->reconcile("ns/j");
