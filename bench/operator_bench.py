@@ -119,6 +119,18 @@ def by_label(series, name, label, where=None):
     return out
 
 
+def by_labels(series, name, labels):
+    """Like by_label, keyed by several label values joined with a space ("POST 201")."""
+    out = {}
+    for (n, pairs), value in series.items():
+        if n != name:
+            continue
+        d = dict(pairs)
+        key = " ".join(d.get(label, "") for label in labels)
+        out[key] = out.get(key, 0) + value
+    return out
+
+
 def delta(after, before):
     return {k: after.get(k, 0) - before.get(k, 0) for k in sorted(set(after) | set(before))
             if after.get(k, 0) - before.get(k, 0) > 0}
@@ -256,6 +268,9 @@ def main():
                       by_label(api_before, "apiserver_request_total", "verb"))
     op_verbs = delta(by_label(op_after, "llamafactory_operator_kube_requests_total", "verb"),
                      by_label(op_before, "llamafactory_operator_kube_requests_total", "verb"))
+    op_verb_codes = delta(
+        by_labels(op_after, "llamafactory_operator_kube_requests_total", ("verb", "code")),
+        by_labels(op_before, "llamafactory_operator_kube_requests_total", ("verb", "code")))
     api_writes = sum(v for k, v in api_verbs.items() if k in ("POST", "PUT", "PATCH", "APPLY", "DELETE", "CREATE", "UPDATE"))
     op_reads = {"get", "list", "watch", "GET", "LIST", "WATCH"}
     op_writes = sum(v for k, v in op_verbs.items() if k not in op_reads)
@@ -286,6 +301,7 @@ def main():
         "apiserver_requests_by_verb": api_verbs,
         "apiserver_writes_per_job": api_writes / len(jobs),
         "operator_requests_by_verb": op_verbs,
+        "operator_requests_by_verb_and_code": op_verb_codes,
         "operator_writes": op_writes,
         "operator_writes_per_job": op_writes / len(jobs),
         # Every write the operator makes for a job is the same for 1 and 2 ranks except one
