@@ -18,6 +18,24 @@ die() { echo "containerd.sh: error: $*" >&2; exit 1; }
 cmd_down() {
   local dir=${1:?usage: containerd.sh down DIR} pid
   [[ -d "$dir" ]] || return 0
+  # Containers outlive their shims, so end them first: through containerd while it runs,
+  # then through runc's own state (CRI containers keep it in DIR/runc).
+  if [[ -S "$dir/containerd.sock" ]]; then
+    local ns task
+    for ns in $(timeout 10 ctr -a "$dir/containerd.sock" namespaces ls -q 2>/dev/null); do
+      for task in $(timeout 10 ctr -a "$dir/containerd.sock" -n "$ns" tasks ls -q 2>/dev/null); do
+        timeout 10 ctr -a "$dir/containerd.sock" -n "$ns" tasks kill -a -s SIGKILL "$task" >/dev/null 2>&1 || true
+      done
+    done
+  fi
+  local rroot id
+  for rroot in "$dir"/runc/*; do
+    [[ -d "$rroot" ]] || continue
+    for id in $(runc --root "$rroot" list -q 2>/dev/null); do
+      runc --root "$rroot" kill --all "$id" KILL >/dev/null 2>&1 || true
+      runc --root "$rroot" delete -f "$id" >/dev/null 2>&1 || true
+    done
+  done
   for f in "$dir"/watchdog.pid "$dir"/containerd.pid; do
     [[ -f "$f" ]] || continue
     pid=$(cat "$f")
@@ -61,6 +79,10 @@ state = "$dir/state"
   # Sandboxed machines refuse a lower oom_score_adj than containerd's own (runc init fails
   # with "failed to update /proc/self/oom_score_adj: Permission denied" otherwise).
   restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      Root = "$dir/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$dir/cni"

@@ -4,7 +4,9 @@
 // acts out the command (see --help).
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -97,6 +99,7 @@ void usage(std::ostream& out) {
          "\n"
          "Stand-in config keys (in the YAML or as key=value):\n"
          "  standin_steps (5)  standin_step_seconds (0.5)  standin_exit_code (exit 0)\n"
+         "  (these three also as env STANDIN_STEPS, STANDIN_STEP_SECONDS, STANDIN_EXIT_CODE)\n"
          "  standin_skip_device_check (false)  standin_rendezvous_timeout (120 seconds)\n"
          "LLaMA-Factory keys it reads: output_dir, learning_rate, lr_scheduler_type,\n"
          "  num_train_epochs, overwrite_output_dir, model_name_or_path, export_dir.\n"
@@ -122,8 +125,21 @@ void install_signal_handlers() {
   sigaction(SIGINT, &sa, nullptr);
 }
 
+// The stand-in's own knobs may also come from the environment (STANDIN_STEPS,
+// STANDIN_STEP_SECONDS, STANDIN_EXIT_CODE), so that a job manifest can set them without
+// putting keys into the LLaMA-Factory config that the real image would refuse.
+Json with_env_knobs(Json values) {
+  for (const char* key : {"standin_steps", "standin_step_seconds", "standin_exit_code"}) {
+    std::string name = key;
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    if (const auto v = env(name); v && !values.contains(key)) values[key] = *v;
+  }
+  return values;
+}
+
 int train(const LoadedConfig& config, int rank) {
-  const TrainPlan plan = plan_from_config(config.values, output_root());
+  const TrainPlan plan = plan_from_config(with_env_knobs(config.values), output_root());
   RendezvousOptions rz;
   rz.nnodes = int_env("NNODES", 1);
   rz.rank = rank;
