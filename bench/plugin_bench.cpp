@@ -11,10 +11,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -57,6 +60,75 @@ long StatusKiB(pid_t pid, const std::string& field) {
     if (line.starts_with(field + ":")) return std::stol(line.substr(field.size() + 1));
   }
   return -1;
+}
+
+// /proc/<pid>/smaps_rollup: the fields that explain RSS, in KiB.
+void PrintRollup(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string line;
+  std::printf("smaps_rollup:");
+  while (std::getline(in, line)) {
+    for (const char* field : {"Rss", "Pss", "Shared_Clean", "Shared_Dirty", "Private_Clean",
+                              "Private_Dirty", "Anonymous"}) {
+      if (line.starts_with(std::string(field) + ":")) {
+        std::printf(" %s %ld", field, std::stol(line.substr(std::strlen(field) + 1)));
+      }
+    }
+  }
+  std::printf(" (KiB)\n");
+}
+
+// Resident pages by mapping, from /proc/<pid>/smaps: each file-backed mapping summed by the
+// file's name (text, data and relro of one library together), anonymous mappings as one line.
+void PrintResidentByMapping(pid_t pid) {
+  struct Usage {
+    long rss = 0;
+    long private_dirty = 0;
+  };
+  std::map<std::string, Usage> by_name;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
+  std::string line;
+  std::string current;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const bool header = std::isxdigit(static_cast<unsigned char>(line[0])) != 0 &&
+                        line.find('-') < line.find(' ');
+    if (header) {
+      std::istringstream fields(line);
+      std::string range, perms, offset, device, inode, path;
+      fields >> range >> perms >> offset >> device >> inode;
+      std::getline(fields >> std::ws, path);
+      if (path.empty()) {
+        current = "[anonymous]";
+      } else if (path.starts_with("[")) {
+        current = path;
+      } else {
+        current = std::filesystem::path(path).filename().string();
+      }
+    } else if (line.starts_with("Rss:")) {
+      by_name[current].rss += std::stol(line.substr(4));
+    } else if (line.starts_with("Private_Dirty:")) {
+      by_name[current].private_dirty += std::stol(line.substr(14));
+    }
+  }
+  std::vector<std::pair<std::string, Usage>> sorted(by_name.begin(), by_name.end());
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.second.rss > b.second.rss; });
+  std::printf("resident by mapping (KiB, Rss / of which Private_Dirty):\n");
+  long others = 0;
+  long others_dirty = 0;
+  int others_count = 0;
+  for (const auto& [name, usage] : sorted) {
+    if (usage.rss >= 64) {
+      std::printf("  %7ld %6ld  %s\n", usage.rss, usage.private_dirty, name.c_str());
+    } else {
+      others += usage.rss;
+      others_dirty += usage.private_dirty;
+      ++others_count;
+    }
+  }
+  std::printf("  %7ld %6ld  (%d more mappings under 64 KiB each)\n", others, others_dirty,
+              others_count);
 }
 
 // utime + stime of a process, in clock ticks.
@@ -239,6 +311,8 @@ int main(int argc, char** argv) {
                 ticks);
     std::printf("RSS %.1f MiB (anonymous %.1f MiB, shared-library and file pages %.1f MiB)\n",
                 mib("VmRSS"), mib("RssAnon"), mib("RssFile"));
+    PrintRollup(pid);
+    PrintResidentByMapping(pid);
   }
 
   watch_context.TryCancel();
