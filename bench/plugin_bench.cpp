@@ -3,7 +3,9 @@
 //   - Allocate and GetPreferredAllocation latency (p50/p99/max over 10,000 calls),
 //   - time from a device node vanishing to Unhealthy on the kubelet's ListAndWatch stream,
 //   - resident memory and CPU at idle (kubelet connected, default 5 s health interval).
-// Usage: plugin_bench [--calls N] [--idle-seconds S]
+// Usage: plugin_bench [--calls N] [--idle-seconds S] [--binary PATH]
+//   --binary runs another build of the plugin (e.g. to compare link variants); the default is
+//   the ascend-device-plugin of this build tree.
 
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -151,9 +153,11 @@ long CpuTicks(pid_t pid) {
 int main(int argc, char** argv) {
   int calls = 10000;
   int idle_seconds = 30;
+  std::string binary = ASCEND_DEVICE_PLUGIN_BINARY;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--calls") == 0) calls = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--idle-seconds") == 0) idle_seconds = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--binary") == 0) binary = argv[i + 1];
   }
 
   testing::TempDir dir;
@@ -162,7 +166,6 @@ int main(int argc, char** argv) {
   testing::FakeKubelet kubelet(dir / "plugins");
   kubelet.Start();
 
-  const std::string binary = ASCEND_DEVICE_PLUGIN_BINARY;
   const std::vector<std::string> args = {binary,
                                          "--socket-dir=" + (dir / "plugins").string(),
                                          "--device-root=" + (dir / "dev").string(),
@@ -200,6 +203,7 @@ int main(int argc, char** argv) {
 
   std::printf("ascend-device-plugin benchmark: %d chips, %d calls, fake device tree in %s\n",
               kChips, calls, dir.path().c_str());
+  std::printf("binary: %s\n", binary.c_str());
 
   // Allocate: one container, 8 chips (a whole half), different halves in turn.
   {
