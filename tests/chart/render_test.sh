@@ -86,7 +86,7 @@ dep=$(obj Deployment llamafactory-operator)
 c="$dep | .spec.template.spec.containers[0]"
 expect "operator replicas" "$(q default "$dep | .spec.replicas")" 2
 expect "operator args" "$(q default "$c | .args")" \
-  '["--leader-elect=true","--default-image=ascendfactory/llamafactory-npu:latest","--metrics-address=:8080","--health-address=:8081","--workers=4","--kube-api-qps=20","--kube-api-burst=30","--log-level=info","--log-format=json"]'
+  '["--leader-elect=true","--default-image=ascendfactory/llamafactory-npu:latest","--metrics-address=:8080","--health-address=:8081","--workers=16","--kube-api-qps=100","--kube-api-burst=200","--log-level=info","--log-format=json"]'
 expect "operator ports" "$(q default "$c | .ports")" '[{"containerPort":8080,"name":"metrics"},{"containerPort":8081,"name":"health"}]'
 expect "operator probes" "$(q default "$c | [.livenessProbe.httpGet, .readinessProbe.httpGet]")" \
   '[{"path":"/healthz","port":"health"},{"path":"/readyz","port":"health"}]'
