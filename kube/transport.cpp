@@ -9,6 +9,7 @@
 
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
+#include <pplx/threadpool.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -350,6 +351,15 @@ class CppRestTransport final : public Transport {
 };
 
 }  // namespace
+
+bool set_io_threads(std::size_t threads) {
+  try {
+    crossplat::threadpool::initialize_with_threads(threads);
+    return true;
+  } catch (...) {  // "the cpprestsdk threadpool has already been initialized"
+    return false;
+  }
+}
 
 Result<TransportPtr> make_transport(const Config& config, const TransportOptions& options) {
   if (config.server.empty()) {

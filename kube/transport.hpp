@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <optional>
@@ -84,6 +85,12 @@ struct TransportOptions {
   /// Sent as User-Agent.
   std::string user_agent = "ascend-factory";
 };
+
+/// Sizes cpprestsdk's process-wide I/O thread pool, 40 threads unless told otherwise. Every
+/// request and watch of every transport runs its socket work and callbacks there, and none of
+/// them block (transport.cpp's rule), so a few threads carry a controller. Call before the
+/// first transport is made. Returns false, changing nothing, once the pool exists.
+bool set_io_threads(std::size_t threads);
 
 /// The cpprestsdk transport for a Config: TLS verified against `ca_pem` only (the system store
 /// is not consulted when a CA is given), client certificate and key, bearer token (re-read

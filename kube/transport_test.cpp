@@ -16,6 +16,10 @@ using testing::FakeRequest;
 using testing::FakeResponse;
 using testing::TestCerts;
 
+// Every test here runs on a 2-thread I/O pool (the operator uses 4): cpprestsdk's threads
+// never block, so streams, stalls and cancellations must all work on a small pool.
+const bool kSmallPool = set_io_threads(2);
+
 class TransportTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(server_.start().ok()); }
@@ -48,6 +52,13 @@ TEST_F(TransportTest, SendsAuthAndReadsTheWholeResponse) {
   EXPECT_EQ(reqs[0].header("authorization"), "Bearer secret-token");
   EXPECT_EQ(reqs[0].param("x"), "1");
   EXPECT_EQ(reqs[0].header("user-agent"), "ascend-factory");
+}
+
+TEST_F(TransportTest, TheIoPoolIsSizedOnlyBeforeItExists) {
+  EXPECT_TRUE(kSmallPool);
+  server_.route("GET", "/x", [](const FakeRequest&) { return FakeResponse::json({}); });
+  ASSERT_TRUE(make()->send({"GET", "/x", "", "", {}}).ok());
+  EXPECT_FALSE(set_io_threads(8));
 }
 
 TEST_F(TransportTest, SendsTheBodyWithItsContentType) {
