@@ -2,6 +2,7 @@
 // SIGINT shuts them down in order (stop registering, stop serving and remove the socket, stop
 // watching health).
 
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -63,6 +64,12 @@ ap::DiscoveryPtr ChooseDiscovery(const ap::PluginConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // glibc gives each thread that allocates its own arena (up to 8 per core), each keeping its
+  // touched pages; the plugin allocates little, on about a dozen threads (gRPC's and ours), so
+  // two arenas are plenty (~0.2 MiB less RSS at idle, bench/README.md). MALLOC_ARENA_MAX in the
+  // environment still decides when set.
+  if (!GetEnv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
+
   const ap::ConfigLoad load = ap::LoadConfig(argc, argv, GetEnv);
   if (load.exit_code >= 0) {
     (load.exit_code == 0 ? std::cout : std::cerr) << load.message << '\n';
