@@ -35,10 +35,11 @@ struct OperatorConfig {
   std::string lease_namespace;
   /// Unique per replica; empty: hostname plus a random suffix.
   std::string identity;
-  /// A new job costs ~8 requests (3 applies, 2 status writes, a Pod per rank, 2 Events):
-  /// 100/s starts 500 jobs submitted at once in ~40 s; client-go's era default of 20 took
-  /// 200 s on the bench (bench/README.md). The API server's Priority and Fairness, not a low
-  /// client limit, is what protects it from a busy client.
+  /// For reconciles; Events get the same budget again on a client of their own. A new job
+  /// costs ~6.5 requests (3 applies, 2 status writes, a Pod per rank) and 2 Events: 100/s
+  /// starts 500 jobs submitted at once in ~35 s; client-go's era default of 20 took 200 s on
+  /// the bench (bench/README.md). The API server's Priority and Fairness, not a low client
+  /// limit, is what protects it from a busy client.
   double kube_api_qps = 100;
   int kube_api_burst = 200;
   /// Reconciles wait on the API server for each write in turn: workers, not CPU, bound the

@@ -142,7 +142,14 @@ int main(int argc, char** argv) {
   event_options.controller = "ascendfactory.io/llamafactory-operator";
   event_options.instance = identity;
   event_options.metrics = metrics;
-  kube::EventRecorder events(api, event_options);
+  // Events have a client, and so a rate budget, of their own (as in kube-scheduler and
+  // kube-controller-manager): two Events per job never queue reconciles' writes behind them.
+  auto event_client = kube::Client::from_config(kube_config.value(), client_options);
+  if (!event_client) {
+    std::cerr << "llamafactory-operator: " << event_client.error().message << '\n';
+    return 1;
+  }
+  kube::EventRecorder events(event_client.value(), event_options);
   op::ReconcilerOptions reconciler_options;
   reconciler_options.pods.default_image = config.default_image;
   reconciler_options.metrics = job_metrics;
@@ -235,6 +242,7 @@ int main(int argc, char** argv) {
   for (kube::Informer* informer : {&jobs, &pods, &services, &config_maps})
     informer->stop();
   api->shutdown();
+  event_client.value()->shutdown();
   if (health_server) health_server->stop();
   if (metrics_server) metrics_server->stop();
   klog::info("stopped", {});
