@@ -5,22 +5,24 @@
 # bench/operator_bench.py measures pods, Running, latency, API requests, CPU and memory.
 #
 # Usage: bench/run_operator_bench.sh path/to/llamafactory-operator [--nodes N] [--jobs N]
-#            [--two-rank-every K] [--json FILE] [-- extra operator flags...]
-# e.g.   bench/run_operator_bench.sh build/operator/llamafactory-operator -- --kube-api-qps 100 --kube-api-burst 200
+#            [--two-rank-every K] [--apply-connections N] [--json FILE]
+#            [-- extra operator flags...]
+# e.g.   bench/run_operator_bench.sh build/operator/llamafactory-operator --apply-connections 8 -- --workers 4
 # The test bed and the operator are stopped on exit (also when interrupted).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 operator_bin=${1:-}
-[[ -x "$operator_bin" ]] || { sed -n '2,11p' "$0" >&2; exit 2; }
+[[ -x "$operator_bin" ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
 operator_bin=$(cd "$(dirname "$operator_bin")" && pwd)/$(basename "$operator_bin")
 shift
-nodes=100 jobs=500 every=2 json=""
+nodes=100 jobs=500 every=2 connections=1 json=""
 while (($#)); do
   case $1 in
     --nodes) nodes=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --two-rank-every) every=$2; shift 2 ;;
+    --apply-connections) connections=$2; shift 2 ;;
     --json) json=$2; shift 2 ;;
     --) shift; break ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
@@ -94,7 +96,7 @@ echo "bench: operator $operator_pid leading; flags: ${operator_flags[*]:-(defaul
 rc=0
 python3 "$here/operator_bench.py" --server "$server" --ca "$TESTBED_DIR/pki/ca.crt" \
   --cert "$TESTBED_DIR/pki/admin.crt" --key "$TESTBED_DIR/pki/admin.key" --namespace bench \
-  --jobs "$jobs" --two-rank-every "$every" --operator-pid "$operator_pid" \
+  --jobs "$jobs" --two-rank-every "$every" --apply-connections "$connections" --operator-pid "$operator_pid" \
   --operator-metrics "http://127.0.0.1:$metrics_port/metrics" ${json:+--json "$json"} || rc=$?
 if grep -qiE 'forbidden|error' "$work/operator.log"; then
   echo "bench: operator log warnings/errors (first 5):" >&2
