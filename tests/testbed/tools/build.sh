@@ -52,12 +52,32 @@ ver_flags() {
   done
 }
 
+# ticker LABEL MARK: every 30 s, say what is still running and how many packages `go build -v`
+# has compiled since MARK (a line count of the log), so a long build is never silent.
+# Without MARK it reports the module cache's size instead.
+ticker() {
+  local label=$1 mark=${2:-} t0=$SECONDS what
+  while sleep 30; do
+    if [[ -n "$mark" ]]; then
+      what="$(($(wc -l <"$log") - mark)) packages compiled"
+    else
+      what="module cache $(du -sh "$GOMODCACHE" 2>/dev/null | cut -f1)"
+    fi
+    echo "    still $label: $what, $((SECONDS - t0))s so far" >&2
+  done
+}
+
 step() {
   # step <module dir> <name> <go build args...>: one binary, with progress and the log on failure.
   local dir=$1 name=$2; shift 2
-  local t0=$SECONDS
+  local t0=$SECONDS tick rc=0
   echo "==> building $name (log: $log)" >&2
-  if ! (cd "$dir" && go build -trimpath "$@") >>"$log" 2>&1; then
+  ticker "building $name" "$(wc -l <"$log")" &
+  tick=$!
+  (cd "$dir" && go build -v -trimpath "$@") >>"$log" 2>&1 || rc=$?
+  kill "$tick" 2>/dev/null || true
+  wait "$tick" 2>/dev/null || true
+  if ((rc != 0)); then
     echo "error: building $name failed; last lines of $log:" >&2
     tail -n 30 "$log" >&2
     exit 1
@@ -67,7 +87,11 @@ step() {
 
 echo "==> building test bed tools into $out (first time: tens of minutes on 2 cores)" >&2
 echo "==> downloading modules" >&2
-(cd "$here" && go mod download && cd kwok && go mod download && cd ../coredns && go mod download) >>"$log" 2>&1 || { echo "error: go mod download failed; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
+ticker "downloading modules" &
+tick=$!
+(cd "$here" && go mod download && cd kwok && go mod download && cd ../coredns && go mod download) >>"$log" 2>&1 || { kill "$tick"; echo "error: go mod download failed; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
+kill "$tick" 2>/dev/null || true
+wait "$tick" 2>/dev/null || true
 
 # kube: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl in one
 # binary (see kube/main.go), reached through symlinks named after each component.
