@@ -36,7 +36,12 @@ JobMetrics::JobMetrics(prometheus::Registry& registry, const std::string& compon
       transitions_(prometheus::BuildCounter()
                        .Name(component + "_job_transitions_total")
                        .Help("Job phase transitions this replica wrote, by the phase entered")
-                       .Register(registry)) {
+                       .Register(registry)),
+      startup_taints_removed_(prometheus::BuildCounter()
+                                  .Name(component + "_startup_taints_removed_total")
+                                  .Help("Startup taints removed from Nodes whose allocatable "
+                                        "showed the NPUs")
+                                  .Register(registry)) {
   // Every phase is exported from the start, so a dashboard sees 0 rather than no series.
   for (const char* phase : kPhases)
     jobs_.Add({{"phase", phase}});
@@ -76,6 +81,10 @@ void JobMetrics::child_applied(const std::string& kind) {
 
 void JobMetrics::transition(const std::string& phase) {
   transitions_.Add({{"phase", phase}}).Increment();
+}
+
+void JobMetrics::startup_taint_removed() {
+  startup_taints_removed_.Add({}).Increment();
 }
 
 }  // namespace ascend::op

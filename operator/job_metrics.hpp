@@ -46,6 +46,8 @@ class JobMetrics final {
   void child_applied(const std::string& kind);
   /// A job entered `phase` (counted once per transition, by the replica that wrote it).
   void transition(const std::string& phase);
+  /// The startup taint was removed from a Node (node_readiness.hpp).
+  void startup_taint_removed();
 
  private:
   prometheus::Gauge& phase_gauge(const kube::ObjectPtr& job);
@@ -56,6 +58,7 @@ class JobMetrics final {
   prometheus::Family<prometheus::Counter>& status_writes_;
   prometheus::Family<prometheus::Counter>& children_applied_;
   prometheus::Family<prometheus::Counter>& transitions_;
+  prometheus::Family<prometheus::Counter>& startup_taints_removed_;
 };
 
 using JobMetricsPtr = std::shared_ptr<JobMetrics>;
