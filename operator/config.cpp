@@ -1,6 +1,8 @@
 #include "operator/config.hpp"
 
 #include <charconv>
+#include <string>
+#include <vector>
 
 // GCC 12 reports a null dereference inside CLI11's own string splitting once it is inlined
 // here (a false positive in a header we do not own); the rest of this file stays strict.
@@ -84,12 +86,35 @@ ConfigLoad load_config(int argc, const char* const* argv) {
                  "so 16 keep ~100 requests/s going at 150 ms per request")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  app.add_option("--startup-taint", c.startup_taint,
+                 "taint removed from a Node once its allocatable shows huawei.com/Ascend910 "
+                 "(the cluster autoscaler's startup taint); empty: leave Nodes alone (no "
+                 "Node access needed)")
+      ->capture_default_str();
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   app.add_option("--log-format", c.log_format, "text or json")->capture_default_str();
 
   try {
-    app.parse(argc, argv);
+    // CLI11 2.1 reads `--flag=` as a flag with no value and takes the next argument instead
+    // (or fails): split it into `--flag ""`, so `--startup-taint=` or `--metrics-address=` in a
+    // manifest means the empty value it says.
+    std::vector<std::string> args;
+    for (int i = 0; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (i > 0 && arg.size() > 3 && arg.rfind("--", 0) == 0 && arg.back() == '=' &&
+          arg.find('=') == arg.size() - 1) {
+        args.push_back(arg.substr(0, arg.size() - 1));
+        args.emplace_back();
+      } else {
+        args.push_back(arg);
+      }
+    }
+    std::vector<const char*> split;
+    split.reserve(args.size());
+    for (const auto& arg : args)
+      split.push_back(arg.c_str());
+    app.parse(static_cast<int>(split.size()), split.data());
   } catch (const CLI::CallForHelp&) {
     load.exit_code = 0;
     load.message = app.help();

@@ -45,6 +45,9 @@ struct OperatorConfig {
   /// Reconciles wait on the API server for each write in turn: workers, not CPU, bound the
   /// request rate. 16 keep 100 requests/s going at 150 ms per request.
   int workers = 16;
+  /// Removed from a Node once its allocatable shows the NPUs (node_readiness.hpp); empty
+  /// turns that off, and the operator then needs no access to Nodes.
+  std::string startup_taint = "startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu";
   std::string log_level = "info";
   std::string log_format = "text";
 };

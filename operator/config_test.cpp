@@ -27,6 +27,23 @@ TEST(Config, Defaults) {
   EXPECT_EQ(c.kube_api_burst, 200);
   EXPECT_EQ(c.workers, 16);
   EXPECT_FALSE(c.default_image.empty());
+  EXPECT_EQ(c.startup_taint, "startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu");
+}
+
+TEST(Config, StartupTaintCanBeTurnedOff) {
+  for (const auto& args : {std::vector<const char*>{"--startup-taint="},
+                           std::vector<const char*>{"--startup-taint", ""}}) {
+    const ConfigLoad load = run(args);
+    ASSERT_EQ(load.exit_code, -1) << load.message;
+    EXPECT_EQ(load.config.startup_taint, "");
+  }
+  EXPECT_EQ(run({"--startup-taint", "example.com/npu-not-ready"}).config.startup_taint,
+            "example.com/npu-not-ready");
+  // `--flag=` is the empty value, not a flag that takes the next argument.
+  const ConfigLoad load = run({"--metrics-address=", "--workers", "3"});
+  ASSERT_EQ(load.exit_code, -1) << load.message;
+  EXPECT_EQ(load.config.metrics_address, "");
+  EXPECT_EQ(load.config.workers, 3);
 }
 
 TEST(Config, ReadsEveryFlag) {
@@ -82,7 +99,8 @@ TEST(Config, HelpExplainsEveryFlag) {
   EXPECT_EQ(load.exit_code, 0);
   for (const char* flag : {"--kubeconfig", "--namespace", "--default-image", "--metrics-address",
                            "--health-address", "--leader-elect", "--leader-election-id",
-                           "--kube-api-qps", "--kube-api-burst", "--workers"}) {
+                           "--kube-api-qps", "--kube-api-burst", "--workers",
+                           "--startup-taint"}) {
     EXPECT_NE(load.message.find(flag), std::string::npos) << flag;
   }
 }

@@ -30,6 +30,7 @@
 #include "operator/config.hpp"
 #include "operator/job.hpp"
 #include "operator/job_metrics.hpp"
+#include "operator/node_readiness.hpp"
 #include "operator/reconciler.hpp"
 
 namespace kube = ascend::kube;
@@ -171,6 +172,35 @@ int main(int argc, char** argv) {
   controller.watch_owned(*services.store(), op::kJobs);
   controller.watch_owned(*config_maps.store(), op::kJobs);
 
+  // Startup taints (operator/node_readiness.hpp): a controller with a Node cache of its own,
+  // leader-elected with the job controller. Its cache is not waited for at start: jobs do not
+  // depend on it, and without access to Nodes it only logs (--startup-taint= turns it off).
+  std::unique_ptr<kube::Informer> nodes;
+  std::unique_ptr<op::NodeReadiness> node_readiness;
+  std::unique_ptr<kube::Controller> node_controller;
+  if (!config.startup_taint.empty()) {
+    op::NodeReadinessOptions node_options;
+    node_options.taint = config.startup_taint;
+    node_options.metrics = job_metrics;
+    kube::WatcherOptions node_watch;
+    node_watch.metrics = metrics;
+    node_watch.transform = op::node_cache_transform(node_options);
+    nodes = std::make_unique<kube::Informer>(api, kube::resources::kNodes, node_watch);
+    node_readiness = std::make_unique<op::NodeReadiness>(api, nodes->store(), node_options);
+    kube::ControllerOptions node_controller_options;
+    node_controller_options.name = "node-readiness";
+    node_controller_options.workers = 2;
+    node_controller_options.metrics = metrics;
+    node_controller = std::make_unique<kube::Controller>(
+        node_controller_options,
+        [&node_readiness](const std::string& key) { return node_readiness->reconcile(key); });
+    node_controller->watch(*nodes->store());
+  }
+  const auto start_controllers = [&controller, &node_controller] {
+    controller.start();
+    if (node_controller) node_controller->start();
+  };
+
   std::atomic<bool> synced{false};
   std::atomic<bool> lost{false};
   auto metrics_server = serve(config.metrics_address, "metrics", registry);
@@ -188,6 +218,7 @@ int main(int argc, char** argv) {
 
   for (kube::Informer* informer : {&jobs, &pods, &services, &config_maps})
     informer->start();
+  if (nodes) nodes->start();
   // Reconciling from a partial cache would see running Pods as missing: wait for every list.
   for (kube::Informer* informer : {&jobs, &pods, &services, &config_maps}) {
     while (!informer->wait_for_sync(std::chrono::seconds(10))) {
@@ -209,12 +240,16 @@ int main(int argc, char** argv) {
     le.lease_name = config.lease_name;
     le.identity = identity;
     le.metrics = metrics;
-    le.on_started_leading = [&controller, lease = le.lease_namespace + "/" + le.lease_name] {
+    le.on_started_leading = [&start_controllers,
+                             lease = le.lease_namespace + "/" + le.lease_name] {
       klog::info("leading; reconciling", {kv("lease", lease)});
-      controller.start();
+      start_controllers();
     };
     // Stop acting at once; main joins the workers.
-    le.on_stopped_leading = [&controller] { controller.queue().shutdown(); };
+    le.on_stopped_leading = [&controller, &node_controller] {
+      controller.queue().shutdown();
+      if (node_controller) node_controller->queue().shutdown();
+    };
     le.on_new_leader = [](const std::string& holder) {
       klog::info("leader", {kv("holder", holder)});
     };
@@ -227,13 +262,14 @@ int main(int argc, char** argv) {
       }
     });
   } else {
-    controller.start();
+    start_controllers();
   }
 
   int signal = 0;
   sigwait(&signals, &signal);
   klog::info("shutting down", {kv("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")});
   controller.stop();  // finish reconciles in progress before another replica may lead
+  if (node_controller) node_controller->stop();
   if (elector) {
     elector->stop();  // releases the lease
     election.join();
@@ -241,6 +277,7 @@ int main(int argc, char** argv) {
   events.stop();
   for (kube::Informer* informer : {&jobs, &pods, &services, &config_maps})
     informer->stop();
+  if (nodes) nodes->stop();
   api->shutdown();
   event_client.value()->shutdown();
   if (health_server) health_server->stop();
