@@ -93,8 +93,8 @@ void PrintResidentByMapping(pid_t pid) {
   std::string current;
   while (std::getline(in, line)) {
     if (line.empty()) continue;
-    const bool header = std::isxdigit(static_cast<unsigned char>(line[0])) != 0 &&
-                        line.find('-') < line.find(' ');
+    const bool header =
+        std::isxdigit(static_cast<unsigned char>(line[0])) != 0 && line.find('-') < line.find(' ');
     if (header) {
       std::istringstream fields(line);
       std::string range, perms, offset, device, inode, path;

@@ -67,8 +67,9 @@ int main(int argc, char** argv) {
   // glibc gives each thread that allocates its own arena (up to 8 per core), each keeping its
   // touched pages; the plugin allocates little, on about a dozen threads (gRPC's and ours), so
   // two arenas are plenty (~0.2 MiB less RSS at idle, bench/README.md). MALLOC_ARENA_MAX in the
-  // environment still decides when set.
-  if (!GetEnv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
+  // environment still decides when set. Done before any thread starts: mallopt is not
+  // thread-safe.
+  if (!GetEnv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);  // NOLINT(concurrency-mt-unsafe)
 
   const ap::ConfigLoad load = ap::LoadConfig(argc, argv, GetEnv);
   if (load.exit_code >= 0) {
