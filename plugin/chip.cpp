@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <string>
 
 namespace ascend::plugin {
@@ -51,6 +52,24 @@ std::string_view ChipModelName(ChipModel model) {
       break;
   }
   return "unknown";
+}
+
+std::string_view FaultSeverityName(FaultSeverity severity) {
+  switch (severity) {
+    case FaultSeverity::kWarning:
+      return "warning";
+    case FaultSeverity::kCritical:
+      return "critical";
+    case FaultSeverity::kUnknown:
+      break;
+  }
+  return "unknown";
+}
+
+std::string FaultCodeText(unsigned int code) {
+  char buffer[16];
+  std::snprintf(buffer, sizeof buffer, "0x%08X", code);
+  return buffer;
 }
 
 std::string DeviceId(int physical_id) {

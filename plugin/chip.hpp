@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ascend::plugin {
 
@@ -28,14 +29,37 @@ struct Chip {
   bool operator==(const Chip&) const = default;
 };
 
-/// One chip and whether it can run work now. reason is empty when healthy.
+/// How much a fault code a chip reports matters (see plugin/discovery/dcmi_faults.hpp).
+enum class FaultSeverity {
+  kWarning,   ///< logged and exported as a metric; the chip stays Healthy
+  kCritical,  ///< the chip is Unhealthy while the code is reported
+  kUnknown,   ///< not in the fault table: the driver's own health value decides
+};
+
+/// One fault code a chip reports now, e.g. DCMI's 0x80E21007.
+struct ChipFault {
+  unsigned int code = 0;
+  FaultSeverity severity = FaultSeverity::kUnknown;
+
+  bool operator==(const ChipFault&) const = default;
+};
+
+/// One chip and whether it can run work now. reason is empty when healthy; faults lists the
+/// codes the backend reports now (a Healthy chip may carry warnings).
 struct ChipStatus {
   Chip chip;
   bool healthy = true;
   std::string reason;
+  std::vector<ChipFault> faults;
 
   bool operator==(const ChipStatus&) const = default;
 };
+
+/// "warning", "critical" or "unknown" (log fields and metric labels).
+std::string_view FaultSeverityName(FaultSeverity severity);
+
+/// A fault code as npu-smi and Huawei's fault tables print it, e.g. "0x80E21007".
+std::string FaultCodeText(unsigned int code);
 
 /// The family of a chip from its driver name ("910B3" -> k910B, "910A"/"910ProB" -> k910A).
 ChipModel ModelFromChipName(std::string_view name);

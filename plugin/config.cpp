@@ -64,6 +64,13 @@ std::string MountText(const HostMount& m) {
   return m.host_path == m.container_path ? m.host_path : m.host_path + ":" + m.container_path;
 }
 
+std::string CodesText(const std::vector<unsigned int>& codes) {
+  std::string out;
+  for (unsigned int code : codes)
+    out += (out.empty() ? "" : ",") + FaultCodeText(code).substr(2);
+  return out;
+}
+
 std::vector<Key> Keys() {
   const PluginConfig d;
   std::vector<std::string> libs;
@@ -95,6 +102,13 @@ std::vector<Key> Keys() {
       {"health-interval", Kind::kText, "5s",
        "Health polling interval (100ms..30m; e.g. 5s, 500ms); vanished device nodes are seen "
        "at once through inotify regardless"},
+      {"dcmi-warning-codes", Kind::kList, CodesText(d.dcmi_faults.Codes(FaultSeverity::kWarning)),
+       "Comma-separated DCMI fault codes (hex, as npu-smi shows them) that are logged and "
+       "exported but leave the chip Healthy; replaces the built-in list"},
+      {"dcmi-critical-codes", Kind::kList, CodesText(d.dcmi_faults.Codes(FaultSeverity::kCritical)),
+       "Comma-separated DCMI fault codes that make the chip Unhealthy whatever its alarm level; "
+       "replaces the built-in list. Codes in neither list leave it to the health value: minor "
+       "alarms Healthy, major and critical ones Unhealthy"},
       {"container-runtime", Kind::kText, "default",
        "default: Allocate returns devices, driver mounts and env; ascend: the Ascend container "
        "runtime adds devices and mounts itself, so only env is returned"},
@@ -184,6 +198,20 @@ std::optional<std::string> Convert(const std::map<std::string, Raw>& raw, Plugin
     return bad("health-interval", "need a duration from 100ms to 30m, e.g. 5s");
   }
   c.health_interval = *interval;
+
+  c.dcmi_faults = DcmiFaultTable();
+  for (const auto& [key, severity] : {std::pair{"dcmi-warning-codes", FaultSeverity::kWarning},
+                                      std::pair{"dcmi-critical-codes", FaultSeverity::kCritical}}) {
+    for (const auto& item : Split(text(key))) {
+      const auto code = ParseFaultCode(item);
+      if (!code) return bad(key, "\"" + item + "\" is not a fault code (up to 8 hex digits)");
+      const FaultSeverity listed = c.dcmi_faults.Classify(*code);
+      if (listed != FaultSeverity::kUnknown && listed != severity) {
+        return bad(key, FaultCodeText(*code) + " is also in --dcmi-warning-codes");
+      }
+      c.dcmi_faults.Set(*code, severity);
+    }
+  }
 
   const std::string& runtime = text("container-runtime");
   if (runtime != "default" && runtime != "ascend") {

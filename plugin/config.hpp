@@ -13,6 +13,7 @@
 
 #include "plugin/chip.hpp"
 #include "plugin/container_spec.hpp"
+#include "plugin/discovery/dcmi_faults.hpp"
 #include "plugin/topology.hpp"
 
 namespace ascend::plugin {
@@ -38,6 +39,8 @@ struct PluginConfig {
   std::optional<ChipModel> chip_model;   ///< nullopt: from discovery
   std::optional<TopologyKind> topology;  ///< nullopt: from the chip model and count
   std::chrono::milliseconds health_interval{5000};
+  /// DCMI fault codes by severity (--dcmi-warning-codes, --dcmi-critical-codes).
+  DcmiFaultTable dcmi_faults = DcmiFaultTable::Defaults();
   bool ascend_runtime = false;  ///< env only in Allocate answers
   std::vector<HostMount> driver_mounts = DefaultDriverMounts();
   std::vector<std::string> shared_devices = {"davinci_manager", "devmm_svm", "hisi_hdc"};

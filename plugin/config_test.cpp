@@ -67,6 +67,29 @@ TEST(Config, FlagsSetEveryKind) {
   EXPECT_TRUE(c.http_address.empty());
 }
 
+TEST(Config, DcmiFaultCodesReplaceTheBuiltInLists) {
+  const ConfigLoad defaults = Load({});
+  ASSERT_EQ(defaults.exit_code, -1) << defaults.message;
+  EXPECT_EQ(defaults.config.dcmi_faults, DcmiFaultTable::Defaults());
+
+  TempDir dir;
+  WriteFile(dir / "c.yaml", "dcmi-critical-codes: [80E21007, 0x80cb8009]\n");
+  const ConfigLoad load =
+      Load({"--config", (dir / "c.yaml").string(), "--dcmi-warning-codes", "0x80E01801"});
+  ASSERT_EQ(load.exit_code, -1) << load.message;
+  const DcmiFaultTable& table = load.config.dcmi_faults;
+  EXPECT_EQ(table.Codes(FaultSeverity::kWarning), (std::vector<unsigned int>{0x80E01801}));
+  EXPECT_EQ(table.Codes(FaultSeverity::kCritical),
+            (std::vector<unsigned int>{0x80CB8009, 0x80E21007}));
+
+  Env empty;  // both lists emptied: the health value alone decides
+  empty.vars["ASCEND_DP_DCMI_WARNING_CODES"] = "";
+  empty.vars["ASCEND_DP_DCMI_CRITICAL_CODES"] = "";
+  const ConfigLoad none = Load({}, empty);
+  ASSERT_EQ(none.exit_code, -1) << none.message;
+  EXPECT_EQ(none.config.dcmi_faults, DcmiFaultTable());
+}
+
 TEST(Config, PrecedenceIsFlagThenEnvThenFileThenDefault) {
   TempDir dir;
   WriteFile(dir / "c.yaml",
@@ -92,9 +115,9 @@ TEST(Config, PrecedenceIsFlagThenEnvThenFileThenDefault) {
 TEST(Config, HelpExplainsEveryFlagAndExitsZero) {
   const ConfigLoad load = Load({"--help"});
   EXPECT_EQ(load.exit_code, 0);
-  for (const char* flag :
-       {"--socket-dir", "--device-root", "--discovery", "--health-interval", "--driver-mounts",
-        "--container-runtime", "--config", "ASCEND_DP_SOCKET_DIR"}) {
+  for (const char* flag : {"--socket-dir", "--device-root", "--discovery", "--health-interval",
+                           "--driver-mounts", "--container-runtime", "--config",
+                           "ASCEND_DP_SOCKET_DIR", "--dcmi-warning-codes", "80E21007"}) {
     EXPECT_NE(load.message.find(flag), std::string::npos) << flag;
   }
 }
@@ -120,6 +143,8 @@ TEST(Config, BadInputIsOneClearLine) {
       {{"--chip-model", "H100"}, {}, "910B"},
       {{"--driver-mounts", "relative"}, {}, "driver-mounts"},
       {{"--http-address", "localhost"}, {}, "host:port"},
+      {{"--dcmi-warning-codes", "80E2100Z"}, {}, "\"80E2100Z\" is not a fault code"},
+      {{"--dcmi-critical-codes", "80E21007"}, {}, "0x80E21007 is also in --dcmi-warning-codes"},
       {{"--socket-dir", "/" + std::string(120, 'd')}, {}, "unix socket limit"},
       {{}, {{"ASCEND_DP_HEALTH_INTERVAL", "soon"}}, "from env ASCEND_DP_HEALTH_INTERVAL"},
       {{}, {{"ASCEND_DP_ALLOW_REGULAR_DEVICE_FILES", "maybe"}}, "true, false"},

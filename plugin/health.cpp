@@ -5,6 +5,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <string_view>
@@ -43,6 +44,32 @@ bool DrainEvents(int fd, bool* watch_lost) {
     }
   }
   return relevant;
+}
+
+bool Reports(const std::vector<ChipFault>& faults, unsigned int code) {
+  return std::any_of(faults.begin(), faults.end(),
+                     [code](const ChipFault& fault) { return fault.code == code; });
+}
+
+// One line per fault code that appeared or cleared since the last check, so a warning that
+// leaves the chip Healthy is still on record (its health line would not mention it).
+void LogFaultChanges(const ChipStatus& now, const ChipStatus* before) {
+  static const std::vector<ChipFault> kNone;
+  const std::vector<ChipFault>& old_faults = before != nullptr ? before->faults : kNone;
+  const std::string device = DeviceId(now.chip.physical_id);
+  for (const ChipFault& fault : now.faults) {
+    if (Reports(old_faults, fault.code)) continue;
+    log::Warn("chip fault reported",
+              {log::kv("device", device), log::kv("code", FaultCodeText(fault.code)),
+               log::kv("severity", FaultSeverityName(fault.severity)),
+               log::kv("health", now.healthy ? "Healthy" : "Unhealthy")});
+  }
+  for (const ChipFault& fault : old_faults) {
+    if (Reports(now.faults, fault.code)) continue;
+    log::Info("chip fault cleared",
+              {log::kv("device", device), log::kv("code", FaultCodeText(fault.code)),
+               log::kv("severity", FaultSeverityName(fault.severity))});
+  }
 }
 
 }  // namespace
@@ -106,6 +133,7 @@ bool HealthMonitor::CheckNow() {
   if (changed) {
     for (const ChipStatus& status : published) {
       const ChipStatus* old = before.Find(status.chip.physical_id);
+      LogFaultChanges(status, old);
       if (old != nullptr && old->healthy == status.healthy) continue;
       const std::string device = DeviceId(status.chip.physical_id);
       if (old == nullptr) {

@@ -137,6 +137,36 @@ TEST_F(HealthTest, BackendFaultsComeAndGo) {
     EXPECT_TRUE(chip.healthy);
 }
 
+TEST_F(HealthTest, WarningsTravelWithAHealthyChip) {
+  ScriptedDiscovery backend;
+  backend.Set(Chips(8));
+  HealthMonitor monitor(backend, inventory_, Options());
+  monitor.CheckNow();
+
+  auto warned = Chips(8);
+  warned[4].faults = {{0x80E21007, FaultSeverity::kWarning}};
+  backend.Set(warned);
+  EXPECT_TRUE(monitor.CheckNow());  // a new warning is a change: the kubelet gets the list again
+  InventorySnapshot snapshot = inventory_.Snapshot();
+  EXPECT_TRUE(snapshot.Find(4)->healthy);
+  EXPECT_EQ(snapshot.Find(4)->faults, warned[4].faults);
+  EXPECT_FALSE(monitor.CheckNow());
+
+  // The node vanishing overrides the backend's view, warnings and all.
+  std::filesystem::remove(dir_ / "dev/davinci4");
+  monitor.CheckNow();
+  snapshot = inventory_.Snapshot();
+  EXPECT_FALSE(snapshot.Find(4)->healthy);
+  EXPECT_TRUE(snapshot.Find(4)->faults.empty());
+
+  testing::WriteFile(dir_ / "dev/davinci4");
+  backend.Set(Chips(8));
+  monitor.CheckNow();
+  snapshot = inventory_.Snapshot();
+  EXPECT_TRUE(snapshot.Find(4)->faults.empty());
+  EXPECT_TRUE(snapshot.Find(4)->healthy);
+}
+
 TEST_F(HealthTest, InotifySeesAVanishedNodeWithoutWaitingForThePoll) {
   DevfsDiscovery devfs({dir_ / "dev", true});
   HealthMonitor monitor(devfs, inventory_, Options(std::chrono::hours(1)));

@@ -44,7 +44,8 @@ ap::DiscoveryPtr ChooseDiscovery(const ap::PluginConfig& config) {
   if (config.discovery == ap::DiscoveryMode::kDevfs) {
     return std::make_unique<ap::DevfsDiscovery>(devfs);
   }
-  auto dcmi = std::make_unique<ap::DcmiDiscovery>(ap::DcmiOptions{config.driver_lib_dirs, true});
+  auto dcmi = std::make_unique<ap::DcmiDiscovery>(
+      ap::DcmiOptions{config.driver_lib_dirs, true, config.dcmi_faults});
   const ap::Status loaded = dcmi->Load();
   if (loaded.ok()) {
     ap::log::Info("discovery", {kv("backend", "dcmi"), kv("library", dcmi->library_path())});

@@ -144,8 +144,11 @@ TEST_F(BinaryTest, ServesRegistersAndShutsDownCleanly) {
 }
 
 TEST_F(BinaryTest, DiscoversThroughTheFakeDcmiLibrary) {
+  // Chip 3 raises a minor alarm with a warning code (stays Healthy), chip 4 a minor alarm with
+  // a critical code (Unhealthy).
   testing::WriteFile(dir_ / "inventory",
-                     "chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 0\nchip 2 0 2 2 910B3 3 80E01801\n");
+                     "chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 0\nchip 2 0 2 2 910B3 3 80E01801\n"
+                     "chip 3 0 3 3 910B3 1 80E21007\nchip 4 0 4 4 910B3 1 80E3A201\n");
   FakeKubelet kubelet(dir_ / "plugins");
   kubelet.Start();
   std::vector<std::string> flags = Flags();
@@ -153,13 +156,19 @@ TEST_F(BinaryTest, DiscoversThroughTheFakeDcmiLibrary) {
   Plugin plugin(dir_, flags, {"FAKE_DCMI_INVENTORY=" + (dir_ / "inventory").string()});
   ASSERT_TRUE(kubelet.WaitForRegistration(1, 30s).has_value()) << plugin.err();
   const auto list = FirstList(kubelet);
-  ASSERT_EQ(list.devices_size(), 3);
+  ASSERT_EQ(list.devices_size(), 5);
   EXPECT_EQ(list.devices(2).health(), "Unhealthy");
   EXPECT_EQ(list.devices(1).health(), "Healthy");
+  EXPECT_EQ(list.devices(3).health(), "Healthy");
+  EXPECT_EQ(list.devices(4).health(), "Unhealthy");
   plugin.Signal(SIGINT);
   EXPECT_EQ(plugin.Wait(), 0);
-  EXPECT_THAT(plugin.err(), HasSubstr("model=910B"));
-  EXPECT_THAT(plugin.err(), HasSubstr("backend=dcmi"));
+  const std::string err = plugin.err();
+  EXPECT_THAT(err, HasSubstr("model=910B"));
+  EXPECT_THAT(err, HasSubstr("backend=dcmi"));
+  EXPECT_THAT(err, HasSubstr("chip fault reported component=plugin device=Ascend910-3 "
+                             "code=0x80E21007 severity=warning health=Healthy"));
+  EXPECT_THAT(err, HasSubstr("device=Ascend910-4 code=0x80E3A201 severity=critical"));
 }
 
 TEST_F(BinaryTest, DcmiOnlyWithoutTheLibraryKeepsServingAnEmptyList) {

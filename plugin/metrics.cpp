@@ -1,5 +1,6 @@
 #include "plugin/metrics.hpp"
 
+#include <set>
 #include <string>
 
 namespace ascend::plugin {
@@ -40,12 +41,18 @@ PluginMetrics::PluginMetrics()
                                  "Successful Register calls to the kubelet")),
       streams_(MakeCounter(*registry_, "ascend_plugin_list_watch_streams_total",
                            "ListAndWatch streams opened by the kubelet")),
-      check_duration_(prometheus::BuildHistogram()
-                          .Name("ascend_plugin_health_check_duration_seconds")
-                          .Help("Time one health check (scan and publish) takes")
-                          .Register(*registry_)
-                          .Add({}, prometheus::Histogram::BucketBoundaries{
-                                       0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1})) {}
+      check_duration_(
+          prometheus::BuildHistogram()
+              .Name("ascend_plugin_health_check_duration_seconds")
+              .Help("Time one health check (scan and publish) takes")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.0005, 0.001, 0.005, 0.01,
+                                                               0.05, 0.1, 0.5, 1})),
+      faults_family_(prometheus::BuildGauge()
+                         .Name("ascend_plugin_chip_faults")
+                         .Help("Fault codes chips report now (1 per code), by severity: warning "
+                               "(chip stays Healthy), critical, unknown (health value decides)")
+                         .Register(*registry_)) {}
 
 std::chrono::steady_clock::duration PluginMetrics::SinceLastHealthCheck() const {
   const auto last = last_check_.load();
@@ -83,6 +90,31 @@ void PluginMetrics::HealthChecked(std::chrono::nanoseconds duration,
   healthy_.Set(healthy);
   unhealthy_.Set(static_cast<double>(snapshot.chips.size()) - healthy);
   check_duration_.Observe(std::chrono::duration<double>(duration).count());
+
+  std::set<FaultKey> now;
+  for (const ChipStatus& chip : snapshot.chips) {
+    for (const ChipFault& fault : chip.faults) {
+      now.emplace(DeviceId(chip.chip.physical_id), FaultCodeText(fault.code),
+                  std::string(FaultSeverityName(fault.severity)));
+    }
+  }
+  const std::lock_guard lock(faults_mu_);
+  for (auto it = faults_.begin(); it != faults_.end();) {
+    if (now.contains(it->first)) {
+      ++it;
+    } else {
+      faults_family_.Remove(it->second);  // a cleared fault leaves no stale series behind
+      it = faults_.erase(it);
+    }
+  }
+  for (const FaultKey& key : now) {
+    if (faults_.contains(key)) continue;
+    const auto& [device, code, severity] = key;
+    prometheus::Gauge& gauge =
+        faults_family_.Add({{"device", device}, {"code", code}, {"severity", severity}});
+    gauge.Set(1);
+    faults_[key] = &gauge;
+  }
   last_check_.store(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 

@@ -10,6 +10,8 @@
 //   ascend_plugin_list_watch_streams_total                 ListAndWatch streams opened
 //   ascend_plugin_health_check_duration_seconds            health check latency (histogram)
 //   ascend_plugin_health_check_age_seconds                 time since the last check (gauge)
+//   ascend_plugin_chip_faults{device,code,severity}        1 per fault code a chip reports now
+//                                                          (warnings on Healthy chips included)
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -18,7 +20,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
 
 #include "plugin/events.hpp"
 
@@ -55,6 +61,11 @@ class PluginMetrics final : public PluginEvents {
   prometheus::Counter& streams_;
   prometheus::Histogram& check_duration_;
   std::atomic<std::chrono::steady_clock::rep> last_check_{0};
+
+  using FaultKey = std::tuple<std::string, std::string, std::string>;  // device, code, severity
+  prometheus::Family<prometheus::Gauge>& faults_family_;
+  std::mutex faults_mu_;
+  std::map<FaultKey, prometheus::Gauge*> faults_;  // guarded by faults_mu_: the series shown now
 };
 
 }  // namespace ascend::plugin

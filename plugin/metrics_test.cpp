@@ -44,5 +44,44 @@ TEST(Metrics, EventsBecomeSeries) {
   EXPECT_LT(metrics.SinceLastHealthCheck(), std::chrono::hours(1));
 }
 
+TEST(Metrics, ChipFaultsAreSeriesWhileReported) {
+  PluginMetrics metrics;
+  InventorySnapshot snapshot;
+  snapshot.chips.resize(2);
+  snapshot.chips[0].chip.physical_id = 0;
+  snapshot.chips[1].chip.physical_id = 1;
+  snapshot.chips[1].faults = {{0x80E21007, FaultSeverity::kWarning},
+                              {0x80CB8009, FaultSeverity::kUnknown}};
+  metrics.HealthChecked(std::chrono::microseconds(100), snapshot);
+  std::string text = Render(metrics);
+  EXPECT_NE(text.find("ascend_plugin_devices{health=\"Healthy\"} 2"), std::string::npos) << text;
+  for (const char* line : {
+           "ascend_plugin_chip_faults{code=\"0x80E21007\",device=\"Ascend910-1\","
+           "severity=\"warning\"} 1",
+           "ascend_plugin_chip_faults{code=\"0x80CB8009\",device=\"Ascend910-1\","
+           "severity=\"unknown\"} 1",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
+  }
+
+  // The warning clears, a critical code arrives on chip 0: no stale series remain.
+  snapshot.chips[1].faults = {{0x80CB8009, FaultSeverity::kUnknown}};
+  snapshot.chips[0].healthy = false;
+  snapshot.chips[0].faults = {{0x80E3A201, FaultSeverity::kCritical}};
+  metrics.HealthChecked(std::chrono::microseconds(100), snapshot);
+  text = Render(metrics);
+  EXPECT_EQ(text.find("0x80E21007"), std::string::npos) << text;
+  EXPECT_NE(text.find("severity=\"unknown\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("ascend_plugin_chip_faults{code=\"0x80E3A201\",device=\"Ascend910-0\","
+                      "severity=\"critical\"} 1"),
+            std::string::npos)
+      << text;
+
+  snapshot.chips[0].faults.clear();
+  snapshot.chips[1].faults.clear();
+  metrics.HealthChecked(std::chrono::microseconds(100), snapshot);
+  EXPECT_EQ(Render(metrics).find("ascend_plugin_chip_faults{"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ascend::plugin

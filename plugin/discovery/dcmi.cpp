@@ -3,9 +3,9 @@
 #include <dlfcn.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "plugin/discovery/dcmi_api.hpp"
 
@@ -26,12 +26,6 @@ namespace {
 
 constexpr int kMaxCards = 64;
 constexpr unsigned int kMaxErrorCodes = 128;
-
-std::string Hex(unsigned int value) {
-  char buffer[16];
-  std::snprintf(buffer, sizeof buffer, "0x%X", value);
-  return buffer;
-}
 
 std::string CallFailed(const char* function, int rc) {
   return std::string(function) + " returned " + std::to_string(rc);
@@ -178,19 +172,19 @@ ChipStatus DcmiDiscovery::ReadChip(int card, int device, int logic_id) const {
     status.reason = CallFailed("dcmi_get_device_health", health_rc);
     return status;
   }
-  if (DcmiHealthIsUsable(health)) return status;
+  if (health == 0) return status;  // no alarm, so no fault codes to read
 
-  status.healthy = false;
-  status.reason = "dcmi health " + Hex(health);
+  // A failed code read leaves the list empty: the health value alone decides then.
+  std::vector<unsigned int> codes;
   int error_count = 0;
-  unsigned int codes[kMaxErrorCodes] = {};
-  if (api_->get_device_errorcode_v2(card, device, &error_count, codes, kMaxErrorCodes) == 0 &&
-      error_count > 0) {
-    status.reason += ", error codes";
-    const int shown = std::min(error_count, static_cast<int>(kMaxErrorCodes));
-    for (int i = 0; i < shown; ++i)
-      status.reason += (i == 0 ? " " : ",") + Hex(codes[i]);
+  unsigned int buffer[kMaxErrorCodes] = {};
+  if (api_->get_device_errorcode_v2(card, device, &error_count, buffer, kMaxErrorCodes) == 0) {
+    codes.assign(buffer, buffer + std::clamp(error_count, 0, static_cast<int>(kMaxErrorCodes)));
   }
+  DcmiVerdict verdict = ClassifyDcmi(health, codes, options_.faults);
+  status.healthy = verdict.healthy;
+  status.reason = std::move(verdict.reason);
+  status.faults = std::move(verdict.faults);
   return status;
 }
 

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "plugin/discovery/dcmi_faults.hpp"
 #include "plugin/discovery/discovery.hpp"
 
 namespace ascend::plugin {
@@ -19,6 +20,8 @@ struct DcmiOptions {
   std::vector<std::filesystem::path> library_dirs;
   /// After the directories, let the dynamic linker search (LD_LIBRARY_PATH, ld.so.cache).
   bool use_linker_search = true;
+  /// How reported fault codes are classified (see ClassifyDcmi).
+  DcmiFaultTable faults = DcmiFaultTable::Defaults();
 };
 
 /// What a DCMI health value means. 0 is normal and 1 a minor alarm (both usable); 2 and 3 are
@@ -42,7 +45,9 @@ class DcmiDiscovery final : public Discovery {
 
   /// Every chip of every card; loads the library first if needed (so a driver installed after
   /// the plugin started is picked up). A chip whose ids cannot be read is left out; a chip whose
-  /// health cannot be read is reported Unhealthy with the DCMI error in its reason.
+  /// health cannot be read is reported Unhealthy with the DCMI error in its reason. When the
+  /// health value is not 0 the chip's fault codes are read too and ClassifyDcmi decides; they
+  /// are reported in ChipStatus::faults, a Healthy chip's warnings included.
   /// Errors: what Load() reports, or kUnavailable when the card list cannot be read.
   Result<std::vector<ChipStatus>> Scan() override;
 

@@ -104,6 +104,70 @@ TEST(Dcmi, UnhealthyChipsCarryHealthAndErrorCodes) {
   EXPECT_EQ(chips.value()[1].reason, "dcmi health 0x3, error codes 0x80E01801,0x80CB8009");
 }
 
+TEST(Dcmi, WarningCodesKeepTheChipHealthyAndAreReported) {
+  TempDir dir;
+  // Chip 1: a minor alarm with a default warning code; chip 2: a major alarm whose only code
+  // is a warning; chip 3: a minor alarm with a critical code; chip 4: a code nobody listed.
+  WriteFile(dir / "inv",
+            "chip 0 0 0 0 910B3 0\n"
+            "chip 1 0 1 1 910B3 1 80E21007\n"
+            "chip 2 0 2 2 910B3 2 80E38003\n"
+            "chip 3 0 3 3 910B3 1 80E3A201\n"
+            "chip 4 0 4 4 910B3 1 80CB8009\n");
+  FakeDcmi fake;
+  fake.Use(dir / "inv");
+  DcmiDiscovery dcmi(FakeOnly());
+  auto scanned = dcmi.Scan();
+  ASSERT_TRUE(scanned.ok()) << scanned.error().message;
+  const auto& chips = scanned.value();
+  ASSERT_EQ(chips.size(), 5U);
+  EXPECT_TRUE(chips[0].healthy);
+  EXPECT_TRUE(chips[0].faults.empty());
+  EXPECT_TRUE(chips[1].healthy);
+  EXPECT_TRUE(chips[1].reason.empty());
+  EXPECT_EQ(chips[1].faults, (std::vector<ChipFault>{{0x80E21007, FaultSeverity::kWarning}}));
+  EXPECT_TRUE(chips[2].healthy);
+  EXPECT_EQ(chips[2].faults, (std::vector<ChipFault>{{0x80E38003, FaultSeverity::kWarning}}));
+  EXPECT_FALSE(chips[3].healthy);
+  EXPECT_EQ(chips[3].reason, "dcmi health 0x1, error codes 0x80E3A201 (critical)");
+  EXPECT_TRUE(chips[4].healthy);
+  EXPECT_EQ(chips[4].faults, (std::vector<ChipFault>{{0x80CB8009, FaultSeverity::kUnknown}}));
+}
+
+TEST(Dcmi, ConfiguredFaultTableDecides) {
+  TempDir dir;
+  WriteFile(dir / "inv", "chip 0 0 0 0 910B3 1 80CB8009\nchip 1 0 1 1 910B3 2 80CB8008\n");
+  FakeDcmi fake;
+  fake.Use(dir / "inv");
+  DcmiOptions options = FakeOnly();
+  options.faults = DcmiFaultTable();
+  options.faults.Set(0x80CB8009, FaultSeverity::kCritical);
+  options.faults.Set(0x80CB8008, FaultSeverity::kWarning);
+  DcmiDiscovery dcmi(options);
+  auto chips = dcmi.Scan();
+  ASSERT_TRUE(chips.ok());
+  ASSERT_EQ(chips.value().size(), 2U);
+  EXPECT_FALSE(chips.value()[0].healthy);
+  EXPECT_TRUE(chips.value()[1].healthy);
+}
+
+TEST(Dcmi, UnreadableCodesLeaveItToTheHealthValue) {
+  TempDir dir;
+  WriteFile(dir / "inv",
+            "chip 0 0 0 0 910B3 1 80E3A201\nchip 1 0 1 1 910B3 2 80E21007\n"
+            "fail dcmi_get_device_errorcode_v2 -8020\n");
+  FakeDcmi fake;
+  fake.Use(dir / "inv");
+  DcmiDiscovery dcmi(FakeOnly());
+  auto chips = dcmi.Scan();
+  ASSERT_TRUE(chips.ok());
+  ASSERT_EQ(chips.value().size(), 2U);
+  EXPECT_TRUE(chips.value()[0].healthy);  // minor alarm
+  EXPECT_TRUE(chips.value()[0].faults.empty());
+  EXPECT_FALSE(chips.value()[1].healthy);  // major alarm
+  EXPECT_EQ(chips.value()[1].reason, "dcmi health 0x2");
+}
+
 TEST(Dcmi, HealthCallFailureMakesTheChipUnhealthy) {
   TempDir dir;
   WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_get_device_health -8020\n");
