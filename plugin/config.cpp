@@ -364,7 +364,23 @@ ConfigLoad LoadConfig(int argc, const char* const* argv, const EnvLookup& env) {
 
   ConfigLoad out;
   try {
-    app.parse(argc, argv);
+    // CLI11 reads `--key=` as the option without a value and takes the next argument instead,
+    // so `--driver-mounts=` in a manifest would swallow the flag after it. Pass `--key ""`.
+    std::vector<std::string> args;
+    for (int i = 0; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (i > 0 && arg.size() > 3 && arg.starts_with("--") && arg.find('=') == arg.size() - 1) {
+        args.push_back(arg.substr(0, arg.size() - 1));
+        args.emplace_back();
+      } else {
+        args.push_back(arg);
+      }
+    }
+    std::vector<const char*> split;
+    split.reserve(args.size());
+    for (const std::string& arg : args)
+      split.push_back(arg.c_str());
+    app.parse(static_cast<int>(split.size()), split.data());
   } catch (const CLI::CallForHelp&) {
     out.exit_code = 0;
     out.message = app.help();

@@ -90,6 +90,16 @@ TEST(Config, DcmiFaultCodesReplaceTheBuiltInLists) {
   EXPECT_EQ(none.config.dcmi_faults, DcmiFaultTable());
 }
 
+TEST(Config, KeyWithEqualsAndNothingIsTheEmptyValue) {
+  // As a manifest writes it: the flag after an empty one is not taken as its value.
+  const ConfigLoad load = Load(
+      {"--dcmi-warning-codes=", "--dcmi-critical-codes=", "--driver-mounts=", "--log-level=debug"});
+  ASSERT_EQ(load.exit_code, -1) << load.message;
+  EXPECT_EQ(load.config.dcmi_faults, DcmiFaultTable());
+  EXPECT_TRUE(load.config.driver_mounts.empty());
+  EXPECT_EQ(load.config.log_level, "debug");
+}
+
 TEST(Config, PrecedenceIsFlagThenEnvThenFileThenDefault) {
   TempDir dir;
   WriteFile(dir / "c.yaml",
