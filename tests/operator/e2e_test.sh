@@ -124,6 +124,37 @@ grep -aq '^llamafactory_operator_' "$work/metrics" \
   || fail "/metrics has no llamafactory_operator_ families"
 check "operator ready (/readyz), leading (Lease holder e2e-1), serving /metrics"
 
+# --- startup taint: the cluster autoscaler's startup taint stays on a node until its
+# allocatable shows the chips (the plugin registered), then the operator removes it, and only
+# it. kwok keeps whatever status.allocatable it is given.
+startup_taint=startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu
+tnode=$(k get nodes -o jsonpath='{.items[0].metadata.name}')
+set_chips() {
+  k patch node "$tnode" --subresource=status --type merge \
+    -p "{\"status\":{\"allocatable\":{\"huawei.com/Ascend910\":\"$1\"}}}" >/dev/null
+}
+# (The keys are read whole before grep: `kubectl ... | grep -q` can kill kubectl with SIGPIPE,
+# which pipefail turns into a failure.)
+has_taint() {
+  local keys
+  keys=$(k get node "$tnode" -o jsonpath='{range .spec.taints[*]}{.key}{"\n"}{end}')
+  grep -qx "$1" <<<"$keys"
+}
+no_startup_taint() { ! has_taint "$startup_taint"; }
+set_chips 0
+k taint node "$tnode" "$startup_taint=true:NoSchedule" e2e.ascendfactory.io/other=keep:NoSchedule >/dev/null
+sleep 3  # the operator has seen the taint by now; it must leave it while no chip is allocatable
+has_taint "$startup_taint" || fail "startup taint removed from $tnode before its chips showed"
+set_chips 8
+wait_until "the startup taint to leave $tnode" 30 no_startup_taint
+has_taint e2e.ascendfactory.io/other || fail "the operator removed another taint from $tnode"
+k taint node "$tnode" e2e.ascendfactory.io/other- >/dev/null
+grep -q "removed the startup taint controller=node-readiness node=$tnode" "$oplog" \
+  || fail "the operator did not log the taint removal"
+got=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics" | awk '$1 == "llamafactory_operator_startup_taints_removed_total" {print $2}')
+[[ "${got%.*}" == 1 ]] || fail "startup_taints_removed_total is '$got', want 1"
+check "startup taint on $tnode kept while huawei.com/Ascend910 allocatable was 0, removed (and only it) once it was 8"
+
 # --- 0. every example in deploy/examples, applied as a user would, in its own namespace with
 # the volumes and Secret the examples expect; then removed so the chips are free again.
 EX=examples
