@@ -41,7 +41,7 @@ check "CRD llamafactoryjobs.ascendfactory.io applied, Established and structural
 
 # The discovery cache of kubectl may lag a fresh CRD; wait until the short name resolves.
 for _ in $(seq 1 50); do "${kubectl[@]}" get lfjob -A >/dev/null 2>&1 && break; sleep 0.2; done
-"${kubectl[@]}" api-resources --api-group=ascendfactory.io -o wide | grep -q "lfjob" \
+"${kubectl[@]}" api-resources --api-group=ascendfactory.io -o wide | grep "lfjob" >/dev/null \
   || fail "short name lfjob not in api-resources"
 check "short name lfjob resolves"
 
@@ -77,7 +77,10 @@ check "defaults applied (mode, nodes, npusPerNode, masterPort, runPolicy, shmSiz
 check "status is a subresource (ignored on the main resource, written through /status)"
 
 # --- printer columns
-header=$("${kubectl[@]}" get lfjob -n crd-test | head -n 1)
+# (Read whole, then cut: `kubectl | head -n 1` can kill kubectl with SIGPIPE, and pipefail makes
+# that a silent exit of this script.)
+header=$("${kubectl[@]}" get lfjob -n crd-test)
+header=${header%%$'\n'*}
 for col in NAME MODE NODES NPUS PHASE RESTARTS AGE; do
   [[ "$header" == *"$col"* ]] || fail "column $col missing from 'kubectl get lfjob': $header"
 done
