@@ -20,7 +20,7 @@ static void on_child(int sig) {
   }
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc > 1 && (strcmp(argv[1], "-v") == 0 || strcmp(argv[1], "--version") == 0)) {
     puts("ascend-factory test-bed pause 1.0");
     return 0;
