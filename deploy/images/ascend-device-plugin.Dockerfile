@@ -19,10 +19,11 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DASCEND_BUILD_TEST
     cmake --build /build --target ascend-device-plugin && \
     strip /build/plugin/ascend-device-plugin
 
-# --- final: bookworm-slim with only the runtime libraries
+# --- final: bookworm-slim with only the runtime libraries (gRPC, protobuf and abseil are
+# linked into the binary from Debian's static archives: ASCEND_PLUGIN_STATIC_GRPC)
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libgrpc++1.51 libprotobuf32 libyaml-cpp0.7 libspdlog1.10 libfmt9 \
+      libyaml-cpp0.7 libspdlog1.10 libfmt9 \
       libprometheus-cpp-core1.0 ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/plugin/ascend-device-plugin /usr/local/bin/ascend-device-plugin
 # The plugin runs as root: it opens /dev/davinci*, the kubelet's socket folder and libdcmi.
