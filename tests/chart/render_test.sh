@@ -149,7 +149,7 @@ expect "RoleBinding" "$(q custom "$(obj RoleBinding llamafactory-operator) | [.r
 dep=$(obj Deployment llamafactory-operator)
 c="$dep | .spec.template.spec.containers[0]"
 expect "namespace-scoped operator args" "$(q custom "$c | .args")" \
-  '["--namespace=team-a","--leader-elect=true","--default-image=registry.example.com/llamafactory-npu:0.9.2","--metrics-address=:9090","--health-address=:9091","--workers=8","--kube-api-qps=50","--kube-api-burst=100","--log-level=info","--log-format=text","--leader-election-id=lf-team-a"]'
+  '["--namespace=team-a","--leader-elect=true","--default-image=registry.example.com/llamafactory-npu:0.9.2","--metrics-address=:9090","--health-address=:9091","--workers=8","--kube-api-qps=50","--kube-api-burst=100","--log-level=info","--log-format=text","--startup-taint=","--leader-election-id=lf-team-a"]'
 expect "operator replicas/image/pullPolicy/SA/priority" \
   "$(q custom "[($dep | .spec.replicas), ($c | .image, .imagePullPolicy), ($dep | .spec.template.spec | .serviceAccountName, .priorityClassName, .imagePullSecrets, .nodeSelector)]")" \
   '[3,"registry.example.com/ascend/llamafactory-operator:v1.2.3","IfNotPresent","lf-operator","system-cluster-critical",[{"name":"regcred"}],{"node-role.kubernetes.io/control-plane":""}]'
