@@ -252,7 +252,8 @@ Result<ListResult> Client::list_page(const Resource& type, const std::string& ns
 }
 
 Result<ListResult> Client::list(const Resource& type, const std::string& ns,
-                                const ListOptions& options, const std::function<void(Json&)>& each) {
+                                const ListOptions& options,
+                                const std::function<void(Json&)>& each) {
   ListResult all;
   ListOptions page = options;
   for (bool first = true;; first = false) {

@@ -9,11 +9,11 @@
 
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
-#include <pplx/threadpool.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <pplx/threadpool.h>
 
 #include <algorithm>
 #include <atomic>

@@ -114,8 +114,7 @@ TEST(ChildCache, KeepsTheOwnerAndTheSpecHash) {
     full["metadata"]["resourceVersion"] = "5";
     full["metadata"]["managedFields"] = Json::array({{{"manager", "llamafactory-operator"}}});
     const Json small = cached(full, child_cache_transform());
-    EXPECT_EQ(small["metadata"]["annotations"],
-              (Json{{labels::kSpecHash, "0123456789abcdef"}}));
+    EXPECT_EQ(small["metadata"]["annotations"], (Json{{labels::kSpecHash, "0123456789abcdef"}}));
     EXPECT_EQ(small["metadata"]["ownerReferences"], full["metadata"]["ownerReferences"]);
     EXPECT_EQ(small["metadata"]["labels"], full["metadata"]["labels"]);
     EXPECT_EQ(kube::controller_owner_key(small, kJobs), "team/sft");
@@ -141,7 +140,8 @@ TEST(JobCache, KeepsSpecAndStatusDropsManagedFieldsAndLastApplied) {
 
   Json only_last_applied = full;
   only_last_applied["metadata"]["annotations"].erase("note");
-  EXPECT_FALSE(cached(only_last_applied, job_cache_transform())["metadata"].contains("annotations"));
+  EXPECT_FALSE(
+      cached(only_last_applied, job_cache_transform())["metadata"].contains("annotations"));
 }
 
 }  // namespace

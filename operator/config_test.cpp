@@ -99,8 +99,7 @@ TEST(Config, HelpExplainsEveryFlag) {
   EXPECT_EQ(load.exit_code, 0);
   for (const char* flag : {"--kubeconfig", "--namespace", "--default-image", "--metrics-address",
                            "--health-address", "--leader-elect", "--leader-election-id",
-                           "--kube-api-qps", "--kube-api-burst", "--workers",
-                           "--startup-taint"}) {
+                           "--kube-api-qps", "--kube-api-burst", "--workers", "--startup-taint"}) {
     EXPECT_NE(load.message.find(flag), std::string::npos) << flag;
   }
 }

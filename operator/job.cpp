@@ -393,7 +393,7 @@ kube::Result<Job> parse_job(const Json& object) {
   job.generation = int_or(metadata, "generation");
   job.resource_version = string_or(metadata, "resourceVersion");
   job.deleting = metadata.is_object() && metadata.contains("deletionTimestamp") &&
-                !metadata.at("deletionTimestamp").is_null();
+                 !metadata.at("deletionTimestamp").is_null();
   if (!valid_job_name(job.name)) {
     return invalid("metadata.name",
                    "must start with a letter, hold only lower-case letters, digits and '-', and "

@@ -134,8 +134,7 @@ int main(int argc, char** argv) {
   };
   kube::Informer jobs(api, op::kJobs, with(all, op::job_cache_transform()));
   kube::Informer pods(api, kube::resources::kPods, with(ours, op::pod_cache_transform()));
-  kube::Informer services(api, kube::resources::kServices,
-                          with(ours, op::child_cache_transform()));
+  kube::Informer services(api, kube::resources::kServices, with(ours, op::child_cache_transform()));
   kube::Informer config_maps(api, kube::resources::kConfigMaps,
                              with(ours, op::child_cache_transform()));
 
@@ -240,8 +239,7 @@ int main(int argc, char** argv) {
     le.lease_name = config.lease_name;
     le.identity = identity;
     le.metrics = metrics;
-    le.on_started_leading = [&start_controllers,
-                             lease = le.lease_namespace + "/" + le.lease_name] {
+    le.on_started_leading = [&start_controllers, lease = le.lease_namespace + "/" + le.lease_name] {
       klog::info("leading; reconciling", {kv("lease", lease)});
       start_controllers();
     };

@@ -68,8 +68,8 @@ kube::ReconcileResult NodeReadiness::reconcile(const std::string& name) {
   if (!patch) return kube::ReconcileResult::done();
   kube::PatchOptions patch_options;
   patch_options.field_manager = options_.field_manager;
-  auto patched =
-      client_->patch(kube::resources::kNodes, "", name, kube::PatchType::kJson, *patch, patch_options);
+  auto patched = client_->patch(kube::resources::kNodes, "", name, kube::PatchType::kJson, *patch,
+                                patch_options);
   if (!patched) {
     if (patched.error().not_found()) return kube::ReconcileResult::done();
     // 422 when a `test` failed: the taints changed since our copy; the watch brings the new

@@ -73,9 +73,8 @@ TEST(StartupTaintPatch, NothingWithoutTheTaint) {
 
 TEST(StartupTaintPatch, EveryEffectLastIndexFirst) {
   const NodeReadinessOptions o;
-  const Json taints =
-      Json::array({taint(kStartupTaint, "NoSchedule"), taint("other"),
-                   taint(kStartupTaint, "NoExecute")});
+  const Json taints = Json::array(
+      {taint(kStartupTaint, "NoSchedule"), taint("other"), taint(kStartupTaint, "NoExecute")});
   const auto patch = startup_taint_patch(node(taints, "16"), o);
   ASSERT_TRUE(patch);
   ASSERT_EQ(patch->size(), 4U);
@@ -139,9 +138,8 @@ class NodeReadinessTest : public ::testing::Test {
 };
 
 TEST_F(NodeReadinessTest, PatchesOnceTheChipsShowAndNotBefore) {
-  server_.route("PATCH", kNodePath, [](const FakeRequest&) {
-    return FakeResponse::json(node(Json::array(), "8"));
-  });
+  server_.route("PATCH", kNodePath,
+                [](const FakeRequest&) { return FakeResponse::json(node(Json::array(), "8")); });
   NodeReadiness readiness(client_, nodes_, options_);
   EXPECT_EQ(readiness.reconcile("n1").kind, kube::ReconcileResult::Kind::kDone) << "not cached";
   nodes_->apply(node(Json::array({taint(kStartupTaint)}), nullptr));
