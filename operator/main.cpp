@@ -73,7 +73,9 @@ int main(int argc, char** argv) {
   // glibc gives each thread that allocates an arena of its own, up to 8 per core, and memory
   // freed in one is not reused by another: with ~30 threads that was ~5 MiB of the peak RSS
   // on the bench (bench/README.md). Two arenas are plenty for a process that mostly waits.
-  // MALLOC_ARENA_MAX in the environment still decides when set.
+  // MALLOC_ARENA_MAX in the environment still decides when set. Done before any thread
+  // starts, so getenv and mallopt race with nothing.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
   const op::ConfigLoad load = op::load_config(argc, argv);
   if (load.exit_code >= 0) {
