@@ -1,6 +1,6 @@
 // kube/ against the real kube-apiserver of the control-plane test bed (tests/testbed), not the
 // fake one: CRUD and /status on a real CRD, errors as the server words them, an informer that
-// survives a restarted apiserver and a forced relist, Lease leader election, RBAC through a
+// survives a restarted apiserver and etcd compaction, Lease leader election, RBAC through a
 // ServiceAccount token, and TLS with the wrong CA. Run by tests/kube/apiserver_test.sh, which
 // starts the test bed, applies manifests/widget-crd.yaml and exports what TestBed::from_env
 // reads.
@@ -673,7 +673,7 @@ std::string random_uid() {
   return uid;
 }
 
-TEST(RealApiServer, InformerSurvivesApiserverRestartAndRelistsAfterCompaction) {
+TEST(RealApiServer, InformerSurvivesApiserverRestartAndEtcdCompaction) {
   const std::string ns = ns_name("restart");
   ensure_namespace(ns);
   auto client = admin();
@@ -718,7 +718,7 @@ TEST(RealApiServer, InformerSurvivesApiserverRestartAndRelistsAfterCompaction) {
   });
 
   // Compact etcd's history, then stop the apiserver for 3 s and, while it is down, change three
-  // widgets directly in etcd: no watch event can ever carry those changes, only a relist.
+  // widgets directly in etcd, behind the apiserver's back (its watch cache never saw them).
   std::this_thread::sleep_for(1s);
   const auto revision = bed().etcd_revision();
   ASSERT_TRUE(revision);
@@ -772,8 +772,11 @@ TEST(RealApiServer, InformerSurvivesApiserverRestartAndRelistsAfterCompaction) {
   for (int i = 0; i < created; ++i) {
     EXPECT_TRUE(informer.store()->get(ns + "/live-" + std::to_string(i))) << "live-" << i;
   }
-  // The new apiserver's watch cache starts after rv_before: the re-watch got 410 and relisted.
-  EXPECT_GE(informer.watcher().lists(), 2);
+  // Whether the re-watch needed a relist depends on the new apiserver: when its watch cache
+  // is not yet ready it may serve the watch from etcd's history, which still holds the
+  // changes made in etcd (they are events there), and no 410 comes. Either way the cache must
+  // equal the server's view, checked above; the 410 for a compacted version is checked below.
+  std::cout << "informer lists: " << informer.watcher().lists() << '\n';
 
   // And that old version, asked for directly, is 410 Gone (in-stream ERROR or HTTP status).
   WatchOptions w;

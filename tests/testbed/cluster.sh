@@ -28,6 +28,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 log() { echo "testbed: $*" >&2; }
 die() { echo "testbed: error: $*" >&2; exit 1; }
+# shellcheck source=tests/testbed/lib.sh
+source "$here/lib.sh"
 
 tools_bin() {
   if [[ -n "${TESTBED_BIN:-}" ]]; then echo "$TESTBED_BIN"; return; fi
@@ -90,17 +92,6 @@ cmd_down() {
 
 # ---------------------------------------------------------------------------- up helpers
 
-# start NAME CMD...: run CMD in its own session (so its whole process group can be
-# signalled), output to logs/NAME.log, PID recorded in pids.
-start() {
-  local name=$1; shift
-  mkdir -p "$DIR/cmd"
-  printf '%q ' "$@" >"$DIR/cmd/$name"  # for `cluster.sh restart`
-  setsid "$@" >>"$DIR/logs/$name.log" 2>&1 </dev/null &
-  echo "$name $!" >>"$DIR/pids"
-  log "started $name (pid $!, log $DIR/logs/$name.log)"
-}
-
 # fail STEP LOGFILE: report which step failed and where its log is, stop everything, exit.
 fail() {
   local step=$1 logfile=${2:-}
@@ -113,46 +104,7 @@ fail() {
   exit 1
 }
 
-# wait_for STEP LOGFILE TIMEOUT_S PID CMD...: poll CMD until it succeeds; fail when the
-# process PID dies or the timeout passes.
-wait_for() {
-  local step=$1 logfile=$2 timeout=$3 pid=$4; shift 4
-  local deadline=$((SECONDS + timeout)) next_note=$((SECONDS + 10))
-  until "$@" >/dev/null 2>&1; do
-    if [[ -n "$pid" ]] && ! kill -0 "$pid" 2>/dev/null; then fail "$step (process exited)" "$logfile"; fi
-    if ((SECONDS >= deadline)); then fail "$step (not ready after ${timeout}s)" "$logfile"; fi
-    if ((SECONDS >= next_note)); then log "still waiting for $step..."; next_note=$((SECONDS + 10)); fi
-    sleep 0.3
-  done
-}
-
-# alive PID: the process exists and is not a zombie (an exited component whose parent, the
-# shell that started it, is gone waits for PID 1 to reap it; it is stopped all the same).
-alive() { [[ -r /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
-
-pid_of() { awk -v n="$1" '$1 == n {print $2}' "$DIR/pids" | tail -n 1; }
-
 https_ok() { curl -fsS --max-time 2 --cacert "$DIR/pki/ca.crt" --cert "$DIR/pki/admin.crt" --key "$DIR/pki/admin.key" "$1"; }
-
-# issue_cert NAME SUBJECT [SAN]: a client or serving certificate signed by the test bed CA.
-issue_cert() {
-  local name=$1 subj=$2 san=${3:-} pki=$DIR/pki
-  openssl genrsa -out "$pki/$name.key" 2048 2>/dev/null
-  openssl req -new -key "$pki/$name.key" -subj "$subj" -out "$pki/$name.csr" 2>/dev/null
-  {
-    echo "basicConstraints=CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    if [[ -n "$san" ]]; then
-      echo "extendedKeyUsage=serverAuth,clientAuth"
-      echo "subjectAltName=$san"
-    else
-      echo "extendedKeyUsage=clientAuth"
-    fi
-  } >"$pki/$name.ext"
-  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-    -days 30 -sha256 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
-  rm -f "$pki/$name.csr" "$pki/$name.ext"
-}
 
 # write_kubeconfig FILE CERTNAME: a kubeconfig for the given client certificate.
 write_kubeconfig() {
@@ -185,13 +137,13 @@ make_pki() {
   openssl req -x509 -newkey rsa:2048 -nodes -keyout "$pki/ca.key" -out "$pki/ca.crt" -days 30 \
     -subj "/CN=ascend-factory-testbed-ca" -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
-  issue_cert apiserver "/CN=kube-apiserver" \
+  issue_cert "$pki" apiserver "/CN=kube-apiserver" \
     "IP:127.0.0.1,IP:10.96.0.1,IP:$ADVERTISE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-  issue_cert admin "/O=system:masters/CN=testbed-admin"
-  issue_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
-  issue_cert controller-manager "/CN=system:kube-controller-manager"
-  issue_cert scheduler "/CN=system:kube-scheduler"
-  issue_cert kwok "/O=system:masters/CN=kwok-controller"
+  issue_cert "$pki" admin "/O=system:masters/CN=testbed-admin"
+  issue_cert "$pki" apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client"
+  issue_cert "$pki" controller-manager "/CN=system:kube-controller-manager"
+  issue_cert "$pki" scheduler "/CN=system:kube-scheduler"
+  issue_cert "$pki" kwok "/O=system:masters/CN=kwok-controller"
   openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
   openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 }

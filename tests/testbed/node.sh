@@ -36,25 +36,13 @@ RULE_COMMENT=ascend-factory-testbed-apiserver
 
 log() { echo "node: $*" >&2; }
 die() { echo "node: error: $*" >&2; exit 1; }
-
-alive() { [[ -r /proc/$1/stat ]] && [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+# shellcheck source=tests/testbed/lib.sh
+source "$here/lib.sh"
 
 tools_bin() {
   if [[ -n "${TESTBED_BIN:-}" ]]; then echo "$TESTBED_BIN"; return; fi
   "$here/tools/build.sh" --bin-dir
 }
-
-# start NAME CMD...: as cluster.sh does, so that `cluster.sh restart` and `down` know it.
-start() {
-  local name=$1; shift
-  mkdir -p "$DIR/cmd"
-  printf '%q ' "$@" >"$DIR/cmd/$name"
-  setsid "$@" >>"$DIR/logs/$name.log" 2>&1 </dev/null &
-  echo "$name $!" >>"$DIR/pids"
-  log "started $name (pid $!, log $DIR/logs/$name.log)"
-}
-
-pid_of() { awk -v n="$1" '$1 == n {print $2}' "$DIR/pids" | tail -n 1; }
 
 fail() {
   local step=$1 logfile=${2:-}
@@ -66,39 +54,7 @@ fail() {
   exit 1
 }
 
-# wait_for STEP LOGFILE TIMEOUT_S PID CMD...: poll CMD; fail when PID dies or time is up.
-wait_for() {
-  local step=$1 logfile=$2 timeout=$3 pid=$4; shift 4
-  local deadline=$((SECONDS + timeout)) next_note=$((SECONDS + 10))
-  until "$@" >/dev/null 2>&1; do
-    if [[ -n "$pid" ]] && ! alive "$pid"; then fail "$step (process exited)" "$logfile"; fi
-    if ((SECONDS >= deadline)); then fail "$step (not ready after ${timeout}s)" "$logfile"; fi
-    if ((SECONDS >= next_note)); then log "still waiting for $step..."; next_note=$((SECONDS + 10)); fi
-    sleep 0.3
-  done
-}
-
 # ---------------------------------------------------------------------------- pieces
-
-issue_cert() {  # NAME SUBJECT [SAN]  (signed by the test bed's CA)
-  local name=$1 subj=$2 san=${3:-} pki=$NODE/pki
-  mkdir -p "$pki"
-  openssl genrsa -out "$pki/$name.key" 2048 2>/dev/null
-  openssl req -new -key "$pki/$name.key" -subj "$subj" -out "$pki/$name.csr" 2>/dev/null
-  {
-    echo "basicConstraints=CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
-    if [[ -n "$san" ]]; then
-      echo "extendedKeyUsage=serverAuth,clientAuth"
-      echo "subjectAltName=$san"
-    else
-      echo "extendedKeyUsage=clientAuth"
-    fi
-  } >"$pki/$name.ext"
-  openssl x509 -req -in "$pki/$name.csr" -CA "$DIR/pki/ca.crt" -CAkey "$DIR/pki/ca.key" -CAcreateserial \
-    -days 30 -sha256 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
-  rm -f "$pki/$name.csr" "$pki/$name.ext"
-}
 
 # The fake Ascend host: an Atlas 800T A2 as the plugin sees it. Device nodes are character
 # devices with /dev/null's numbers (harmless if opened); the driver tree holds marker files
@@ -273,8 +229,8 @@ PY
   make_fake_ascend "$NODE/ascend" "$chips"
 
   log "certificates for node $name"
-  issue_cert kubelet-client "/O=system:nodes/CN=system:node:$name"
-  issue_cert kubelet-serving "/CN=$name" "IP:$ADVERTISE_IP,IP:127.0.0.1,DNS:$name,DNS:localhost"
+  issue_cert "$NODE/pki" kubelet-client "/O=system:nodes/CN=system:node:$name"
+  issue_cert "$NODE/pki" kubelet-serving "/CN=$name" "IP:$ADVERTISE_IP,IP:127.0.0.1,DNS:$name,DNS:localhost"
   cat >"$NODE/kubelet.kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
