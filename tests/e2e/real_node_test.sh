@@ -2,7 +2,8 @@
 # The whole system on a real node: tests/testbed/stack.sh starts the control plane, a real
 # kubelet with containerd and runc on this machine, a fake Ascend host (device nodes made
 # with mknod), imports our offline-built images and `helm install`s the chart. Then:
-#   - the plugin, running as a pod of the chart, has registered: allocatable shows 8 chips;
+#   - the plugin, running as a pod of the chart, has registered: allocatable shows 8 chips,
+#     and the operator has removed the node's cluster-autoscaler startup taint;
 #   - a train job on 2 chips runs to Succeeded in a real container that saw exactly its two
 #     /dev/davinci<N>, the shared device files, the driver mounts, both env variables and its
 #     four volumes (the hostPath output is read on the host afterwards);
@@ -80,6 +81,19 @@ check "plugin pod $plugin_pod (chart, offline image) registered: node $NODE_NAME
 wait_until "an operator replica Ready" 60 bash -c "[[ \$('$TESTBED_BIN/kubectl' get deploy -n $STACK_NAMESPACE llamafactory-operator -o jsonpath='{.status.readyReplicas}') -ge 1 ]]"
 check "operator Deployment from the chart is Ready ($(k get deploy -n "$STACK_NAMESPACE" llamafactory-operator -o jsonpath='{.status.readyReplicas}') replicas)"
 
+# The node registered with the cluster autoscaler's startup taint; stack.sh waited for the
+# operator to take it off. Here: it is gone, the other taints are not touched, and the
+# operator counted it.
+taints=$(k get node "$NODE_NAME" -o jsonpath='{.spec.taints[*].key}')
+[[ "$taints" != *startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu* ]] || fail "startup taint still on the node: $taints"
+removed=0
+for ip in $(k get pods -n "$STACK_NAMESPACE" -l app.kubernetes.io/name=llamafactory-operator -o jsonpath='{.items[*].status.podIP}'); do
+  n=$(curl -fsS --max-time 5 "http://$ip:8080/metrics" | awk '/^llamafactory_operator_startup_taints_removed_total/ {s += $2} END {print s + 0}')
+  removed=$((removed + ${n%.*}))
+done
+((removed == 1)) || fail "operators report $removed startup-taint removals, want 1"
+check "the operator (leader) removed the node's startup taint once its allocatable showed the chips"
+
 k create namespace "$NS" >/dev/null
 wait_until "ServiceAccount default in $NS" 60 k get serviceaccount default -n "$NS"
 
@@ -150,8 +164,8 @@ spec:
   config: {model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct, stage: sft, standin_steps: 2, standin_step_seconds: 0.1}
 EOF
   wait_until "job twonodes Succeeded" 240 phase_is twonodes Succeeded
-  r1=$(k logs -n "$NS" twonodes-worker-1 | grep '^rendezvous: ' || true)
-  r0=$(k logs -n "$NS" twonodes-worker-0 | grep '^rendezvous: ' || true)
+  r1=$(k logs -n "$NS" twonodes-worker-1 | grep '^rendezvous: ' | tail -n 1 || true)
+  r0=$(k logs -n "$NS" twonodes-worker-0 | grep '^rendezvous: ' | tail -n 1 || true)
   [[ "$r1" == *"connected to rank 0"* && "$r0" == *"all 2 ranks connected"* ]] || fail "rendezvous: rank 0 said '$r0', rank 1 said '$r1'"
   check "2-rank job: ${r1#rendezvous: }, through cluster DNS"
   k delete lfjob -n "$NS" twonodes --wait=true >/dev/null

@@ -5,8 +5,9 @@
 # driver tree) for the device plugin. It joins a control plane started by cluster.sh.
 #
 # Usage:
-#   node.sh up TESTBED_DIR [--name NODE] [--chips N]
-#       Start the node in TESTBED_DIR/node. The control plane must have been started with
+#   node.sh up TESTBED_DIR [--name NODE] [--chips N] [--taint KEY=VALUE:EFFECT]
+#       Start the node in TESTBED_DIR/node (--taint: the kubelet registers the Node with it,
+#       as a cluster autoscaler's new node carries its startup taint). The control plane must have been started with
 #       `cluster.sh up --apiserver-bind 0.0.0.0` so that pods can reach the API server.
 #       Prints `export NODE_NAME=...`, `export ASCEND_HOST=...` (the fake Ascend host root:
 #       dev/, usr/local/Ascend/driver, ...), `export KUBELET_ROOT=...`,
@@ -178,13 +179,14 @@ EOF
 # ---------------------------------------------------------------------------- commands
 
 cmd_up() {
-  local dir=${1:-} name=ascend-real-0 chips=8
-  [[ -n "$dir" && "$dir" != -* ]] || die "usage: node.sh up TESTBED_DIR [--name NODE] [--chips N]"
+  local dir=${1:-} name=ascend-real-0 chips=8 taints=""
+  [[ -n "$dir" && "$dir" != -* ]] || die "usage: node.sh up TESTBED_DIR [--name NODE] [--chips N] [--taint KEY=VALUE:EFFECT]"
   shift
   while (($#)); do
     case "$1" in
       --name) name=$2; shift 2 ;;
       --chips) chips=$2; shift 2 ;;
+      --taint) taints=${taints:+$taints,}$2; shift 2 ;;
       *) die "unknown option '$1' (see node.sh --help)" ;;
     esac
   done
@@ -290,6 +292,7 @@ EOF
   start kubelet "$BIN/kubelet" --config "$NODE/kubelet-config.yaml" --kubeconfig "$NODE/kubelet.kubeconfig" \
     --root-dir "$NODE/kubelet" --cert-dir "$NODE/pki" --hostname-override "$name" --node-ip "$ADVERTISE_IP" \
     --node-labels "accelerator=huawei-Ascend910,accelerator-type=module-910b-8,node.kubernetes.io/npu.chip.name=910B3,ascendfactory.io/testbed=real-node" \
+    ${taints:+--register-with-taints "$taints"} \
     --v 1
   local kubectl=("$BIN/kubectl" --kubeconfig "$DIR/admin.kubeconfig")
   wait_for "kubelet healthz" "$DIR/logs/kubelet.log" 90 "$(pid_of kubelet)" \

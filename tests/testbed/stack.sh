@@ -3,7 +3,9 @@
 # real node (node.sh: kubelet, containerd, runc, a fake Ascend host), our images built
 # offline from the compiled binaries and imported, and `helm install` of
 # charts/ascend-factory with the device plugin pointed at the fake Ascend host and the
-# operator's default workload image set to the stand-in LLaMA-Factory image.
+# operator's default workload image set to the stand-in LLaMA-Factory image. The node starts
+# with the cluster autoscaler's startup taint, as a freshly scaled-up Ascend node does; the
+# stack is ready when the plugin has registered and the operator has removed the taint.
 #
 # Usage:
 #   stack.sh up --build-dir BUILD [--dir DIR] [--owner-pid PID] [--chips N]
@@ -19,6 +21,9 @@ root=$(cd "$here/../.." && pwd)
 RELEASE=ascend-factory
 NAMESPACE=ascend-factory
 STANDIN_IMAGE=ascend-factory/llamafactory-standin:dev
+# The taint a cluster autoscaler's new Ascend node starts with; the operator removes it once
+# the plugin has made the chips show in allocatable.
+STARTUP_TAINT=startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu
 
 log() { echo "stack: $*" >&2; }
 die() { echo "stack: error: $*" >&2; exit 1; }
@@ -42,6 +47,9 @@ plugin:
 operator:
   image: {pullPolicy: Never}
   defaultWorkloadImage: $STANDIN_IMAGE
+  # The only node starts with the startup taint, and the operator is what removes it.
+  tolerations:
+  - {key: $STARTUP_TAINT, operator: Exists}
 EOF
 }
 
@@ -75,7 +83,7 @@ cmd_up() {
   trap '[[ $? -eq 0 ]] || KEEP_TESTBED_LOGS=1 "$here/cluster.sh" down "$TESTBED_DIR"' EXIT
   local node_env
   log "real node: kubelet, containerd, runc, CNI, fake Ascend host with $chips chips"
-  node_env=$("$here/node.sh" up "$TESTBED_DIR" --chips "$chips") || exit 1
+  node_env=$("$here/node.sh" up "$TESTBED_DIR" --chips "$chips" --taint "$STARTUP_TAINT=true:NoSchedule") || exit 1
   eval "$node_env"
 
   log "images: building OCI tarballs from the compiled binaries and importing them (no registry)"
@@ -102,6 +110,11 @@ cmd_up() {
     sleep 0.5
   done
   [[ "$have" == "$chips" ]] || die "node $NODE_NAME allocatable huawei.com/Ascend910 is '${have:-none}', want $chips"
+  log "waiting for the operator to remove the startup taint $STARTUP_TAINT from $NODE_NAME"
+  tainted() { [[ "$("$TESTBED_BIN/kubectl" get node "$NODE_NAME" -o jsonpath='{.spec.taints[*].key}')" == *"$STARTUP_TAINT"* ]]; }
+  deadline=$((SECONDS + 60))
+  while tainted && ((SECONDS < deadline)); do sleep 0.5; done
+  ! tainted || die "the startup taint is still on $NODE_NAME after 60 s (operator logs: kubectl logs -n $NAMESPACE deploy/llamafactory-operator)"
   log "stack ready: node $NODE_NAME with $chips x huawei.com/Ascend910, operator and plugin running"
   trap - EXIT
   echo "$env"
