@@ -31,24 +31,6 @@ die() { echo "testbed: error: $*" >&2; exit 1; }
 # shellcheck source=tests/testbed/lib.sh
 source "$here/lib.sh"
 
-tools_bin() {
-  if [[ -n "${TESTBED_BIN:-}" ]]; then echo "$TESTBED_BIN"; return; fi
-  "$here/tools/build.sh" --bin-dir
-}
-
-# free_ports N: N distinct TCP ports that are free on 127.0.0.1 right now.
-free_ports() {
-  python3 - "$1" <<'PY'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-PY
-}
-
 # ---------------------------------------------------------------------------- down
 
 stop_all() {

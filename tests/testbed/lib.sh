@@ -1,5 +1,5 @@
-# Shared by cluster.sh and node.sh (sourced, not run). They set DIR (the test bed folder)
-# and define log and fail (fail STEP LOGFILE: report the step, clean up as that script
+# Shared by cluster.sh and node.sh (sourced, not run). They set here (tests/testbed) and DIR
+# (the test bed folder) and define log and fail (fail STEP LOGFILE: report the step, clean up as that script
 # does, exit) before calling these.
 
 # start NAME CMD...: run CMD in its own session (so its whole process group can be
@@ -53,4 +53,24 @@ issue_cert() {
   openssl x509 -req -in "$out/$name.csr" -CA "$ca/ca.crt" -CAkey "$ca/ca.key" -CAcreateserial \
     -days 30 -sha256 -extfile "$out/$name.ext" -out "$out/$name.crt" 2>/dev/null
   rm -f "$out/$name.csr" "$out/$name.ext"
+}
+
+# tools_bin: the folder of the Go-built tools (TESTBED_BIN, else what tools/build.sh built
+# for the current pins).
+tools_bin() {
+  if [[ -n "${TESTBED_BIN:-}" ]]; then echo "$TESTBED_BIN"; return; fi
+  "$here/tools/build.sh" --bin-dir
+}
+
+# free_ports N: N distinct TCP ports that are free on 127.0.0.1 right now.
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
 }

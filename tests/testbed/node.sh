@@ -40,11 +40,6 @@ die() { echo "node: error: $*" >&2; exit 1; }
 # shellcheck source=tests/testbed/lib.sh
 source "$here/lib.sh"
 
-tools_bin() {
-  if [[ -n "${TESTBED_BIN:-}" ]]; then echo "$TESTBED_BIN"; return; fi
-  "$here/tools/build.sh" --bin-dir
-}
-
 fail() {
   local step=$1 logfile=${2:-}
   echo "node: error: $step failed" >&2
@@ -214,13 +209,7 @@ cmd_up() {
   teardown_network  # whatever a killed earlier run left behind
   mkdir -p "$NODE"
   echo "$DIR" >"$owner_file"
-  read -r KUBELET_PORT KUBELET_HEALTHZ_PORT < <(python3 - <<'PY'
-import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(" ".join(str(x.getsockname()[1]) for x in s))
-PY
-)
+  read -r KUBELET_PORT KUBELET_HEALTHZ_PORT < <(free_ports 2)
   {
     echo "KUBELET_PORT=$KUBELET_PORT"
     echo "KUBELET_HEALTHZ_PORT=$KUBELET_HEALTHZ_PORT"
