@@ -159,27 +159,48 @@ class JsonFormatter final : public spdlog::formatter {
   }
 };
 
-// True once setup_logging() installed our formatters; until then (a program that configured
-// spdlog its own way) fields are rendered inline as ` key=value`.
+// True once setup_logging() installed our formatters.
 std::atomic<bool> g_structured{false};
 
-void emit(spdlog::level::level_enum level, std::string_view msg,
+using BoundFields = std::vector<std::pair<std::string, std::string>>;
+
+void append_field(std::string& out, bool structured, std::string_view key, std::string_view value) {
+  if (structured) {
+    out += kFieldSep;
+    out += key;
+    out += kKeySep;
+    out += value;
+    return;
+  }
+  out += ' ';
+  out += key;
+  out += '=';
+  if (needs_quotes(value)) {
+    out += '"';
+    out += value;
+    out += '"';
+  } else {
+    out += value;
+  }
+}
+
+// Writes msg, then the bound fields, then the call's own.
+void emit(spdlog::level::level_enum level, std::string_view msg, const BoundFields& bound,
           std::initializer_list<log::Field> fields) {
   auto* logger = spdlog::default_logger_raw();
   if (!logger->should_log(level)) return;
-  if (g_structured.load()) {
-    logger->log(level, "{}", log::encode(msg, fields));
-    return;
-  }
+  // Until setup_logging() installed our formatters (a program that configured spdlog its own
+  // way), fields are rendered inline as ` key=value`.
+  const bool structured = g_structured.load();
   std::string line(msg);
-  for (const auto& f : fields) {
-    line += ' ';
-    line += f.key;
-    line += '=';
-    line += needs_quotes(f.value) ? "\"" + f.value + "\"" : f.value;
-  }
+  for (const auto& [key, value] : bound)
+    append_field(line, structured, key, value);
+  for (const auto& f : fields)
+    append_field(line, structured, f.key, f.value);
   logger->log(level, "{}", line);
 }
+
+const BoundFields kNoFields;
 
 }  // namespace
 
@@ -231,19 +252,42 @@ std::string encode(std::string_view msg, std::initializer_list<Field> fields) {
 }
 
 void trace(std::string_view msg, std::initializer_list<Field> fields) {
-  emit(spdlog::level::trace, msg, fields);
+  emit(spdlog::level::trace, msg, kNoFields, fields);
 }
 void debug(std::string_view msg, std::initializer_list<Field> fields) {
-  emit(spdlog::level::debug, msg, fields);
+  emit(spdlog::level::debug, msg, kNoFields, fields);
 }
 void info(std::string_view msg, std::initializer_list<Field> fields) {
-  emit(spdlog::level::info, msg, fields);
+  emit(spdlog::level::info, msg, kNoFields, fields);
 }
 void warn(std::string_view msg, std::initializer_list<Field> fields) {
-  emit(spdlog::level::warn, msg, fields);
+  emit(spdlog::level::warn, msg, kNoFields, fields);
 }
 void error(std::string_view msg, std::initializer_list<Field> fields) {
-  emit(spdlog::level::err, msg, fields);
+  emit(spdlog::level::err, msg, kNoFields, fields);
+}
+
+Logger Logger::with(std::initializer_list<Field> fields) const {
+  Logger out = *this;
+  for (const auto& f : fields)
+    out.bound_.emplace_back(std::string(f.key), f.value);
+  return out;
+}
+
+void Logger::trace(std::string_view msg, std::initializer_list<Field> fields) const {
+  emit(spdlog::level::trace, msg, bound_, fields);
+}
+void Logger::debug(std::string_view msg, std::initializer_list<Field> fields) const {
+  emit(spdlog::level::debug, msg, bound_, fields);
+}
+void Logger::info(std::string_view msg, std::initializer_list<Field> fields) const {
+  emit(spdlog::level::info, msg, bound_, fields);
+}
+void Logger::warn(std::string_view msg, std::initializer_list<Field> fields) const {
+  emit(spdlog::level::warn, msg, bound_, fields);
+}
+void Logger::error(std::string_view msg, std::initializer_list<Field> fields) const {
+  emit(spdlog::level::err, msg, bound_, fields);
 }
 
 }  // namespace log

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "kube/error.hpp"
 
@@ -64,6 +66,34 @@ void debug(std::string_view msg, std::initializer_list<Field> fields = {});
 void info(std::string_view msg, std::initializer_list<Field> fields = {});
 void warn(std::string_view msg, std::initializer_list<Field> fields = {});
 void error(std::string_view msg, std::initializer_list<Field> fields = {});
+
+/// A logger with fields bound once and written on every line after the call's own, as
+/// controller-runtime's `logger.WithValues()` and tracing's spans do:
+///   auto log = kube::log::Logger().with({kv("controller", "lfjob")});
+///   log.info("reconciled", {kv("key", key)});   // ... controller=lfjob key=ns/name
+/// Cheap to copy; thread-safe (it is immutable once made).
+class Logger final {
+ public:
+  /// A logger with no bound fields (the free functions below, as an object).
+  Logger() = default;
+
+  /// A new logger with this one's fields followed by `fields`.
+  [[nodiscard]] Logger with(std::initializer_list<Field> fields) const;
+
+  void trace(std::string_view msg, std::initializer_list<Field> fields = {}) const;
+  void debug(std::string_view msg, std::initializer_list<Field> fields = {}) const;
+  void info(std::string_view msg, std::initializer_list<Field> fields = {}) const;
+  void warn(std::string_view msg, std::initializer_list<Field> fields = {}) const;
+  void error(std::string_view msg, std::initializer_list<Field> fields = {}) const;
+
+  /// The bound fields, in order (tests).
+  [[nodiscard]] const std::vector<std::pair<std::string, std::string>>& fields() const {
+    return bound_;
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> bound_;
+};
 
 /// The text a structured call hands to spdlog (message and fields joined by separator
 /// characters that the formatters take apart). Exposed for tests.

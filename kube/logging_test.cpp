@@ -46,6 +46,26 @@ TEST_F(LoggingTest, JsonIsOneObjectPerLineWithEveryField) {
   EXPECT_EQ(nlohmann::json::parse(second)["msg"], "plain spdlog call");
 }
 
+TEST_F(LoggingTest, LoggerWritesBoundFieldsBeforeTheCallsOwn) {
+  ASSERT_TRUE(setup_logging({"info", "json"}, sink_).ok());
+  const log::Logger base = log::Logger().with({log::kv("controller", "lfjob")});
+  const log::Logger keyed = base.with({log::kv("key", "ns/job")});
+  keyed.warn("conflict", {log::kv("attempt", 2)});
+  base.info("idle");
+  std::istringstream lines(out_.str());
+  std::string first;
+  std::string second;
+  std::getline(lines, first);
+  std::getline(lines, second);
+  EXPECT_EQ(first.find(R"("controller":"lfjob","key":"ns/job","attempt":"2")") != std::string::npos,
+            true)
+      << first;
+  const auto j = nlohmann::json::parse(second);
+  EXPECT_EQ(j["controller"], "lfjob");
+  EXPECT_FALSE(j.contains("key"));  // with() made a new logger; base is unchanged
+  ASSERT_EQ(base.fields().size(), 1U);
+}
+
 TEST_F(LoggingTest, LevelFilters) {
   ASSERT_TRUE(setup_logging({"warn", "text"}, sink_).ok());
   log::info("hidden");
