@@ -21,19 +21,10 @@ namespace ascend::kube {
 namespace {
 
 constexpr std::size_t kMaxRequestBytes = 16384;
-constexpr int kReadTimeoutSeconds = 5;
+using SteadyClock = std::chrono::steady_clock;
 
 std::string errno_text(int err) {
   return std::system_category().message(err);
-}
-
-void write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the peer went away; nothing useful to do for a probe
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
 }
 
 std::string_view status_text(int code) {
@@ -51,16 +42,27 @@ std::string_view status_text(int code) {
   }
 }
 
-void respond(int fd, int code, std::string_view content_type, const std::string& body, bool head) {
+std::string response(int code, std::string_view content_type, const std::string& body, bool head) {
   std::string out = "HTTP/1.1 " + std::to_string(code) + " " + std::string(status_text(code)) +
                     "\r\nContent-Type: " + std::string(content_type) +
                     "\r\nContent-Length: " + std::to_string(body.size()) +
                     "\r\nConnection: close\r\n\r\n";
   if (!head) out += body;
-  write_all(fd, out);
+  return out;
 }
 
 }  // namespace
+
+/// One client: reading its request, then writing its response, each before a deadline.
+struct ServingServer::Connection {
+  int fd = -1;
+  SteadyClock::time_point opened;
+  SteadyClock::time_point deadline;
+  std::string in;
+  std::string out;
+  std::size_t sent = 0;
+  bool writing = false;
+};
 
 ServingServer::ServingServer(ServingOptions options, std::shared_ptr<prometheus::Registry> registry)
     : options_(std::move(options)), registry_(std::move(registry)) {}
@@ -95,7 +97,7 @@ Status ServingServer::start() {
                  "serving address '" + options_.address +
                      "' is not a numeric IP address: " + ::gai_strerror(rc)};
   }
-  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
     ::freeaddrinfo(found);
     return Error{0, "Socket", "socket(): " + errno_text(errno)};
@@ -142,18 +144,92 @@ void ServingServer::stop() {
 }
 
 void ServingServer::run() {
+  std::vector<Connection> connections;
+  std::vector<pollfd> fds;
   for (;;) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fds_[0], POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
+    const auto now = SteadyClock::now();
+    // Drop whoever ran out of time (a silent client, or one that does not read its answer).
+    std::erase_if(connections, [&](const Connection& c) {
+      if (c.deadline > now) return false;
+      ::close(c.fd);
+      return true;
+    });
+    fds.clear();
+    fds.push_back({wake_fds_[0], POLLIN, 0});
+    fds.push_back({listen_fd_, POLLIN, 0});
+    auto wait = std::chrono::milliseconds(-1);
+    for (const auto& c : connections) {
+      fds.push_back({c.fd, static_cast<short>(c.writing ? POLLOUT : POLLIN), 0});
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(c.deadline - now);
+      if (wait.count() < 0 || left < wait) wait = left;
     }
-    if ((fds[1].revents & POLLIN) != 0) return;
-    if ((fds[0].revents & POLLIN) == 0) continue;
-    const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
-    handle(client);
-    ::close(client);
+    if (::poll(fds.data(), fds.size(), static_cast<int>(wait.count())) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if ((fds[0].revents & POLLIN) != 0) break;
+    // Connections first (fds[2 + i] is connections[i]); accepting may reorder the list.
+    for (std::size_t i = 0; i < connections.size(); ++i) {
+      Connection& c = connections[i];
+      const short revents = fds[2 + i].revents;
+      if (revents == 0) continue;
+      bool done = (revents & (POLLERR | POLLNVAL)) != 0;
+      if (!done && !c.writing) {
+        char buf[4096];
+        const ssize_t n = ::recv(c.fd, buf, sizeof(buf), 0);
+        if (n > 0) {
+          c.in.append(buf, static_cast<std::size_t>(n));
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+          done = true;  // closed before the request was complete: nobody to answer
+        }
+        if (!done &&
+            (c.in.find("\r\n\r\n") != std::string::npos || c.in.size() >= kMaxRequestBytes)) {
+          c.out = answer(c.in);
+          c.writing = true;
+          c.deadline = SteadyClock::now() + options_.response_timeout;
+        }
+      } else if (!done) {
+        const ssize_t n = ::send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent, MSG_NOSIGNAL);
+        if (n > 0) {
+          c.sent += static_cast<std::size_t>(n);
+          done = c.sent == c.out.size();
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+          done = true;
+        }
+      }
+      if (done) {
+        ::close(c.fd);
+        c.fd = -1;
+      }
+    }
+    std::erase_if(connections, [](const Connection& c) { return c.fd < 0; });
+    if ((fds[1].revents & POLLIN) != 0) accept_new(connections);
+  }
+  for (const auto& c : connections)
+    ::close(c.fd);
+}
+
+void ServingServer::accept_new(std::vector<Connection>& connections) {
+  for (;;) {
+    const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (client < 0) return;  // EAGAIN: nobody else is waiting
+    if (connections.size() >= std::max<std::size_t>(options_.max_connections, 1)) {
+      // Full: the oldest client still silent gives way (one that is being answered finishes).
+      auto oldest = connections.end();
+      for (auto it = connections.begin(); it != connections.end(); ++it) {
+        if (!it->writing && (oldest == connections.end() || it->opened < oldest->opened)) {
+          oldest = it;
+        }
+      }
+      if (oldest == connections.end()) {
+        ::close(client);  // every slot is sending an answer; this one may retry
+        continue;
+      }
+      ::close(oldest->fd);
+      connections.erase(oldest);
+    }
+    const auto now = SteadyClock::now();
+    connections.push_back({client, now, now + options_.request_timeout, {}, {}, 0, false});
   }
 }
 
@@ -183,31 +259,19 @@ std::string ServingServer::render_checks(const std::vector<NamedCheck>& checks, 
   return failed.empty() ? "ok" : failed + "check failed\n";
 }
 
-void ServingServer::handle(int fd) {
-  timeval tv{kReadTimeoutSeconds, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string request;
-  char buf[4096];
-  while (request.find("\r\n\r\n") == std::string::npos && request.size() < kMaxRequestBytes) {
-    const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    request.append(buf, static_cast<std::size_t>(n));
-  }
+std::string ServingServer::answer(const std::string& request) {
   const std::size_t line_end = request.find("\r\n");
   const std::string line = request.substr(0, line_end);
   const std::size_t sp1 = line.find(' ');
   const std::size_t sp2 = sp1 == std::string::npos ? sp1 : line.find(' ', sp1 + 1);
   if (line_end == std::string::npos || sp1 == std::string::npos || sp2 == std::string::npos) {
-    respond(fd, 400, "text/plain; charset=utf-8", "malformed request\n", false);
-    return;
+    return response(400, "text/plain; charset=utf-8", "malformed request\n", false);
   }
   const std::string method = line.substr(0, sp1);
   const std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   const bool head = method == "HEAD";
   if (method != "GET" && !head) {
-    respond(fd, 405, "text/plain; charset=utf-8", "only GET and HEAD\n", false);
-    return;
+    return response(405, "text/plain; charset=utf-8", "only GET and HEAD\n", false);
   }
   const std::size_t q = target.find('?');
   const std::string path = target.substr(0, q);
@@ -223,14 +287,14 @@ void ServingServer::handle(int fd) {
     }
     int code = 200;
     const std::string body = render_checks(checks, verbose, code);
-    respond(fd, code, "text/plain; charset=utf-8", body, head);
-  } else if (path == "/metrics") {
+    return response(code, "text/plain; charset=utf-8", body, head);
+  }
+  if (path == "/metrics") {
     std::string body;
     if (registry_) body = prometheus::TextSerializer().Serialize(registry_->Collect());
-    respond(fd, 200, "text/plain; version=0.0.4; charset=utf-8", body, head);
-  } else {
-    respond(fd, 404, "text/plain; charset=utf-8", "not found\n", head);
+    return response(200, "text/plain; version=0.0.4; charset=utf-8", body, head);
   }
+  return response(404, "text/plain; charset=utf-8", "not found\n", head);
 }
 
 }  // namespace ascend::kube

@@ -1,8 +1,10 @@
 // The operational HTTP endpoints every ascend-factory program serves: /healthz, /readyz and
-// /metrics. Plain sockets and one thread, no cpprestsdk, so that any binary can link it cheaply.
+// /metrics. Plain sockets and one thread running a poll loop over every open connection, no
+// cpprestsdk, so that any binary can link it cheaply.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -27,6 +29,14 @@ struct ServingOptions {
   std::string address = "0.0.0.0";
   /// TCP port; 0 asks the kernel for a free one (see ServingServer::port()).
   std::uint16_t port = 8080;
+  /// How long a client has, from its connection, to send the request line and headers; then
+  /// the connection is closed unanswered. Short, so an idle client holds a slot only briefly.
+  std::chrono::milliseconds request_timeout{2000};
+  /// How long writing a response may take before the connection is dropped.
+  std::chrono::milliseconds response_timeout{5000};
+  /// Connections served at once. When all are taken, a new connection closes the oldest one
+  /// still waiting for its request, so idle or slow clients can never lock a probe out.
+  std::size_t max_connections = 32;
 };
 
 /// A named check. Returns std::nullopt when healthy, or the reason it is not.
@@ -44,7 +54,10 @@ using HealthCheck = std::function<std::optional<std::string>()>;
 ///   connection.
 ///
 /// Guarantees: start() binds before it returns, so port() is valid at once; stop() (also run by
-/// the destructor) joins the thread. Checks may be added before or after start().
+/// the destructor) joins the thread. Checks may be added before or after start(). Connections
+/// are served concurrently (non-blocking sockets on one poll loop): a client that connects and
+/// stays silent, or reads its answer slowly, delays nobody else, and at most max_connections
+/// are open at once (the kubelet's probes must never fail because some Pod keeps a socket open).
 class ServingServer final {
  public:
   /// The registry may be null (then /metrics answers an empty body).
@@ -71,8 +84,11 @@ class ServingServer final {
     std::string name;
     HealthCheck check;
   };
+  struct Connection;
   void run();
-  void handle(int fd);
+  void accept_new(std::vector<Connection>& connections);
+  /// The whole response for one complete request.
+  std::string answer(const std::string& request);
   std::string render_checks(const std::vector<NamedCheck>& checks, bool verbose, int& code);
 
   ServingOptions options_;

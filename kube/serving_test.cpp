@@ -9,14 +9,22 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
+#include <vector>
 
 namespace ascend::kube {
 namespace {
 
-// Sends one raw request to 127.0.0.1:port and returns the whole response.
-std::string fetch(std::uint16_t port, const std::string& request) {
+// Sends one raw request to 127.0.0.1:port and returns the whole response. With a timeout,
+// gives up reading after it, as the kubelet's probes do (timeoutSeconds, 1 s by default).
+std::string fetch(std::uint16_t port, const std::string& request,
+                  std::chrono::seconds timeout = std::chrono::seconds(0)) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (timeout.count() > 0) {
+    timeval tv{static_cast<time_t>(timeout.count()), 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -37,6 +45,42 @@ std::string fetch(std::uint16_t port, const std::string& request) {
 
 std::string get(std::uint16_t port, const std::string& path) {
   return fetch(port, "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
+}
+
+// A GET as the kubelet probes: one second to answer.
+std::string probe(std::uint16_t port, const std::string& path) {
+  return fetch(port, "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n",
+               std::chrono::seconds(1));
+}
+
+// A connected socket that sends `partial` (maybe nothing) and then stays silent; -1 on failure.
+int silent_client(std::uint16_t port, const std::string& partial = "") {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {  // NOLINT
+    ::close(fd);
+    return -1;
+  }
+  if (!partial.empty()) ::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL);
+  return fd;
+}
+
+// True when the server closed `fd` (recv sees the end) within `limit`.
+bool closed_by_server(int fd, std::chrono::seconds limit) {
+  timeval tv{static_cast<time_t>(limit.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char buf[64];
+  return ::recv(fd, buf, sizeof(buf), 0) == 0;
+}
+
+// A server whose silent clients would hold it for a minute if it served one at a time.
+ServingOptions patient_options() {
+  ServingOptions options{"127.0.0.1", 0};
+  options.request_timeout = std::chrono::seconds(60);
+  return options;
 }
 
 TEST(ServingServer, BindsPortZeroAndReportsThePort) {
@@ -103,6 +147,55 @@ TEST(ServingServer, UnknownPathsMethodsAndGarbage) {
   const std::string head = fetch(server.port(), "HEAD /healthz HTTP/1.1\r\n\r\n");
   EXPECT_TRUE(head.starts_with("HTTP/1.1 200"));
   EXPECT_EQ(head.find("\r\n\r\nok"), std::string::npos) << head;
+}
+
+TEST(ServingServer, ASilentClientDelaysNobodyElse) {
+  // Before: one connection at a time, so a probe waited for the silent one's read timeout.
+  ServingServer server(patient_options(), nullptr);
+  ASSERT_TRUE(server.start().ok());
+  const int silent = silent_client(server.port());
+  const int half = silent_client(server.port(), "GET /healthz HTTP/1.1\r\n");
+  ASSERT_GE(silent, 0);
+  ASSERT_GE(half, 0);
+  EXPECT_TRUE(probe(server.port(), "/healthz").starts_with("HTTP/1.1 200"));
+  EXPECT_TRUE(probe(server.port(), "/metrics").starts_with("HTTP/1.1 200"));
+  // The half-sent request is still served when its end arrives.
+  ::send(half, "\r\n", 2, MSG_NOSIGNAL);
+  std::string out;
+  char buf[256];
+  for (ssize_t n = 0; (n = ::recv(half, buf, sizeof(buf), 0)) > 0;) {
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+  ::close(silent);
+  ::close(half);
+}
+
+TEST(ServingServer, MoreIdleClientsThanSlotsCannotLockAProbeOut) {
+  ServingOptions options = patient_options();
+  options.max_connections = 4;
+  ServingServer server(options, nullptr);
+  ASSERT_TRUE(server.start().ok());
+  std::vector<int> idle;
+  for (int i = 0; i < 10; ++i)
+    idle.push_back(silent_client(server.port()));
+  EXPECT_TRUE(get(server.port(), "/healthz").starts_with("HTTP/1.1 200"));
+  // The oldest idle clients gave way: the first one is closed by the server.
+  EXPECT_TRUE(closed_by_server(idle.front(), std::chrono::seconds(5)));
+  for (const int fd : idle)
+    ::close(fd);
+}
+
+TEST(ServingServer, ASilentClientIsClosedAtItsRequestTimeout) {
+  ServingOptions options{"127.0.0.1", 0};
+  options.request_timeout = std::chrono::milliseconds(200);
+  ServingServer server(options, nullptr);
+  ASSERT_TRUE(server.start().ok());
+  const int fd = silent_client(server.port(), "GET /he");
+  ASSERT_GE(fd, 0);
+  EXPECT_TRUE(closed_by_server(fd, std::chrono::seconds(10)));
+  ::close(fd);
+  EXPECT_TRUE(get(server.port(), "/healthz").starts_with("HTTP/1.1 200"));
 }
 
 TEST(ServingServer, BindErrorsAreValues) {
