@@ -15,11 +15,22 @@ Error invalid(const std::string& message) {
   return Error{0, "InvalidConfig", message};
 }
 
+// The whole file. A directory opens as an ifstream on Linux and then fails on the first read
+// (libstdc++ throws std::ios_base::failure from deep inside yaml-cpp), so it is refused here.
 Result<std::string> read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return invalid("cannot read " + path + ": it is a directory, not a file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return invalid("cannot read " + path);
   std::ostringstream out;
-  out << in.rdbuf();
+  try {
+    out << in.rdbuf();
+  } catch (const std::exception& e) {
+    return invalid("cannot read " + path + ": " + e.what());
+  }
+  if (in.bad()) return invalid("cannot read " + path);
   return out.str();
 }
 
@@ -67,7 +78,7 @@ class KubeconfigReader {
     if (file.empty()) return std::string();
     const std::string resolved = resolve(file);
     auto content = read_file(resolved);
-    if (!content) return fail(field_prefix + "." + key, "cannot read file " + resolved);
+    if (!content) return fail(field_prefix + "." + key, content.error().message);
     return content.value();
   }
 
@@ -77,11 +88,14 @@ class KubeconfigReader {
   }
 
   Result<Config> load(const std::string& wanted_context) const {
+    auto text = read_file(path_);
+    if (!text) {
+      return invalid("kubeconfig " + path_ + ": " + text.error().message +
+                     (std::filesystem::exists(path_) ? "" : " (does it exist?)"));
+    }
     YAML::Node root;
     try {
-      root = YAML::LoadFile(path_);
-    } catch (const YAML::BadFile&) {
-      return invalid("kubeconfig " + path_ + ": cannot read the file (does it exist?)");
+      root = YAML::Load(text.value());
     } catch (const YAML::Exception& e) {
       return invalid("kubeconfig " + path_ + ": not valid YAML: " + e.what());
     }

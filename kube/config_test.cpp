@@ -123,6 +123,25 @@ users: [{name: u, user: {}}]
       << bad_data.error().message;
 }
 
+TEST_F(ConfigTest, ADirectoryIsAnErrorNotACrash) {
+  // A directory as the kubeconfig threw std::ios_base::failure out of yaml-cpp (exit 134).
+  fs::create_directories(dir_ / "kubeconfig.d");
+  auto dir = load_kubeconfig((dir_ / "kubeconfig.d").string());
+  ASSERT_FALSE(dir.ok());
+  EXPECT_EQ(dir.error().reason, "InvalidConfig");
+  EXPECT_NE(dir.error().message.find("is a directory"), std::string::npos) << dir.error().message;
+
+  // A certificate authority that is a directory names the field.
+  fs::create_directories(dir_ / "ca.crt");
+  const std::string path = write("config", kTwoContexts);
+  auto ca_dir = load_kubeconfig(path);
+  ASSERT_FALSE(ca_dir.ok());
+  EXPECT_NE(ca_dir.error().message.find("certificate-authority: cannot read"), std::string::npos)
+      << ca_dir.error().message;
+  EXPECT_NE(ca_dir.error().message.find("is a directory"), std::string::npos)
+      << ca_dir.error().message;
+}
+
 TEST_F(ConfigTest, ExecPluginIsPlainlyUnsupported) {
   const std::string path = write("config", R"(current-context: c
 contexts: [{name: c, context: {cluster: k, user: eks}}]
