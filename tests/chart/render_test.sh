@@ -78,8 +78,8 @@ check "all $(wc -l <"$work/schema-values") values in values.yaml have a comment,
 render default ascend-factory
 kinds=$(q default '[.items[] | "\(.kind)/\(.metadata.name)"] | sort')
 expect "objects rendered with default values" "$kinds" \
-  '["ClusterRole/llamafactory-operator","ClusterRole/llamafactoryjobs-edit","ClusterRole/llamafactoryjobs-view","ClusterRoleBinding/llamafactory-operator","DaemonSet/ascend-device-plugin","Deployment/llamafactory-operator","Role/llamafactory-operator-leader-election","RoleBinding/llamafactory-operator-leader-election","ServiceAccount/llamafactory-operator"]'
-expect "namespaced objects' namespace" "$(q default '[.items[] | select(.kind | test("^(Cluster|$)") | not) | .metadata.namespace] | unique')" '["ascend-factory"]'
+  '["ClusterRole/llamafactory-operator","ClusterRole/llamafactoryjobs-edit","ClusterRole/llamafactoryjobs-view","ClusterRoleBinding/llamafactory-operator","DaemonSet/ascend-device-plugin","Deployment/llamafactory-operator","Role/llamafactory-operator-leader-election","RoleBinding/llamafactory-operator-leader-election","ServiceAccount/llamafactory-operator","ValidatingAdmissionPolicy/llamafactoryjobs-tenant-safety","ValidatingAdmissionPolicyBinding/llamafactoryjobs-tenant-safety"]'
+expect "namespaced objects' namespace" "$(q default '[.items[] | select(.kind | test("^(Cluster|ValidatingAdmissionPolicy|$)") | not) | .metadata.namespace] | unique')" '["ascend-factory"]'
 check "default render: $(q default '.items | length') objects (no ServiceMonitor, PodMonitor or metrics Service), all in the release namespace"
 
 dep=$(obj Deployment llamafactory-operator)
@@ -146,6 +146,9 @@ expect "Role llamafactory-operator rules" "$(q custom "$(obj Role llamafactory-o
   "[\"team-a\",$want_rules]"
 expect "RoleBinding" "$(q custom "$(obj RoleBinding llamafactory-operator) | [.roleRef.kind, .roleRef.name, .subjects]")" \
   '["Role","llamafactory-operator",[{"kind":"ServiceAccount","name":"lf-operator","namespace":"team-a"}]]'
+expect "admission policy binding in namespace scope" \
+  "$(q custom "$(obj ValidatingAdmissionPolicyBinding llamafactoryjobs-tenant-safety-team-a) | [.spec.policyName, .spec.matchResources.namespaceSelector.matchLabels]")" \
+  '["llamafactoryjobs-tenant-safety-team-a",{"kubernetes.io/metadata.name":"team-a"}]'
 dep=$(obj Deployment llamafactory-operator)
 c="$dep | .spec.template.spec.containers[0]"
 expect "namespace-scoped operator args" "$(q custom "$c | .args")" \
@@ -180,7 +183,7 @@ expect "ClusterRoles in namespace scope with rbac.nodes" "$(q nsnodes '[.items[]
 expect "Role in namespace scope" "$(q nsnodes "$(obj Role llamafactory-operator) | .metadata.namespace")" '"team-b"'
 check "namespace scope with node access: the only operator ClusterRole holds nodes alone, cluster-scoped names carry the namespace"
 
-render disabled ascend-factory --set plugin.enabled=false --set operator.enabled=false --set rbac.aggregateToDefaultRoles=false
+render disabled ascend-factory --set plugin.enabled=false --set operator.enabled=false --set rbac.aggregateToDefaultRoles=false --set admissionPolicy.enabled=false
 expect "objects with everything disabled" "$(q disabled '.items | length')" 0
 render oneoff ascend-factory --set operator.replicas=1 --set operator.leaderElect=false
 expect "single replica without election" "$(q oneoff "[($(obj Deployment llamafactory-operator) | .spec.template.spec.containers[0].args[0])] + [.items[] | select(.kind == \"Role\") | .metadata.name]")" '["--leader-elect=false"]'

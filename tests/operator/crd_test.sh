@@ -112,6 +112,26 @@ fi
 [[ "$out" == *"spec.nodes"* ]] || fail "update refusal does not name spec.nodes: $out"
 check "update to nodes=4 on a webui job refused: ${out##*: }"
 
+# --- only runPolicy may change on an existing job (CEL transition rules): an edit of what
+# shapes the Pods is refused naming the field; suspend, deadlines, TTL and budget go through
+for edit in '{"spec":{"image":"other:1"}}=spec.image' '{"spec":{"npusPerNode":2}}=spec.npusPerNode' \
+  '{"spec":{"env":[{"name":"A","value":"b"}]}}=spec.env' '{"spec":{"config":{"stage":"dpo"}}}=spec.config' \
+  '{"spec":{"serviceAccountName":"builder"}}=spec.serviceAccountName' \
+  '{"spec":{"storage":{"data":{"hostPath":{"path":"/data"}}}}}=spec.storage'; do
+  patch=${edit%=*} field=${edit##*=}
+  if out=$("${kubectl[@]}" patch lfjob -n crd-test qwen-lora-sft --type merge -p "$patch" 2>&1); then
+    fail "edit $patch of an existing job was accepted"
+  fi
+  [[ "$out" == *"$field"* && "$out" == *"cannot change on an existing job"* ]] \
+    || fail "edit $patch refused without naming $field: $out"
+done
+"${kubectl[@]}" patch lfjob -n crd-test qwen-lora-sft --type merge -p \
+  '{"spec":{"runPolicy":{"suspend":true,"maxRestarts":5,"activeDeadlineSeconds":7200,"ttlSecondsAfterFinished":60}}}' \
+  >/dev/null || fail "editing runPolicy of an existing job was refused"
+got=$(jp qwen-lora-sft '{.spec.runPolicy.suspend} {.spec.runPolicy.maxRestarts} {.spec.runPolicy.activeDeadlineSeconds}')
+[[ "$got" == "true 5 7200" ]] || fail "runPolicy edit not stored: $got"
+check "an existing job refuses edits of image, npusPerNode, env, config, serviceAccountName, storage and takes runPolicy edits"
+
 # --- kubectl explain teaches the fields
 explain=$("${kubectl[@]}" explain lfjob.spec.runPolicy 2>&1) || fail "kubectl explain lfjob.spec.runPolicy failed: $explain"
 for want in restartPolicy maxRestarts restartScope activeDeadlineSeconds ttlSecondsAfterFinished suspend "NonRetryableExitCode"; do
