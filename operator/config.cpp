@@ -42,10 +42,9 @@ kube::Result<Address> parse_address(const std::string& text) {
 ConfigLoad load_config(int argc, const char* const* argv) {
   ConfigLoad load;
   OperatorConfig& c = load.config;
-  CLI::App app{
-      "llamafactory-operator: runs LlamaFactoryJob resources (ascendfactory.io/v1alpha1) as "
-      "LLaMA-Factory pods on Ascend NPUs",
-      "llamafactory-operator"};
+  CLI::App app{std::string("llamafactory-operator: runs ") + kKind + " resources (" +
+                   kJobs.api_version() + ") as LLaMA-Factory pods on Ascend NPUs",
+               "llamafactory-operator"};
   app.set_version_flag("--version", "llamafactory-operator 0.1.0");
   app.get_formatter()->column_width(34);
   app.add_option("--kubeconfig", c.kubeconfig,
@@ -87,9 +86,10 @@ ConfigLoad load_config(int argc, const char* const* argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   app.add_option("--startup-taint", c.startup_taint,
-                 "taint removed from a Node once its allocatable shows huawei.com/Ascend910 "
-                 "(the cluster autoscaler's startup taint); empty: leave Nodes alone (no "
-                 "Node access needed)")
+                 std::string("taint removed from a Node once its allocatable shows ") +
+                     kNpuResource +
+                     " (the cluster autoscaler's startup taint); empty: leave Nodes alone (no "
+                     "Node access needed)")
       ->capture_default_str();
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();

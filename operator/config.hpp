@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kube/error.hpp"
+#include "operator/contract.hpp"
 
 namespace ascend::op {
 
@@ -47,7 +48,7 @@ struct OperatorConfig {
   int workers = 16;
   /// Removed from a Node once its allocatable shows the NPUs (node_readiness.hpp); empty
   /// turns that off, and the operator then needs no access to Nodes.
-  std::string startup_taint = "startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu";
+  std::string startup_taint = kStartupTaint;
   std::string log_level = "info";
   std::string log_format = "text";
 };

@@ -13,28 +13,11 @@
 #include <vector>
 
 #include "kube/error.hpp"
-#include "kube/resource.hpp"
+#include "operator/contract.hpp"
 
 namespace ascend::op {
 
 using Json = nlohmann::json;
-
-/// The custom resource's REST collection.
-inline const kube::Resource kJobs{"ascendfactory.io", "v1alpha1", "llamafactoryjobs",
-                                  "LlamaFactoryJob", true};
-
-/// Labels and annotations the operator puts on what it creates.
-namespace labels {
-inline constexpr const char* kJobName = "ascendfactory.io/job-name";
-inline constexpr const char* kNodeRank = "ascendfactory.io/node-rank";
-/// The attempt (see JobStatus::rank_attempts) a Pod belongs to.
-inline constexpr const char* kAttempt = "ascendfactory.io/attempt";
-inline constexpr const char* kManagedBy = "app.kubernetes.io/managed-by";
-inline constexpr const char* kManagedByValue = "llamafactory-operator";
-/// A hash of the desired child object; a child is re-applied only when it differs.
-inline constexpr const char* kSpecHash = "ascendfactory.io/spec-hash";
-inline constexpr const char* kSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict";
-}  // namespace labels
 
 /// `llamafactory-cli <mode>`.
 enum class Mode { kTrain, kWebui, kApi, kWebchat, kExport };
@@ -48,7 +31,7 @@ std::string restart_policy_name(RestartPolicy policy);
 
 struct ConfigMapRef {
   std::string name;
-  std::string key = "config.yaml";
+  std::string key = workload::kConfigFile;
 };
 
 /// The four LLaMA-Factory folders. Each is a volume source object with exactly one of

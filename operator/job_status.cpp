@@ -4,6 +4,7 @@
 #include <charconv>
 #include <map>
 
+#include "operator/children.hpp"
 #include "operator/timestamp.hpp"
 
 namespace ascend::op {
@@ -152,8 +153,8 @@ Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::Wall
   const int nodes = spec.nodes;
   s.observed_generation = job.generation;
   s.rank_attempts.resize(static_cast<std::size_t>(nodes), 0);
-  s.webui_endpoint = "http://" + job.name + "." + job.ns + ".svc:7860";
-  s.api_endpoint = "http://" + job.name + "." + job.ns + ".svc:8000";
+  s.webui_endpoint = service_url(job, workload::kWebuiPort);
+  s.api_endpoint = service_url(job, workload::kApiPort);
   if (s.condition("Created") == nullptr) {
     const std::string message = std::to_string(nodes) + " rank(s) of " +
                                 std::to_string(spec.npus_per_node) + " NPU(s), mode " +

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "kube/logging.hpp"
+#include "operator/children.hpp"
 #include "operator/config_map_builder.hpp"
 #include "operator/job_status.hpp"
 #include "operator/service_builder.hpp"

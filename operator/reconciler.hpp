@@ -20,7 +20,7 @@ namespace ascend::op {
 struct ReconcilerOptions {
   PodBuilderOptions pods;
   /// Server-side apply field manager for ConfigMaps and Services.
-  std::string field_manager = "llamafactory-operator";
+  std::string field_manager = kOperatorName;
   /// How soon to look again when the caches are known to lag our own writes.
   std::chrono::milliseconds cache_lag_retry{200};
   /// How long a Pod this process created may stay missing from the Pod cache before a
