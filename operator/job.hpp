@@ -9,7 +9,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kube/error.hpp"
@@ -28,6 +30,16 @@ enum class RestartScope { kJob, kPod };
 
 std::string mode_name(Mode mode);
 std::string restart_policy_name(RestartPolicy policy);
+
+/// `status.phase` (the CRD's enum). kNone: no status written yet, no phase field.
+enum class Phase { kNone, kPending, kRunning, kRestarting, kSucceeded, kFailed, kSuspended };
+/// The status field's text, e.g. "Running"; "" for kNone.
+std::string phase_name(Phase phase);
+/// The phase a status field names; kNone for "" and for any text that names no phase (status
+/// is ours to rewrite).
+Phase phase_from_name(std::string_view name);
+/// Writes phase_name(), or "-" for kNone (logs and test failure messages).
+std::ostream& operator<<(std::ostream& out, Phase phase);
 
 struct ConfigMapRef {
   std::string name;
@@ -108,10 +120,9 @@ struct LastFailure {
   bool operator==(const LastFailure&) const = default;
 };
 
-/// `status`, as the operator writes it. Phases: Pending, Running, Restarting, Succeeded,
-/// Failed, Suspended ("" before the first reconcile).
+/// `status`, as the operator writes it.
 struct JobStatus {
-  std::string phase;
+  Phase phase = Phase::kNone;
   std::vector<Condition> conditions;
   std::int64_t observed_generation = 0;
   int restarts = 0;
@@ -132,7 +143,9 @@ struct JobStatus {
   bool operator==(const JobStatus&) const = default;
   /// The condition of this type, or nullptr.
   [[nodiscard]] const Condition* condition(const std::string& type) const;
-  [[nodiscard]] bool finished() const { return phase == "Succeeded" || phase == "Failed"; }
+  [[nodiscard]] bool finished() const {
+    return phase == Phase::kSucceeded || phase == Phase::kFailed;
+  }
 };
 
 Json status_to_json(const JobStatus& status);

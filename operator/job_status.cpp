@@ -87,9 +87,9 @@ struct Ctx {
   }
   // Enters a final phase: the condition, Running=False, Restarting=False, completion time.
   void finish(bool succeeded, const std::string& reason, const std::string& message) const {
-    d.status.phase = succeeded ? "Succeeded" : "Failed";
+    d.status.phase = succeeded ? Phase::kSucceeded : Phase::kFailed;
     d.status.completion_time = now;
-    condition(d.status.phase, "True", reason, message);
+    condition(phase_name(d.status.phase), "True", reason, message);
     condition("Running", "False", reason, message);
     clear("Restarting", reason, message);
     event(succeeded ? "Normal" : "Warning", reason, message);
@@ -208,8 +208,8 @@ Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::Wall
   if (spec.run_policy.suspend) {
     for (const auto& [rank, p] : current)
       d.remove.push_back(PodRef{p->name, p->uid});
-    if (s.phase != "Suspended") {
-      s.phase = "Suspended";
+    if (s.phase != Phase::kSuspended) {
+      s.phase = Phase::kSuspended;
       ctx.condition("Suspended", "True", "Suspended",
                     "spec.runPolicy.suspend is true; pods deleted");
       ctx.condition("Running", "False", "Suspended", "the job is suspended");
@@ -227,13 +227,13 @@ Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::Wall
       ++s.active;
     }
   }
-  if (s.phase == "Suspended") {
-    s.phase = "Pending";
+  if (s.phase == Phase::kSuspended) {
+    s.phase = Phase::kPending;
     s.start_time = ctx.now;
     ctx.condition("Suspended", "False", "Resumed", "spec.runPolicy.suspend is false");
     ctx.event("Normal", "Resumed", "job resumed; pods will be created");
   }
-  if (s.phase.empty()) s.phase = "Pending";
+  if (s.phase == Phase::kNone) s.phase = Phase::kPending;
   if (s.start_time.empty()) s.start_time = ctx.now;
 
   // Deadline.
@@ -304,7 +304,7 @@ Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::Wall
         d.remove.push_back(PodRef{p->name, p->uid});
       }
     }
-    s.phase = "Restarting";
+    s.phase = Phase::kRestarting;
     const std::string reason =
         policy == RestartPolicy::kExitCode ? "RetryableExitCode" : "PodFailed";
     const std::string message =
@@ -343,8 +343,8 @@ Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::Wall
   const std::string progress =
       std::to_string(running) + " of " + std::to_string(nodes) + " rank(s) running";
   if (running == nodes && s.active > 0) {
-    if (s.phase != "Running") ctx.event("Normal", "Running", progress);
-    s.phase = "Running";
+    if (s.phase != Phase::kRunning) ctx.event("Normal", "Running", progress);
+    s.phase = Phase::kRunning;
     ctx.condition("Running", "True", "AllRanksRunning", progress);
     ctx.clear("Restarting", "Running", progress);
     return d;
@@ -364,14 +364,14 @@ Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::Wall
       break;
     }
   }
-  if (s.phase != "Restarting") s.phase = "Pending";
+  if (s.phase != Phase::kRestarting) s.phase = Phase::kPending;
   if (!reason.empty()) {
     const Condition* c = s.condition("Running");
     if (c == nullptr || c->reason != reason) ctx.event("Warning", reason, message);
     ctx.condition("Running", "False", reason, message);
   } else if (s.condition("Running") != nullptr) {
-    ctx.condition("Running", "False", s.phase == "Restarting" ? "Restarting" : "PodsPending",
-                  progress);
+    ctx.condition("Running", "False",
+                  s.phase == Phase::kRestarting ? "Restarting" : "PodsPending", progress);
   }
   return d;
 }

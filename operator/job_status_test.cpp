@@ -56,7 +56,7 @@ bool has_event(const Decision& d, const std::string& reason) {
 TEST(JobStatus, FirstDecisionCreatesEveryRankAndMarksCreated) {
   const Job job = make_job(2);
   const Decision d = decide(job, {}, kT0);
-  EXPECT_EQ(d.status.phase, "Pending");
+  EXPECT_EQ(d.status.phase, Phase::kPending);
   EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 0}, {1, 0}}));
   EXPECT_TRUE(d.remove.empty());
   ASSERT_NE(d.status.condition("Created"), nullptr);
@@ -76,12 +76,12 @@ TEST(JobStatus, FirstDecisionCreatesEveryRankAndMarksCreated) {
 TEST(JobStatus, PendingUntilEveryRankRuns) {
   const Job job = started(make_job(2));
   Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Pending")}, kT0 + seconds(5));
-  EXPECT_EQ(d.status.phase, "Pending");
+  EXPECT_EQ(d.status.phase, Phase::kPending);
   EXPECT_TRUE(d.create.empty());
   EXPECT_EQ(d.status.active, 2);
 
   d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Running")}, kT0 + seconds(6));
-  EXPECT_EQ(d.status.phase, "Running");
+  EXPECT_EQ(d.status.phase, Phase::kRunning);
   ASSERT_NE(d.status.condition("Running"), nullptr);
   EXPECT_EQ(d.status.condition("Running")->status, "True");
   EXPECT_EQ(d.status.condition("Running")->reason, "AllRanksRunning");
@@ -111,12 +111,12 @@ TEST(JobStatus, CreatesOnlyMissingRanks) {
 TEST(JobStatus, SucceedsWhenEveryRankSucceeded) {
   Job job = started(make_job(2));
   Decision d = decide(job, {pod(0, 0, "Succeeded", 0), pod(1, 0, "Running")}, kT0 + seconds(9));
-  EXPECT_EQ(d.status.phase, "Running") << "one rank done, one still running";
+  EXPECT_EQ(d.status.phase, Phase::kRunning) << "one rank done, one still running";
   EXPECT_EQ(d.status.succeeded, 1);
   EXPECT_EQ(d.status.active, 1);
 
   d = decide(job, {pod(0, 0, "Succeeded", 0), pod(1, 0, "Succeeded", 0)}, kT0 + seconds(10));
-  EXPECT_EQ(d.status.phase, "Succeeded");
+  EXPECT_EQ(d.status.phase, Phase::kSucceeded);
   EXPECT_EQ(d.status.completion_time, format_time(kT0 + seconds(10)));
   EXPECT_EQ(d.status.condition("Succeeded")->status, "True");
   EXPECT_EQ(d.status.condition("Succeeded")->reason, "AllRanksSucceeded");
@@ -128,7 +128,7 @@ TEST(JobStatus, SucceedsWhenEveryRankSucceeded) {
   // Final: nothing more happens, and a Pod that vanished is not re-created.
   job.status = d.status;
   d = decide(job, {pod(0, 0, "Succeeded", 0)}, kT0 + seconds(20));
-  EXPECT_EQ(d.status.phase, "Succeeded");
+  EXPECT_EQ(d.status.phase, Phase::kSucceeded);
   EXPECT_TRUE(d.create.empty());
   EXPECT_TRUE(d.events.empty());
   EXPECT_TRUE(same_status_ignoring_timestamps(d.status, job.status));
@@ -141,7 +141,7 @@ struct FailureCase {
   std::optional<int> exit_code;
   int restarts_before;
   int max_restarts;
-  const char* phase;   // after the decision
+  Phase phase;         // after the decision
   const char* reason;  // of the Failed or Restarting condition
   int restarts_after;
 };
@@ -157,7 +157,7 @@ TEST_P(FailureTable, ClassifiesAndCounts) {
       decide(job, {pod(0, c.restarts_before, "Failed", c.exit_code)}, kT0 + seconds(30));
   EXPECT_EQ(d.status.phase, c.phase);
   EXPECT_EQ(d.status.restarts, c.restarts_after);
-  const Condition* cond = d.status.condition(d.status.phase == "Failed" ? "Failed" : "Restarting");
+  const Condition* cond = d.status.condition(d.status.phase == Phase::kFailed ? "Failed" : "Restarting");
   ASSERT_NE(cond, nullptr);
   EXPECT_EQ(cond->status, "True");
   EXPECT_EQ(cond->reason, c.reason);
@@ -166,7 +166,7 @@ TEST_P(FailureTable, ClassifiesAndCounts) {
   EXPECT_EQ(d.status.last_failure->exit_code, c.exit_code);
   EXPECT_EQ(d.status.failed, 1);
   EXPECT_TRUE(d.create.empty()) << "the old Pod must be gone before its name is reused";
-  if (d.status.phase == std::string("Restarting")) {
+  if (d.status.phase == Phase::kRestarting) {
     EXPECT_EQ(d.status.rank_attempts, std::vector<int>{c.restarts_before + 1});
     ASSERT_EQ(d.remove.size(), 1U);
     EXPECT_EQ(d.remove[0].uid, "pod-0-" + std::to_string(c.restarts_before));
@@ -182,36 +182,36 @@ TEST_P(FailureTable, ClassifiesAndCounts) {
 INSTANTIATE_TEST_SUITE_P(
     Policies, FailureTable,
     ::testing::Values(
-        FailureCase{"NeverCode1", RestartPolicy::kNever, 1, 0, 3, "Failed", "PodFailed", 0},
-        FailureCase{"NeverCode137", RestartPolicy::kNever, 137, 0, 3, "Failed", "PodFailed", 0},
-        FailureCase{"OnFailureCode1", RestartPolicy::kOnFailure, 1, 0, 3, "Restarting", "PodFailed",
+        FailureCase{"NeverCode1", RestartPolicy::kNever, 1, 0, 3, Phase::kFailed, "PodFailed", 0},
+        FailureCase{"NeverCode137", RestartPolicy::kNever, 137, 0, 3, Phase::kFailed, "PodFailed", 0},
+        FailureCase{"OnFailureCode1", RestartPolicy::kOnFailure, 1, 0, 3, Phase::kRestarting, "PodFailed",
                     1},
-        FailureCase{"OnFailureCode137", RestartPolicy::kOnFailure, 137, 2, 3, "Restarting",
+        FailureCase{"OnFailureCode137", RestartPolicy::kOnFailure, 137, 2, 3, Phase::kRestarting,
                     "PodFailed", 3},
-        FailureCase{"OnFailureBudgetSpent", RestartPolicy::kOnFailure, 1, 3, 3, "Failed",
+        FailureCase{"OnFailureBudgetSpent", RestartPolicy::kOnFailure, 1, 3, 3, Phase::kFailed,
                     "MaxRestartsExceeded", 3},
-        FailureCase{"OnFailureNoBudget", RestartPolicy::kOnFailure, 2, 0, 0, "Failed",
+        FailureCase{"OnFailureNoBudget", RestartPolicy::kOnFailure, 2, 0, 0, Phase::kFailed,
                     "MaxRestartsExceeded", 0},
-        FailureCase{"ExitCode1", RestartPolicy::kExitCode, 1, 0, 3, "Failed",
+        FailureCase{"ExitCode1", RestartPolicy::kExitCode, 1, 0, 3, Phase::kFailed,
                     "NonRetryableExitCode", 0},
-        FailureCase{"ExitCode127", RestartPolicy::kExitCode, 127, 0, 3, "Failed",
+        FailureCase{"ExitCode127", RestartPolicy::kExitCode, 127, 0, 3, Phase::kFailed,
                     "NonRetryableExitCode", 0},
-        FailureCase{"ExitCode128", RestartPolicy::kExitCode, 128, 0, 3, "Restarting",
+        FailureCase{"ExitCode128", RestartPolicy::kExitCode, 128, 0, 3, Phase::kRestarting,
                     "RetryableExitCode", 1},
-        FailureCase{"ExitCode137", RestartPolicy::kExitCode, 137, 1, 3, "Restarting",
+        FailureCase{"ExitCode137", RestartPolicy::kExitCode, 137, 1, 3, Phase::kRestarting,
                     "RetryableExitCode", 2},
-        FailureCase{"ExitCode255", RestartPolicy::kExitCode, 255, 0, 3, "Restarting",
+        FailureCase{"ExitCode255", RestartPolicy::kExitCode, 255, 0, 3, Phase::kRestarting,
                     "RetryableExitCode", 1},
         FailureCase{"ExitCodeUnknownIsRetryable", RestartPolicy::kExitCode, std::nullopt, 0, 3,
-                    "Restarting", "RetryableExitCode", 1},
-        FailureCase{"ExitCode137BudgetSpent", RestartPolicy::kExitCode, 137, 3, 3, "Failed",
+                    Phase::kRestarting, "RetryableExitCode", 1},
+        FailureCase{"ExitCode137BudgetSpent", RestartPolicy::kExitCode, 137, 3, 3, Phase::kFailed,
                     "MaxRestartsExceeded", 3}),
     [](const ::testing::TestParamInfo<FailureCase>& row) { return std::string(row.param.name); });
 
 TEST(JobStatus, JobScopeRestartsEveryRankOnce) {
   const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kJob));
   const Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Failed", 137)}, kT0);
-  EXPECT_EQ(d.status.phase, "Restarting");
+  EXPECT_EQ(d.status.phase, Phase::kRestarting);
   EXPECT_EQ(d.status.restarts, 1);
   EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{1, 1}));
   EXPECT_EQ(d.remove,
@@ -223,14 +223,14 @@ TEST(JobStatus, JobScopeRestartsEveryRankOnce) {
 TEST(JobStatus, JobScopeCountsSimultaneousFailuresAsOneRestart) {
   const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kJob, 1));
   const Decision d = decide(job, {pod(0, 0, "Failed", 137), pod(1, 0, "Failed", 137)}, kT0);
-  EXPECT_EQ(d.status.phase, "Restarting");
+  EXPECT_EQ(d.status.phase, Phase::kRestarting);
   EXPECT_EQ(d.status.restarts, 1);
 }
 
 TEST(JobStatus, PodScopeRestartsOnlyTheFailedRank) {
   const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kPod));
   const Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Failed", 1)}, kT0);
-  EXPECT_EQ(d.status.phase, "Restarting");
+  EXPECT_EQ(d.status.phase, Phase::kRestarting);
   EXPECT_EQ(d.status.restarts, 1);
   EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{0, 1}));
   EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-1", "pod-1-0"}}));
@@ -239,14 +239,14 @@ TEST(JobStatus, PodScopeRestartsOnlyTheFailedRank) {
 TEST(JobStatus, PodScopeCountsEachFailedRank) {
   const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kPod, 1));
   const Decision d = decide(job, {pod(0, 0, "Failed", 1), pod(1, 0, "Failed", 1)}, kT0);
-  EXPECT_EQ(d.status.phase, "Failed") << "two restarts needed, one allowed";
+  EXPECT_EQ(d.status.phase, Phase::kFailed) << "two restarts needed, one allowed";
   EXPECT_EQ(d.status.condition("Failed")->reason, "MaxRestartsExceeded");
 }
 
 TEST(JobStatus, PermanentFailureStopsTheOtherRanks) {
   const Job job = started(make_job(2, RestartPolicy::kExitCode));
   const Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Failed", 2)}, kT0);
-  EXPECT_EQ(d.status.phase, "Failed");
+  EXPECT_EQ(d.status.phase, Phase::kFailed);
   EXPECT_EQ(d.status.condition("Failed")->reason, "NonRetryableExitCode");
   EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-0", "pod-0-0"}}));
   EXPECT_NE(d.status.condition("Failed")->message.find("exit code 2"), std::string::npos);
@@ -255,7 +255,7 @@ TEST(JobStatus, PermanentFailureStopsTheOtherRanks) {
 TEST(JobStatus, ExitCodePolicyBlamesThePermanentFailure) {
   const Job job = started(make_job(2, RestartPolicy::kExitCode));
   const Decision d = decide(job, {pod(0, 0, "Failed", 137), pod(1, 0, "Failed", 3)}, kT0);
-  EXPECT_EQ(d.status.phase, "Failed");
+  EXPECT_EQ(d.status.phase, Phase::kFailed);
   EXPECT_EQ(d.status.last_failure->rank, 1);
   EXPECT_EQ(d.status.last_failure->exit_code, 3);
 }
@@ -276,13 +276,13 @@ TEST(JobStatus, RestartSequenceCountsOnceAndRecreatesAfterDeletion) {
   EXPECT_EQ(d.status.restarts, 1) << "a stale failed Pod is not counted again";
   EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-1", "pod-1-0"}}));
   EXPECT_TRUE(d.create.empty());
-  EXPECT_EQ(d.status.phase, "Restarting");
+  EXPECT_EQ(d.status.phase, Phase::kRestarting);
   job.status = d.status;
 
   // Rank 1 is gone, rank 0 still terminating: only rank 1 is re-created, in attempt 1.
   d = decide(job, {terminating}, kT0 + seconds(3));
   EXPECT_EQ(d.create, (std::vector<PodSlot>{{1, 1}}));
-  EXPECT_EQ(d.status.phase, "Restarting");
+  EXPECT_EQ(d.status.phase, Phase::kRestarting);
   job.status = d.status;
 
   d = decide(job, {}, kT0 + seconds(4));
@@ -290,11 +290,11 @@ TEST(JobStatus, RestartSequenceCountsOnceAndRecreatesAfterDeletion) {
   job.status = d.status;
 
   d = decide(job, {pod(0, 1, "Pending"), pod(1, 1, "Running")}, kT0 + seconds(5));
-  EXPECT_EQ(d.status.phase, "Restarting") << "stays Restarting until every rank runs again";
+  EXPECT_EQ(d.status.phase, Phase::kRestarting) << "stays Restarting until every rank runs again";
   job.status = d.status;
 
   d = decide(job, {pod(0, 1, "Running"), pod(1, 1, "Running")}, kT0 + seconds(6));
-  EXPECT_EQ(d.status.phase, "Running");
+  EXPECT_EQ(d.status.phase, Phase::kRunning);
   EXPECT_EQ(d.status.condition("Restarting")->status, "False");
   EXPECT_EQ(d.status.condition("Running")->status, "True");
   EXPECT_EQ(d.status.restarts, 1);
@@ -314,7 +314,7 @@ TEST(JobStatus, PodsOutsideTheRankRangeOrUnlabelledAreDeleted) {
   unlabelled.uid = "x";
   const Decision d = decide(job, {pod(0, 0, "Running"), pod(3, 0, "Running"), unlabelled}, kT0);
   EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-3", "pod-3-0"}, {"sft-worker-0", "x"}}));
-  EXPECT_EQ(d.status.phase, "Running");
+  EXPECT_EQ(d.status.phase, Phase::kRunning);
 }
 
 TEST(JobStatus, DeadlineFailsTheJobAndStopsItsPods) {
@@ -322,12 +322,12 @@ TEST(JobStatus, DeadlineFailsTheJobAndStopsItsPods) {
   job.spec.run_policy.active_deadline_seconds = 60;
   job = started(job);
   Decision d = decide(job, {pod(0, 0, "Running")}, kT0 + seconds(20));
-  EXPECT_EQ(d.status.phase, "Running");
+  EXPECT_EQ(d.status.phase, Phase::kRunning);
   ASSERT_TRUE(d.requeue_after.has_value());
   EXPECT_EQ(*d.requeue_after, seconds(40));
 
   d = decide(job, {pod(0, 0, "Running")}, kT0 + seconds(60));
-  EXPECT_EQ(d.status.phase, "Failed");
+  EXPECT_EQ(d.status.phase, Phase::kFailed);
   EXPECT_EQ(d.status.condition("Failed")->reason, "DeadlineExceeded");
   EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-0", "pod-0-0"}}));
   EXPECT_TRUE(has_event(d, "DeadlineExceeded"));
@@ -338,7 +338,7 @@ TEST(JobStatus, TtlDeletesTheJobAfterItFinished) {
   job.spec.run_policy.ttl_seconds_after_finished = 100;
   job = started(job);
   job.status = decide(job, {pod(0, 0, "Succeeded", 0)}, kT0).status;
-  ASSERT_EQ(job.status.phase, "Succeeded");
+  ASSERT_EQ(job.status.phase, Phase::kSucceeded);
 
   Decision d = decide(job, {pod(0, 0, "Succeeded", 0)}, kT0 + seconds(30));
   EXPECT_FALSE(d.delete_job);
@@ -352,7 +352,7 @@ TEST(JobStatus, TtlDeletesTheJobAfterItFinished) {
 TEST(JobStatus, NoTtlKeepsTheJob) {
   Job job = started(make_job(1, RestartPolicy::kNever));
   job.status = decide(job, {pod(0, 0, "Failed", 1)}, kT0).status;
-  ASSERT_EQ(job.status.phase, "Failed");
+  ASSERT_EQ(job.status.phase, Phase::kFailed);
   const Decision d = decide(job, {}, kT0 + seconds(100000));
   EXPECT_FALSE(d.delete_job);
   EXPECT_FALSE(d.requeue_after.has_value());
@@ -361,11 +361,11 @@ TEST(JobStatus, NoTtlKeepsTheJob) {
 TEST(JobStatus, SuspendDeletesPodsAndResumeRecreatesThem) {
   Job job = started(make_job(2));
   job.status = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Running")}, kT0).status;
-  ASSERT_EQ(job.status.phase, "Running");
+  ASSERT_EQ(job.status.phase, Phase::kRunning);
 
   job.spec.run_policy.suspend = true;
   Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Running")}, kT0 + seconds(10));
-  EXPECT_EQ(d.status.phase, "Suspended");
+  EXPECT_EQ(d.status.phase, Phase::kSuspended);
   EXPECT_EQ(d.remove.size(), 2U);
   EXPECT_TRUE(d.create.empty());
   EXPECT_EQ(d.status.condition("Suspended")->status, "True");
@@ -382,7 +382,7 @@ TEST(JobStatus, SuspendDeletesPodsAndResumeRecreatesThem) {
   job.spec.run_policy.suspend = false;
   job.generation = 3;
   d = decide(job, {}, kT0 + seconds(30));
-  EXPECT_EQ(d.status.phase, "Pending");
+  EXPECT_EQ(d.status.phase, Phase::kPending);
   EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 0}, {1, 0}}));
   EXPECT_EQ(d.status.condition("Suspended")->status, "False");
   EXPECT_EQ(d.status.condition("Suspended")->reason, "Resumed");
@@ -395,7 +395,7 @@ TEST(JobStatus, SuspendedBeforeItStartedCreatesNothing) {
   Job job = make_job(1);
   job.spec.run_policy.suspend = true;
   const Decision d = decide(job, {}, kT0);
-  EXPECT_EQ(d.status.phase, "Suspended");
+  EXPECT_EQ(d.status.phase, Phase::kSuspended);
   EXPECT_TRUE(d.create.empty());
 }
 
@@ -405,7 +405,7 @@ TEST(JobStatus, UnschedulableAndImagePullReasons) {
   stuck.unschedulable = true;
   stuck.unschedulable_message = "0/3 nodes are available: 3 Insufficient huawei.com/Ascend910.";
   Decision d = decide(job, {pod(0, 0, "Running"), stuck}, kT0);
-  EXPECT_EQ(d.status.phase, "Pending");
+  EXPECT_EQ(d.status.phase, Phase::kPending);
   ASSERT_NE(d.status.condition("Running"), nullptr);
   EXPECT_EQ(d.status.condition("Running")->reason, "Unschedulable");
   EXPECT_NE(d.status.condition("Running")->message.find("Insufficient huawei.com/Ascend910"),
@@ -444,7 +444,7 @@ TEST(JobStatus, TransitionTimeMovesOnlyWithTheConditionStatus) {
 
 TEST(JobStatus, SameStatusIgnoresOnlyTimestamps) {
   JobStatus a;
-  a.phase = "Running";
+  a.phase = Phase::kRunning;
   a.conditions.push_back(
       {"Running", "True", 1, "2024-01-01T00:00:00Z", "AllRanksRunning", "1 of 1"});
   JobStatus b = a;

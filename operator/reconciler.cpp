@@ -138,10 +138,10 @@ kube::ReconcileResult Reconciler::invalid_spec(const Json& object, const std::st
                                                const kube::Error& error) {
   log::warn("invalid job", {kv("controller", "lfjob"), kv("key", key), kv("error", error.message)});
   JobStatus status = status_from_json(object.value("status", Json::object()));
-  if (status.phase != "Failed" || status.condition("Failed") == nullptr ||
+  if (status.phase != Phase::kFailed || status.condition("Failed") == nullptr ||
       status.condition("Failed")->message != error.message) {
     const std::string now = format_time(options_.clock->wall_now());
-    status.phase = "Failed";
+    status.phase = Phase::kFailed;
     status.completion_time = now;
     status.observed_generation = object["metadata"].value("generation", std::int64_t{0});
     status.conditions.erase(std::remove_if(status.conditions.begin(), status.conditions.end(),
@@ -203,7 +203,7 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
     if (decision.status.phase != job.status.phase) {
       log::info("phase",
                 {kv("controller", "lfjob"), kv("key", key),
-                 kv("from", job.status.phase.empty() ? "-" : job.status.phase),
+                 kv("from", job.status.phase),
                  kv("to", decision.status.phase), kv("restarts", decision.status.restarts)});
     }
   }
