@@ -12,6 +12,7 @@
 
 #include "kube/client.hpp"
 #include "kube/controller.hpp"
+#include "kube/logging.hpp"
 #include "kube/store.hpp"
 #include "kube/transform.hpp"
 #include "operator/job.hpp"
@@ -56,6 +57,8 @@ class NodeReadiness final {
   kube::ClientPtr client_;
   std::shared_ptr<kube::Store> nodes_;
   NodeReadinessOptions options_;
+  /// `controller=node-readiness` on every line.
+  kube::log::Logger logger_;
 };
 
 }  // namespace ascend::op

@@ -11,6 +11,7 @@
 #include "kube/clock.hpp"
 #include "kube/controller.hpp"
 #include "kube/events.hpp"
+#include "kube/logging.hpp"
 #include "kube/store.hpp"
 #include "operator/job_metrics.hpp"
 #include "operator/pod_builder.hpp"
@@ -68,7 +69,7 @@ class Reconciler final {
   kube::Status write_status(const Json& object, const JobStatus& status, const std::string& key);
   bool cache_is_stale(const std::string& key, const std::string& resource_version);
   kube::ReconcileResult invalid_spec(const Json& object, const std::string& key,
-                                     const kube::Error& error);
+                                     const kube::Error& error, const kube::log::Logger& logger);
   void record(const Json& object, const std::string& type, const std::string& reason,
               const std::string& note);
 
@@ -81,6 +82,8 @@ class Reconciler final {
   std::shared_ptr<CreatedPods> created_pods_;
   kube::EventRecorder* events_;
   ReconcilerOptions options_;
+  /// `controller=lfjob` on every line; each reconcile adds `key=`.
+  kube::log::Logger logger_;
   std::mutex mutex_;
   /// key -> the resourceVersion our last status write replaced.
   std::unordered_map<std::string, std::string> superseded_;  // guarded by mutex_

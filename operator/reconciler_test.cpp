@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -165,6 +167,30 @@ TEST_F(ReconcilerTest, ANewJobGetsItsChildrenThenStatusThenOnePodPerRank) {
   ASSERT_EQ(applied.size(), 1U);
   EXPECT_NE(applied[0]["data"]["config.yaml"].get<std::string>().find("Qwen/Qwen2.5-7B"),
             std::string::npos);
+}
+
+TEST_F(ReconcilerTest, EveryLogLineNamesTheControllerAndTheJob) {
+  std::ostringstream out;
+  ASSERT_TRUE(
+      kube::setup_logging({"info", "text"}, std::make_shared<spdlog::sinks::ostream_sink_mt>(out))
+          .ok());
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  ASSERT_TRUE(kube::setup_logging({"info", "text"}).ok());  // before `out` goes
+
+  std::istringstream lines(out.str());
+  int count = 0;
+  for (std::string line; std::getline(lines, line); ++count) {
+    EXPECT_NE(line.find(" controller=lfjob key=ns/j"), std::string::npos) << line;
+  }
+  EXPECT_EQ(count, 2) << out.str();
+  EXPECT_NE(out.str().find(" info phase controller=lfjob key=ns/j from=- to=Pending restarts=0\n"),
+            std::string::npos)
+      << out.str();
+  EXPECT_NE(
+      out.str().find(" info created pod controller=lfjob key=ns/j pod=j-worker-0 attempt=0\n"),
+      std::string::npos)
+      << out.str();
 }
 
 TEST_F(ReconcilerTest, WaitsWhileTheJobCacheStillHoldsTheVersionItReplaced) {
