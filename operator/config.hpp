@@ -6,6 +6,7 @@
 #include <string>
 
 #include "kube/error.hpp"
+#include "operator/contract.hpp"
 
 namespace ascend::op {
 
@@ -35,11 +36,13 @@ struct OperatorConfig {
   std::string lease_namespace;
   /// Unique per replica; empty: hostname plus a random suffix.
   std::string identity;
-  /// For reconciles; Events get the same budget again on a client of their own. A new job
-  /// costs ~6.5 requests (3 applies, 2 status writes, a Pod per rank) and 2 Events: 100/s
-  /// starts 500 jobs submitted at once in ~35 s; client-go's era default of 20 took 200 s on
-  /// the bench (bench/README.md). The API server's Priority and Fairness, not a low client
-  /// limit, is what protects it from a busy client.
+  /// For reconciles; Events get the same budget again on a client of their own. A single-rank
+  /// job costs about 8 writes (8.03 measured, bench/README.md): 6 on this budget (3 applies,
+  /// 2 status writes, its Pod, plus a Pod per extra rank) and 2 Events on theirs. So 100/s
+  /// writes 500 jobs submitted at once in ~30 s, about the pace at which the bench's API
+  /// server creates their Services; client-go's era default of 20 took 200 s. The API
+  /// server's Priority and Fairness, not a low client limit, is what protects it from a busy
+  /// client.
   double kube_api_qps = 100;
   int kube_api_burst = 200;
   /// Reconciles wait on the API server for each write in turn: workers, not CPU, bound the
@@ -47,7 +50,7 @@ struct OperatorConfig {
   int workers = 16;
   /// Removed from a Node once its allocatable shows the NPUs (node_readiness.hpp); empty
   /// turns that off, and the operator then needs no access to Nodes.
-  std::string startup_taint = "startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu";
+  std::string startup_taint = kStartupTaint;
   std::string log_level = "info";
   std::string log_format = "text";
 };

@@ -2,7 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "operator/pod_builder.hpp"
+#include "operator/children.hpp"
 
 namespace ascend::op {
 
@@ -51,15 +51,10 @@ std::string to_yaml(const Json& value) {
 
 std::optional<Json> build_config_map(const Job& job) {
   if (!job.spec.config) return std::nullopt;
-  return Json{
-      {"apiVersion", "v1"},
-      {"kind", "ConfigMap"},
-      {"metadata",
-       {{"name", config_map_name(job.name)},
-        {"namespace", job.ns},
-        {"labels", {{labels::kJobName, job.name}, {labels::kManagedBy, labels::kManagedByValue}}},
-        {"ownerReferences", Json::array({owner_reference(job)})}}},
-      {"data", {{"config.yaml", to_yaml(*job.spec.config)}}}};
+  return Json{{"apiVersion", "v1"},
+              {"kind", "ConfigMap"},
+              {"metadata", child_metadata(job, config_map_name(job.name))},
+              {"data", {{workload::kConfigFile, to_yaml(*job.spec.config)}}}};
 }
 
 }  // namespace ascend::op

@@ -104,6 +104,13 @@ TEST(Config, HelpExplainsEveryFlag) {
   }
 }
 
+TEST(Config, HelpSizesTheRateByTheBenchsWritesPerJob) {
+  // bench/README.md measured 8.03 writes per single-rank job (2 of them Events).
+  const std::string help = run({"--help"}).message;
+  EXPECT_NE(help.find("about 8 writes"), std::string::npos) << help;
+  EXPECT_EQ(help.find("6.5"), std::string::npos) << help;
+}
+
 TEST(Config, BadFlagsStopWithAMessage) {
   struct Case {
     std::vector<const char*> args;

@@ -146,6 +146,12 @@ constexpr std::array<std::pair<const char*, RestartPolicy>, 3> kPolicies{
      {"ExitCode", RestartPolicy::kExitCode}}};
 constexpr std::array<std::pair<const char*, RestartScope>, 2> kScopes{
     {{"Job", RestartScope::kJob}, {"Pod", RestartScope::kPod}}};
+constexpr std::array<std::pair<const char*, Phase>, 6> kPhases{{{"Pending", Phase::kPending},
+                                                                {"Running", Phase::kRunning},
+                                                                {"Restarting", Phase::kRestarting},
+                                                                {"Succeeded", Phase::kSucceeded},
+                                                                {"Failed", Phase::kFailed},
+                                                                {"Suspended", Phase::kSuspended}}};
 constexpr std::array<std::pair<const char*, int>, 3> kServiceTypes{
     {{"ClusterIP", 0}, {"NodePort", 1}, {"LoadBalancer", 2}}};
 constexpr std::array<std::pair<const char*, int>, 3> kPullPolicies{
@@ -296,6 +302,24 @@ std::string restart_policy_name(RestartPolicy policy) {
   return "OnFailure";
 }
 
+std::string phase_name(Phase phase) {
+  for (const auto& [name, value] : kPhases) {
+    if (value == phase) return name;
+  }
+  return "";
+}
+
+Phase phase_from_name(std::string_view name) {
+  for (const auto& [text, value] : kPhases) {
+    if (name == text) return value;
+  }
+  return Phase::kNone;
+}
+
+std::ostream& operator<<(std::ostream& out, Phase phase) {
+  return out << (phase == Phase::kNone ? std::string("-") : phase_name(phase));
+}
+
 const Condition* JobStatus::condition(const std::string& type) const {
   for (const auto& c : conditions) {
     if (c.type == type) return &c;
@@ -305,7 +329,7 @@ const Condition* JobStatus::condition(const std::string& type) const {
 
 Json status_to_json(const JobStatus& s) {
   Json out = Json::object();
-  if (!s.phase.empty()) out["phase"] = s.phase;
+  if (s.phase != Phase::kNone) out["phase"] = phase_name(s.phase);
   if (!s.conditions.empty()) {
     Json conditions = Json::array();
     for (const auto& c : s.conditions) {
@@ -341,7 +365,7 @@ Json status_to_json(const JobStatus& s) {
 JobStatus status_from_json(const Json& in) {
   JobStatus s;
   if (!in.is_object()) return s;
-  s.phase = string_or(in, "phase");
+  s.phase = phase_from_name(string_or(in, "phase"));
   if (const auto it = in.find("conditions"); it != in.end() && it->is_array()) {
     for (const auto& c : *it) {
       if (!c.is_object()) continue;

@@ -9,32 +9,17 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kube/error.hpp"
-#include "kube/resource.hpp"
+#include "operator/contract.hpp"
 
 namespace ascend::op {
 
 using Json = nlohmann::json;
-
-/// The custom resource's REST collection.
-inline const kube::Resource kJobs{"ascendfactory.io", "v1alpha1", "llamafactoryjobs",
-                                  "LlamaFactoryJob", true};
-
-/// Labels and annotations the operator puts on what it creates.
-namespace labels {
-inline constexpr const char* kJobName = "ascendfactory.io/job-name";
-inline constexpr const char* kNodeRank = "ascendfactory.io/node-rank";
-/// The attempt (see JobStatus::rank_attempts) a Pod belongs to.
-inline constexpr const char* kAttempt = "ascendfactory.io/attempt";
-inline constexpr const char* kManagedBy = "app.kubernetes.io/managed-by";
-inline constexpr const char* kManagedByValue = "llamafactory-operator";
-/// A hash of the desired child object; a child is re-applied only when it differs.
-inline constexpr const char* kSpecHash = "ascendfactory.io/spec-hash";
-inline constexpr const char* kSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict";
-}  // namespace labels
 
 /// `llamafactory-cli <mode>`.
 enum class Mode { kTrain, kWebui, kApi, kWebchat, kExport };
@@ -46,9 +31,19 @@ enum class RestartScope { kJob, kPod };
 std::string mode_name(Mode mode);
 std::string restart_policy_name(RestartPolicy policy);
 
+/// `status.phase` (the CRD's enum). kNone: no status written yet, no phase field.
+enum class Phase { kNone, kPending, kRunning, kRestarting, kSucceeded, kFailed, kSuspended };
+/// The status field's text, e.g. "Running"; "" for kNone.
+std::string phase_name(Phase phase);
+/// The phase a status field names; kNone for "" and for any text that names no phase (status
+/// is ours to rewrite).
+Phase phase_from_name(std::string_view name);
+/// Writes phase_name(), or "-" for kNone (logs and test failure messages).
+std::ostream& operator<<(std::ostream& out, Phase phase);
+
 struct ConfigMapRef {
   std::string name;
-  std::string key = "config.yaml";
+  std::string key = workload::kConfigFile;
 };
 
 /// The four LLaMA-Factory folders. Each is a volume source object with exactly one of
@@ -125,10 +120,9 @@ struct LastFailure {
   bool operator==(const LastFailure&) const = default;
 };
 
-/// `status`, as the operator writes it. Phases: Pending, Running, Restarting, Succeeded,
-/// Failed, Suspended ("" before the first reconcile).
+/// `status`, as the operator writes it.
 struct JobStatus {
-  std::string phase;
+  Phase phase = Phase::kNone;
   std::vector<Condition> conditions;
   std::int64_t observed_generation = 0;
   int restarts = 0;
@@ -149,7 +143,9 @@ struct JobStatus {
   bool operator==(const JobStatus&) const = default;
   /// The condition of this type, or nullptr.
   [[nodiscard]] const Condition* condition(const std::string& type) const;
-  [[nodiscard]] bool finished() const { return phase == "Succeeded" || phase == "Failed"; }
+  [[nodiscard]] bool finished() const {
+    return phase == Phase::kSucceeded || phase == Phase::kFailed;
+  }
 };
 
 Json status_to_json(const JobStatus& status);

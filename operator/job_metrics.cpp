@@ -4,8 +4,6 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
-#include <algorithm>
-
 namespace ascend::op {
 
 JobMetrics::JobMetrics(prometheus::Registry& registry, const std::string& component)
@@ -52,10 +50,10 @@ prometheus::Gauge& JobMetrics::phase_gauge(const kube::ObjectPtr& job) {
   const nlohmann::json status = job->value("status", nlohmann::json::object());
   const nlohmann::json phase =
       status.is_object() ? status.value("phase", nlohmann::json()) : nlohmann::json();
-  const std::string name = phase.is_string() ? phase.get<std::string>() : "";
-  const bool known =
-      std::any_of(kPhases.begin() + 1, kPhases.end(), [&](const char* p) { return name == p; });
-  return jobs_.Add({{"phase", known ? name : std::string(kPhases[0])}});
+  const Phase known =
+      phase.is_string() ? phase_from_name(phase.get_ref<const std::string&>()) : Phase::kNone;
+  return jobs_.Add(
+      {{"phase", known == Phase::kNone ? std::string(kPhases[0]) : phase_name(known)}});
 }
 
 void JobMetrics::job_changed(const kube::ObjectPtr& old_object, const kube::ObjectPtr& new_object) {
@@ -79,8 +77,8 @@ void JobMetrics::child_applied(const std::string& kind) {
   children_applied_.Add({{"kind", kind}}).Increment();
 }
 
-void JobMetrics::transition(const std::string& phase) {
-  transitions_.Add({{"phase", phase}}).Increment();
+void JobMetrics::transition(Phase phase) {
+  transitions_.Add({{"phase", phase_name(phase)}}).Increment();
 }
 
 void JobMetrics::startup_taint_removed() {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kube/store.hpp"
+#include "operator/job.hpp"
 
 namespace prometheus {
 class Registry;
@@ -22,8 +23,8 @@ namespace ascend::op {
 /// Thread-safe (prometheus-cpp metrics are atomics).
 class JobMetrics final {
  public:
-  /// Every phase label `llamafactory_operator_jobs` carries. `New` is a job the operator has
-  /// not written a status for yet.
+  /// Every phase label `llamafactory_operator_jobs` carries: "New" (Phase::kNone, a job the
+  /// operator has not written a status for yet), then phase_name() of every other phase.
   static constexpr std::array<const char*, 7> kPhases = {
       "New", "Pending", "Running", "Restarting", "Succeeded", "Failed", "Suspended"};
 
@@ -45,7 +46,7 @@ class JobMetrics final {
   /// A ConfigMap or Service applied because it was missing or differed.
   void child_applied(const std::string& kind);
   /// A job entered `phase` (counted once per transition, by the replica that wrote it).
-  void transition(const std::string& phase);
+  void transition(Phase phase);
   /// The startup taint was removed from a Node (node_readiness.hpp).
   void startup_taint_removed();
 

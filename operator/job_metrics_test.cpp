@@ -73,7 +73,7 @@ TEST_F(JobMetricsTest, CountsWhatReconcilesDid) {
   metrics_.status_write("written");
   metrics_.status_write("conflict");
   metrics_.child_applied("Service");
-  metrics_.transition("Running");
+  metrics_.transition(Phase::kRunning);
   EXPECT_TRUE(has("llamafactory_operator_pods_created_total 2")) << scrape();
   EXPECT_TRUE(has("llamafactory_operator_pods_deleted_total 1")) << scrape();
   EXPECT_TRUE(has("llamafactory_operator_status_writes_total{result=\"written\"} 1")) << scrape();

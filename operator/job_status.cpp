@@ -4,6 +4,7 @@
 #include <charconv>
 #include <map>
 
+#include "operator/children.hpp"
 #include "operator/timestamp.hpp"
 
 namespace ascend::op {
@@ -68,35 +69,298 @@ std::string describe_exit(const ObservedPod& pod) {
   return text;
 }
 
-struct Ctx {
+// An empty phase is a Pod the API server has just accepted: Pending, as kubectl shows it.
+PodPhase pod_phase(const std::string& text) {
+  if (text.empty() || text == "Pending") return PodPhase::kPending;
+  if (text == "Running") return PodPhase::kRunning;
+  if (text == "Succeeded") return PodPhase::kSucceeded;
+  if (text == "Failed") return PodPhase::kFailed;
+  return PodPhase::kUnknown;
+}
+
+bool is_active(const ObservedPod& p) {
+  return !p.deleting && p.phase != PodPhase::kSucceeded && p.phase != PodPhase::kFailed;
+}
+
+PodRef pod_ref(const ObservedPod& p) {
+  return PodRef{p.name, p.uid};
+}
+
+// A decision being drafted: what every step reads (the job, the time) and what it writes (the
+// decision), with the status edits all steps share.
+struct Draft {
   const Job& job;
-  Decision& d;
-  std::string now;
-  std::int64_t gen;
+  kube::WallTime now;
+  std::string now_text;
+  Decision d;
+
+  [[nodiscard]] JobStatus& status() { return d.status; }
+  [[nodiscard]] const RunPolicy& policy() const { return job.spec.run_policy; }
 
   void condition(const std::string& type, const std::string& status, const std::string& reason,
-                 const std::string& message) const {
-    set_condition(d.status, type, status, reason, message, now, gen);
+                 const std::string& message) {
+    set_condition(d.status, type, status, reason, message, now_text, job.generation);
   }
-  void clear(const std::string& type, const std::string& reason, const std::string& message) const {
-    clear_condition(d.status, type, reason, message, now, gen);
+  void clear(const std::string& type, const std::string& reason, const std::string& message) {
+    clear_condition(d.status, type, reason, message, now_text, job.generation);
   }
-  void event(const std::string& type, const std::string& reason, const std::string& message) const {
+  void event(const std::string& type, const std::string& reason, const std::string& message) {
     d.events.push_back(JobEvent{type, reason, message});
   }
   // Enters a final phase: the condition, Running=False, Restarting=False, completion time.
-  void finish(bool succeeded, const std::string& reason, const std::string& message) const {
-    d.status.phase = succeeded ? "Succeeded" : "Failed";
-    d.status.completion_time = now;
-    condition(d.status.phase, "True", reason, message);
+  void finish(Phase phase, const std::string& reason, const std::string& message) {
+    d.status.phase = phase;
+    d.status.completion_time = now_text;
+    condition(phase_name(phase), "True", reason, message);
     condition("Running", "False", reason, message);
     clear("Restarting", reason, message);
-    event(succeeded ? "Normal" : "Warning", reason, message);
+    event(phase == Phase::kSucceeded ? "Normal" : "Warning", reason, message);
+  }
+  // Deletes the current Pods that still run (finished Pods are kept for their logs).
+  void remove_active(const RankedPods& pods) {
+    for (const auto& [rank, p] : pods.current) {
+      if (is_active(*p)) d.remove.push_back(pod_ref(*p));
+    }
   }
 };
 
-bool is_active(const ObservedPod& p) {
-  return !p.deleting && p.phase != "Succeeded" && p.phase != "Failed";
+// What every status says whatever the phase: the generation seen, one attempt per rank, the
+// endpoints, and Created (with its Event) once.
+void describe_job(Draft& draft) {
+  JobStatus& s = draft.status();
+  const Job& job = draft.job;
+  s.observed_generation = job.generation;
+  s.rank_attempts.resize(static_cast<std::size_t>(job.spec.nodes), 0);
+  s.webui_endpoint = service_url(job, workload::kWebuiPort);
+  s.api_endpoint = service_url(job, workload::kApiPort);
+  if (s.condition("Created") == nullptr) {
+    const std::string message = std::to_string(job.spec.nodes) + " rank(s) of " +
+                                std::to_string(job.spec.npus_per_node) + " NPU(s), mode " +
+                                mode_name(job.spec.mode);
+    draft.condition("Created", "True", "JobCreated", message);
+    draft.event("Normal", "JobCreated", message);
+  }
+}
+
+// Final phases stay final: stop what still runs, keep finished Pods for their logs, delete the
+// job once ttlSecondsAfterFinished passed (else look again then). Rank counts stay as they
+// were when the job finished. True when the job has finished.
+bool finished_and_ttl(Draft& draft, const RankedPods& pods) {
+  const JobStatus& s = draft.status();
+  if (!s.finished()) return false;
+  draft.remove_active(pods);
+  if (const auto& ttl = draft.policy().ttl_seconds_after_finished) {
+    const auto done = parse_time(s.completion_time).value_or(draft.now);
+    const auto due = done + std::chrono::seconds(*ttl);
+    if (draft.now >= due) {
+      draft.d.delete_job = true;
+    } else {
+      draft.d.requeue_after = std::chrono::ceil<std::chrono::seconds>(due - draft.now);
+    }
+  }
+  return true;
+}
+
+// spec.runPolicy.suspend deletes every current Pod and holds phase Suspended with no rank
+// counted (every Pod is going away); entering it sets the conditions and an Event once. True
+// while suspended.
+bool suspend(Draft& draft, const RankedPods& pods) {
+  if (!draft.policy().suspend) return false;
+  JobStatus& s = draft.status();
+  s.active = s.succeeded = s.failed = 0;
+  for (const auto& [rank, p] : pods.current)
+    draft.d.remove.push_back(pod_ref(*p));
+  if (s.phase != Phase::kSuspended) {
+    s.phase = Phase::kSuspended;
+    draft.condition("Suspended", "True", "Suspended",
+                    "spec.runPolicy.suspend is true; pods deleted");
+    draft.condition("Running", "False", "Suspended", "the job is suspended");
+    draft.clear("Restarting", "Suspended", "the job is suspended");
+    draft.event("Normal", "Suspended", "job suspended; pods deleted");
+  }
+  return true;
+}
+
+// For a job that is neither finished nor suspended: counts the current attempt's ranks, and
+// starts the clock of activeDeadlineSeconds at the first decision and again on resume (phase
+// Pending, with Suspended=False and an Event).
+void count_ranks_and_start(Draft& draft, const RankedPods& pods) {
+  JobStatus& s = draft.status();
+  s.active = s.succeeded = s.failed = 0;
+  for (const auto& [rank, p] : pods.current) {
+    if (p->phase == PodPhase::kSucceeded) {
+      ++s.succeeded;
+    } else if (p->phase == PodPhase::kFailed) {
+      ++s.failed;
+    } else {
+      ++s.active;
+    }
+  }
+  if (s.phase == Phase::kSuspended) {
+    s.phase = Phase::kPending;
+    s.start_time = draft.now_text;
+    draft.condition("Suspended", "False", "Resumed", "spec.runPolicy.suspend is false");
+    draft.event("Normal", "Resumed", "job resumed; pods will be created");
+  }
+  if (s.phase == Phase::kNone) s.phase = Phase::kPending;
+  if (s.start_time.empty()) s.start_time = draft.now_text;
+}
+
+// activeDeadlineSeconds, counted from startTime: past it, stop the Pods and fail with
+// DeadlineExceeded; before it, look again when it falls due. True when the job failed.
+bool past_deadline(Draft& draft, const RankedPods& pods) {
+  const auto& deadline = draft.policy().active_deadline_seconds;
+  if (!deadline) return false;
+  const auto started = parse_time(draft.status().start_time).value_or(draft.now);
+  const auto due = started + std::chrono::seconds(*deadline);
+  if (draft.now < due) {
+    draft.d.requeue_after = std::chrono::ceil<std::chrono::seconds>(due - draft.now);
+    return false;
+  }
+  draft.remove_active(pods);
+  draft.finish(Phase::kFailed, "DeadlineExceeded",
+               "the job ran longer than spec.runPolicy.activeDeadlineSeconds (" +
+                   std::to_string(*deadline) + "s)");
+  return true;
+}
+
+// Failed Pods of the current attempt, each counted once: record the failure (blaming the first
+// that may not be retried, else the first), then fail the job (an exit that may not be
+// retried, or restarts past maxRestarts) or restart it: raise the attempt of every rank (scope
+// Job, one restart) or of each failed rank (scope Pod, one restart each) and delete those
+// Pods. True when a current Pod failed.
+bool failures_and_restarts(Draft& draft, const RankedPods& pods) {
+  std::vector<const ObservedPod*> failed;
+  for (const auto& [rank, p] : pods.current) {
+    if (p->phase == PodPhase::kFailed) failed.push_back(p);
+  }
+  if (failed.empty()) return false;
+  JobStatus& s = draft.status();
+  const RunPolicy& run = draft.policy();
+  const auto permanent = std::find_if(failed.begin(), failed.end(), [&](const ObservedPod* p) {
+    return !retryable(run.restart_policy, p->exit_code);
+  });
+  const ObservedPod* blame = permanent != failed.end() ? *permanent : failed.front();
+  s.last_failure = LastFailure{blame->name,   blame->rank,    blame->exit_code,
+                               blame->reason, blame->message, draft.now_text};
+  const std::string what = describe_exit(*blame);
+  if (permanent != failed.end()) {
+    draft.remove_active(pods);
+    if (run.restart_policy == RestartPolicy::kNever) {
+      draft.finish(Phase::kFailed, "PodFailed", what + "; spec.runPolicy.restartPolicy is Never");
+    } else {
+      draft.finish(Phase::kFailed, "NonRetryableExitCode",
+                   what + "; restartPolicy ExitCode treats exit codes 1-127 as permanent");
+    }
+    return true;
+  }
+  const bool whole_job = run.restart_scope == RestartScope::kJob;
+  const int needed = whole_job ? 1 : static_cast<int>(failed.size());
+  if (s.restarts + needed > run.max_restarts) {
+    draft.remove_active(pods);
+    draft.finish(Phase::kFailed, "MaxRestartsExceeded",
+                 what + "; " + std::to_string(s.restarts) + " restart(s) used of " +
+                     std::to_string(run.max_restarts) + " allowed by spec.runPolicy.maxRestarts");
+    return true;
+  }
+  s.restarts += needed;
+  if (whole_job) {
+    for (auto& attempt : s.rank_attempts)
+      ++attempt;
+    for (const auto& [rank, p] : pods.current)
+      draft.d.remove.push_back(pod_ref(*p));
+  } else {
+    for (const ObservedPod* p : failed) {
+      ++s.rank_attempts[static_cast<std::size_t>(p->rank)];
+      draft.d.remove.push_back(pod_ref(*p));
+    }
+  }
+  s.phase = Phase::kRestarting;
+  const std::string reason =
+      run.restart_policy == RestartPolicy::kExitCode ? "RetryableExitCode" : "PodFailed";
+  const std::string message =
+      what + "; restarting " + (whole_job ? "every rank" : "the failed rank(s)") + " (restart " +
+      std::to_string(s.restarts) + " of " + std::to_string(run.max_restarts) + ")";
+  draft.condition("Restarting", "True", reason, message);
+  draft.condition("Running", "False", "Restarting", message);
+  draft.event("Warning", "Restarting", message);
+  return true;
+}
+
+// Succeeded once every rank's current Pod exited 0. True when it did.
+bool success(Draft& draft, const RankedPods& pods) {
+  const int nodes = draft.job.spec.nodes;
+  if (static_cast<int>(pods.current.size()) != nodes || draft.status().succeeded != nodes) {
+    return false;
+  }
+  draft.finish(Phase::kSucceeded, "AllRanksSucceeded",
+               "all " + std::to_string(nodes) + " rank(s) completed successfully");
+  return true;
+}
+
+// A Pod for every rank that has none, in the rank's current attempt. A rank whose old Pod is
+// still going away waits for it; none is created while a Pod of a newer attempt shows that
+// this copy of the job is stale. The Pods about to be created count as active (Pending)
+// already: the status is written before they are created, and counting them now means their
+// arrival in the cache changes nothing, instead of costing one more status write per rank.
+void missing_ranks(Draft& draft, const RankedPods& pods) {
+  JobStatus& s = draft.status();
+  if (!pods.newer_attempt) {
+    for (int rank = 0; rank < draft.job.spec.nodes; ++rank) {
+      if (!pods.occupied.contains(rank)) {
+        draft.d.create.push_back(PodSlot{rank, s.rank_attempts[static_cast<std::size_t>(rank)]});
+      }
+    }
+  }
+  s.active += static_cast<int>(draft.d.create.size());
+}
+
+// Why a rank does not run yet, when its Pod tells: the first current Pod that cannot be
+// scheduled or cannot pull its image, as {reason, message}; both empty when none does.
+std::pair<std::string, std::string> waiting_reason(const RankedPods& pods) {
+  for (const auto& [rank, p] : pods.current) {
+    if (p->unschedulable) {
+      return {"Unschedulable",
+              "pod " + p->name + " cannot be scheduled: " + p->unschedulable_message};
+    }
+    if (p->image_pull_backoff) {
+      return {"ImagePullBackOff",
+              "pod " + p->name + " cannot pull its image: " + p->image_pull_message};
+    }
+  }
+  return {};
+}
+
+// Running once every rank runs (a rank that already succeeded counts while another still
+// runs): the condition, and an Event on entering. Otherwise Pending (Restarting stays until
+// every rank runs again), with the reason a Pod gives (an Event when that reason is new) or,
+// once a Running condition exists, PodsPending or Restarting.
+void running(Draft& draft, const RankedPods& pods) {
+  JobStatus& s = draft.status();
+  const int nodes = draft.job.spec.nodes;
+  int ranks_running = 0;
+  for (const auto& [rank, p] : pods.current) {
+    if (p->phase == PodPhase::kRunning || p->phase == PodPhase::kSucceeded) ++ranks_running;
+  }
+  const std::string progress =
+      std::to_string(ranks_running) + " of " + std::to_string(nodes) + " rank(s) running";
+  if (ranks_running == nodes && s.active > 0) {
+    if (s.phase != Phase::kRunning) draft.event("Normal", "Running", progress);
+    s.phase = Phase::kRunning;
+    draft.condition("Running", "True", "AllRanksRunning", progress);
+    draft.clear("Restarting", "Running", progress);
+    return;
+  }
+  if (s.phase != Phase::kRestarting) s.phase = Phase::kPending;
+  const auto [reason, message] = waiting_reason(pods);
+  if (!reason.empty()) {
+    const Condition* c = s.condition("Running");
+    if (c == nullptr || c->reason != reason) draft.event("Warning", reason, message);
+    draft.condition("Running", "False", reason, message);
+  } else if (s.condition("Running") != nullptr) {
+    draft.condition("Running", "False",
+                    s.phase == Phase::kRestarting ? "Restarting" : "PodsPending", progress);
+  }
 }
 
 }  // namespace
@@ -111,8 +375,7 @@ ObservedPod observe_pod(const Json& pod) {
   p.rank = label_int(labels, labels::kNodeRank);
   p.attempt = label_int(labels, labels::kAttempt);
   const Json& status = member(pod, "status");
-  p.phase = str(status, "phase");
-  if (p.phase.empty()) p.phase = "Pending";
+  p.phase = pod_phase(str(status, "phase"));
   p.reason = str(status, "reason");
   p.message = str(status, "message");
   for (const auto& c : member(status, "conditions")) {
@@ -143,236 +406,55 @@ ObservedPod observe_pod(const Json& pod) {
   return p;
 }
 
-Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::WallTime now_time) {
-  Decision d;
-  d.status = job.status;
-  const Ctx ctx{job, d, format_time(now_time), job.generation};
-  JobStatus& s = d.status;
-  const JobSpec& spec = job.spec;
-  const int nodes = spec.nodes;
-  s.observed_generation = job.generation;
-  s.rank_attempts.resize(static_cast<std::size_t>(nodes), 0);
-  s.webui_endpoint = "http://" + job.name + "." + job.ns + ".svc:7860";
-  s.api_endpoint = "http://" + job.name + "." + job.ns + ".svc:8000";
-  if (s.condition("Created") == nullptr) {
-    const std::string message = std::to_string(nodes) + " rank(s) of " +
-                                std::to_string(spec.npus_per_node) + " NPU(s), mode " +
-                                mode_name(spec.mode);
-    ctx.condition("Created", "True", "JobCreated", message);
-    ctx.event("Normal", "JobCreated", message);
-  }
-
-  // Sort the Pods: one current Pod per rank; stale Pods (an older attempt, a rank out of range,
-  // no labels) are deleted; a Pod from a newer attempt than our status knows means our copy of
-  // the job is stale: leave that rank alone until the cache catches up.
-  std::map<int, const ObservedPod*> current;
-  std::map<int, bool> occupied;
-  bool future = false;
+RankedPods rank_pods(int nodes, const std::vector<int>& rank_attempts,
+                     const std::vector<ObservedPod>& pods) {
+  RankedPods ranked;
   for (const auto& p : pods) {
-    const bool in_range = p.rank >= 0 && p.rank < nodes && p.attempt >= 0;
-    if (in_range) occupied[p.rank] = true;
-    if (in_range && p.attempt == s.rank_attempts[static_cast<std::size_t>(p.rank)] && !p.deleting) {
-      current[p.rank] = &p;
-    } else if (in_range && p.attempt > s.rank_attempts[static_cast<std::size_t>(p.rank)]) {
-      future = true;
+    const bool in_range = p.rank >= 0 && p.rank < nodes &&
+                          static_cast<std::size_t>(p.rank) < rank_attempts.size() && p.attempt >= 0;
+    const int current = in_range ? rank_attempts[static_cast<std::size_t>(p.rank)] : -1;
+    if (in_range) ranked.occupied.insert(p.rank);
+    if (in_range && p.attempt == current && !p.deleting) {
+      ranked.current[p.rank] = &p;
+    } else if (in_range && p.attempt > current) {
+      ranked.newer_attempt = true;
     } else if (!p.deleting) {
-      d.remove.push_back(PodRef{p.name, p.uid});
+      ranked.stale.push_back(pod_ref(p));
     }
   }
-  auto remove_active = [&] {
-    for (const auto& [rank, p] : current) {
-      if (is_active(*p)) d.remove.push_back(PodRef{p->name, p->uid});
-    }
-  };
+  return ranked;
+}
 
-  // Final phases: stop what still runs, keep finished Pods for their logs, honour the TTL.
-  if (s.finished()) {
-    remove_active();
-    const auto& ttl = spec.run_policy.ttl_seconds_after_finished;
-    if (ttl) {
-      const auto done = parse_time(s.completion_time).value_or(now_time);
-      const auto due = done + std::chrono::seconds(*ttl);
-      if (now_time >= due) {
-        d.delete_job = true;
-      } else {
-        d.requeue_after = std::chrono::ceil<std::chrono::seconds>(due - now_time);
-      }
-    }
-    return d;
+bool retryable(RestartPolicy policy, std::optional<int> exit_code) {
+  switch (policy) {
+    case RestartPolicy::kNever:
+      return false;
+    case RestartPolicy::kOnFailure:
+      return true;
+    case RestartPolicy::kExitCode:
+      return !(exit_code && *exit_code >= 1 && *exit_code <= 127);
   }
+  return false;
+}
 
-  // Rank counts describe the current attempt; frozen once the job finished (above), zero while
-  // suspended (every Pod is going away).
-  s.active = s.succeeded = s.failed = 0;
-  if (spec.run_policy.suspend) {
-    for (const auto& [rank, p] : current)
-      d.remove.push_back(PodRef{p->name, p->uid});
-    if (s.phase != "Suspended") {
-      s.phase = "Suspended";
-      ctx.condition("Suspended", "True", "Suspended",
-                    "spec.runPolicy.suspend is true; pods deleted");
-      ctx.condition("Running", "False", "Suspended", "the job is suspended");
-      ctx.clear("Restarting", "Suspended", "the job is suspended");
-      ctx.event("Normal", "Suspended", "job suspended; pods deleted");
-    }
-    return d;
+// The steps in order; the first that settles the job's phase ends the decision. So a finished
+// job ignores suspend and its deadline, a suspended job's deadline does not run, and a job past
+// its deadline fails with DeadlineExceeded whatever its Pods did since.
+Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::WallTime now) {
+  Draft draft{job, now, format_time(now), Decision{}};
+  draft.d.status = job.status;
+  describe_job(draft);
+  const RankedPods ranked = rank_pods(job.spec.nodes, draft.status().rank_attempts, pods);
+  draft.d.remove = ranked.stale;
+  if (finished_and_ttl(draft, ranked) || suspend(draft, ranked)) return std::move(draft.d);
+  count_ranks_and_start(draft, ranked);
+  if (past_deadline(draft, ranked) || failures_and_restarts(draft, ranked) ||
+      success(draft, ranked)) {
+    return std::move(draft.d);
   }
-  for (const auto& [rank, p] : current) {
-    if (p->phase == "Succeeded") {
-      ++s.succeeded;
-    } else if (p->phase == "Failed") {
-      ++s.failed;
-    } else {
-      ++s.active;
-    }
-  }
-  if (s.phase == "Suspended") {
-    s.phase = "Pending";
-    s.start_time = ctx.now;
-    ctx.condition("Suspended", "False", "Resumed", "spec.runPolicy.suspend is false");
-    ctx.event("Normal", "Resumed", "job resumed; pods will be created");
-  }
-  if (s.phase.empty()) s.phase = "Pending";
-  if (s.start_time.empty()) s.start_time = ctx.now;
-
-  // Deadline.
-  const auto& deadline = spec.run_policy.active_deadline_seconds;
-  if (deadline) {
-    const auto started = parse_time(s.start_time).value_or(now_time);
-    const auto due = started + std::chrono::seconds(*deadline);
-    if (now_time >= due) {
-      remove_active();
-      ctx.finish(false, "DeadlineExceeded",
-                 "the job ran longer than spec.runPolicy.activeDeadlineSeconds (" +
-                     std::to_string(*deadline) + "s)");
-      return d;
-    }
-    d.requeue_after = std::chrono::ceil<std::chrono::seconds>(due - now_time);
-  }
-
-  // Failures of the current attempt.
-  std::vector<const ObservedPod*> failed;
-  for (const auto& [rank, p] : current) {
-    if (p->phase == "Failed") failed.push_back(p);
-  }
-  if (!failed.empty()) {
-    const RestartPolicy policy = spec.run_policy.restart_policy;
-    const ObservedPod* blame = failed.front();
-    bool permanent = policy == RestartPolicy::kNever;
-    if (policy == RestartPolicy::kExitCode) {
-      for (const ObservedPod* p : failed) {
-        if (p->exit_code && *p->exit_code >= 1 && *p->exit_code <= 127) {
-          permanent = true;
-          blame = p;
-          break;
-        }
-      }
-    }
-    s.last_failure = LastFailure{blame->name,   blame->rank,    blame->exit_code,
-                                 blame->reason, blame->message, ctx.now};
-    const std::string what = describe_exit(*blame);
-    if (permanent) {
-      remove_active();
-      if (policy == RestartPolicy::kNever) {
-        ctx.finish(false, "PodFailed", what + "; spec.runPolicy.restartPolicy is Never");
-      } else {
-        ctx.finish(false, "NonRetryableExitCode",
-                   what + "; restartPolicy ExitCode treats exit codes 1-127 as permanent");
-      }
-      return d;
-    }
-    const bool whole_job = spec.run_policy.restart_scope == RestartScope::kJob;
-    const int needed = whole_job ? 1 : static_cast<int>(failed.size());
-    if (s.restarts + needed > spec.run_policy.max_restarts) {
-      remove_active();
-      ctx.finish(false, "MaxRestartsExceeded",
-                 what + "; " + std::to_string(s.restarts) + " restart(s) used of " +
-                     std::to_string(spec.run_policy.max_restarts) +
-                     " allowed by spec.runPolicy.maxRestarts");
-      return d;
-    }
-    s.restarts += needed;
-    if (whole_job) {
-      for (auto& attempt : s.rank_attempts)
-        ++attempt;
-      for (const auto& [rank, p] : current)
-        d.remove.push_back(PodRef{p->name, p->uid});
-    } else {
-      for (const ObservedPod* p : failed) {
-        ++s.rank_attempts[static_cast<std::size_t>(p->rank)];
-        d.remove.push_back(PodRef{p->name, p->uid});
-      }
-    }
-    s.phase = "Restarting";
-    const std::string reason =
-        policy == RestartPolicy::kExitCode ? "RetryableExitCode" : "PodFailed";
-    const std::string message =
-        what + "; restarting " + (whole_job ? "every rank" : "the failed rank(s)") + " (restart " +
-        std::to_string(s.restarts) + " of " + std::to_string(spec.run_policy.max_restarts) + ")";
-    ctx.condition("Restarting", "True", reason, message);
-    ctx.condition("Running", "False", "Restarting", message);
-    ctx.event("Warning", "Restarting", message);
-    return d;
-  }
-
-  // Success: every rank's current Pod exited 0.
-  if (static_cast<int>(current.size()) == nodes && s.succeeded == nodes) {
-    ctx.finish(true, "AllRanksSucceeded",
-               "all " + std::to_string(nodes) + " rank(s) completed successfully");
-    return d;
-  }
-
-  // Create Pods for empty ranks (a rank whose old Pod is still going away waits for it).
-  if (!future) {
-    for (int rank = 0; rank < nodes; ++rank) {
-      if (!occupied.contains(rank)) {
-        d.create.push_back(PodSlot{rank, s.rank_attempts[static_cast<std::size_t>(rank)]});
-      }
-    }
-  }
-  // The Pods about to be created count as active (Pending) already: the status is written
-  // before they are created, and counting them now means their arrival in the cache changes
-  // nothing, instead of costing one more status write per rank.
-  s.active += static_cast<int>(d.create.size());
-
-  int running = 0;
-  for (const auto& [rank, p] : current) {
-    if (p->phase == "Running" || p->phase == "Succeeded") ++running;
-  }
-  const std::string progress =
-      std::to_string(running) + " of " + std::to_string(nodes) + " rank(s) running";
-  if (running == nodes && s.active > 0) {
-    if (s.phase != "Running") ctx.event("Normal", "Running", progress);
-    s.phase = "Running";
-    ctx.condition("Running", "True", "AllRanksRunning", progress);
-    ctx.clear("Restarting", "Running", progress);
-    return d;
-  }
-  // Not (yet) running: say why when a Pod tells us.
-  std::string reason;
-  std::string message;
-  for (const auto& [rank, p] : current) {
-    if (p->unschedulable) {
-      reason = "Unschedulable";
-      message = "pod " + p->name + " cannot be scheduled: " + p->unschedulable_message;
-      break;
-    }
-    if (p->image_pull_backoff) {
-      reason = "ImagePullBackOff";
-      message = "pod " + p->name + " cannot pull its image: " + p->image_pull_message;
-      break;
-    }
-  }
-  if (s.phase != "Restarting") s.phase = "Pending";
-  if (!reason.empty()) {
-    const Condition* c = s.condition("Running");
-    if (c == nullptr || c->reason != reason) ctx.event("Warning", reason, message);
-    ctx.condition("Running", "False", reason, message);
-  } else if (s.condition("Running") != nullptr) {
-    ctx.condition("Running", "False", s.phase == "Restarting" ? "Restarting" : "PodsPending",
-                  progress);
-  }
-  return d;
+  missing_ranks(draft, ranked);
+  running(draft, ranked);
+  return std::move(draft.d);
 }
 
 bool same_status_ignoring_timestamps(const JobStatus& a, const JobStatus& b) {

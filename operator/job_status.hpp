@@ -1,11 +1,15 @@
 // The job's state machine as a pure function: (job, the Pods observed for it, now) -> (new
 // status, Pods to create and delete, whether to delete the job, when to look again, Events).
-// No I/O, no clock of its own: every phase transition, exit-code class and restart scope is
-// unit tested in job_status_test.cpp.
+// It runs in named steps, in order: rank the Pods; a finished job and its TTL; suspend; the
+// deadline; failures and restarts; success; missing ranks; running. A step that settles the
+// decision ends it. No I/O, no clock of its own: every phase transition, exit-code class and
+// restart scope is unit tested in job_status_test.cpp.
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,13 +18,17 @@
 
 namespace ascend::op {
 
+/// A Pod's `status.phase`. No phase yet reads as kPending; text Kubernetes does not define, as
+/// kUnknown (neither running nor finished).
+enum class PodPhase { kPending, kRunning, kSucceeded, kFailed, kUnknown };
+
 /// What the decision needs to know about one Pod of the job.
 struct ObservedPod {
   std::string name;
   std::string uid;
-  int rank = -1;      ///< From the node-rank label; -1 when missing or malformed.
-  int attempt = -1;   ///< From the attempt label; -1 when missing or malformed.
-  std::string phase;  ///< Pending, Running, Succeeded, Failed, Unknown.
+  int rank = -1;     ///< From the node-rank label; -1 when missing or malformed.
+  int attempt = -1;  ///< From the attempt label; -1 when missing or malformed.
+  PodPhase phase = PodPhase::kPending;
   bool deleting = false;
   /// The first terminated container's exit code, if any container terminated.
   std::optional<int> exit_code;
@@ -92,6 +100,34 @@ struct Decision {
 /// - Condition lastTransitionTime changes only when the condition's status changes, so a
 ///   status with nothing new compares equal to the old one.
 Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::WallTime now);
+
+// The steps of decide() whose contracts stand alone, exposed for their tests.
+
+/// The job's Pods sorted against its status: the first step of every decision.
+struct RankedPods {
+  /// Per rank, its Pod of the current attempt (JobStatus::rank_attempts) that is not being
+  /// deleted. Points into the `pods` given to rank_pods(), which must outlive this.
+  std::map<int, const ObservedPod*> current;
+  /// Ranks that have a Pod of any attempt, going away or not: a new Pod's name is taken until
+  /// the old one is gone.
+  std::set<int> occupied;
+  /// Pods to delete because no rank of the current attempt is theirs: an older attempt, a rank
+  /// out of range, missing or malformed labels. Pods already being deleted are left out.
+  std::vector<PodRef> stale;
+  /// A Pod of a newer attempt than the status knows: this copy of the job is older than the
+  /// Pods, so no rank may be created until the cache catches up.
+  bool newer_attempt = false;
+};
+
+/// Sorts `pods` of a job with `nodes` ranks whose current attempts are `rank_attempts` (one per
+/// rank).
+RankedPods rank_pods(int nodes, const std::vector<int>& rank_attempts,
+                     const std::vector<ObservedPod>& pods);
+
+/// Whether a Pod that failed with `exit_code` may be retried under `policy`: Never retries
+/// nothing, OnFailure everything; ExitCode treats 1-127 (the program's own exits) as permanent
+/// and retries 128-255 (signals: OOM kills, preemption) and unknown codes (evictions).
+bool retryable(RestartPolicy policy, std::optional<int> exit_code);
 
 /// True when the two statuses differ only in timestamps (lastTransitionTime of conditions with
 /// unchanged status, lastFailure.time): such a change is not worth a write.

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <utility>
+
 #include "operator/timestamp.hpp"
 
 namespace ascend::op {
@@ -27,7 +30,7 @@ Job make_job(int nodes = 1, RestartPolicy policy = RestartPolicy::kOnFailure,
   return job;
 }
 
-ObservedPod pod(int rank, int attempt, const std::string& phase,
+ObservedPod pod(int rank, int attempt, PodPhase phase,
                 std::optional<int> exit_code = std::nullopt) {
   ObservedPod p;
   p.name = "sft-worker-" + std::to_string(rank);
@@ -36,7 +39,7 @@ ObservedPod pod(int rank, int attempt, const std::string& phase,
   p.attempt = attempt;
   p.phase = phase;
   p.exit_code = exit_code;
-  if (phase == "Failed") p.reason = "Error";
+  if (phase == PodPhase::kFailed) p.reason = "Error";
   return p;
 }
 
@@ -56,7 +59,7 @@ bool has_event(const Decision& d, const std::string& reason) {
 TEST(JobStatus, FirstDecisionCreatesEveryRankAndMarksCreated) {
   const Job job = make_job(2);
   const Decision d = decide(job, {}, kT0);
-  EXPECT_EQ(d.status.phase, "Pending");
+  EXPECT_EQ(d.status.phase, Phase::kPending);
   EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 0}, {1, 0}}));
   EXPECT_TRUE(d.remove.empty());
   ASSERT_NE(d.status.condition("Created"), nullptr);
@@ -75,13 +78,14 @@ TEST(JobStatus, FirstDecisionCreatesEveryRankAndMarksCreated) {
 
 TEST(JobStatus, PendingUntilEveryRankRuns) {
   const Job job = started(make_job(2));
-  Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Pending")}, kT0 + seconds(5));
-  EXPECT_EQ(d.status.phase, "Pending");
+  Decision d =
+      decide(job, {pod(0, 0, PodPhase::kRunning), pod(1, 0, PodPhase::kPending)}, kT0 + seconds(5));
+  EXPECT_EQ(d.status.phase, Phase::kPending);
   EXPECT_TRUE(d.create.empty());
   EXPECT_EQ(d.status.active, 2);
 
-  d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Running")}, kT0 + seconds(6));
-  EXPECT_EQ(d.status.phase, "Running");
+  d = decide(job, {pod(0, 0, PodPhase::kRunning), pod(1, 0, PodPhase::kRunning)}, kT0 + seconds(6));
+  EXPECT_EQ(d.status.phase, Phase::kRunning);
   ASSERT_NE(d.status.condition("Running"), nullptr);
   EXPECT_EQ(d.status.condition("Running")->status, "True");
   EXPECT_EQ(d.status.condition("Running")->reason, "AllRanksRunning");
@@ -93,9 +97,10 @@ TEST(JobStatus, CreatedPodsArrivingChangeNoStatus) {
   // One status write for Pending, one for Running: Pods showing up one by one, Pending, are
   // what the first status already said.
   const Job job = started(make_job(2));
-  for (const auto& pods : {std::vector<ObservedPod>{pod(1, 0, "Pending")},
-                           std::vector<ObservedPod>{pod(0, 0, "Pending"), pod(1, 0, "Pending")},
-                           std::vector<ObservedPod>{pod(0, 0, "Running"), pod(1, 0, "Pending")}}) {
+  for (const auto& pods :
+       {std::vector<ObservedPod>{pod(1, 0, PodPhase::kPending)},
+        std::vector<ObservedPod>{pod(0, 0, PodPhase::kPending), pod(1, 0, PodPhase::kPending)},
+        std::vector<ObservedPod>{pod(0, 0, PodPhase::kRunning), pod(1, 0, PodPhase::kPending)}}) {
     const Decision d = decide(job, pods, kT0 + seconds(1));
     EXPECT_TRUE(same_status_ignoring_timestamps(d.status, job.status)) << pods.size();
     EXPECT_EQ(d.status.active, 2);
@@ -104,19 +109,21 @@ TEST(JobStatus, CreatedPodsArrivingChangeNoStatus) {
 
 TEST(JobStatus, CreatesOnlyMissingRanks) {
   const Job job = started(make_job(3));
-  const Decision d = decide(job, {pod(1, 0, "Running")}, kT0);
+  const Decision d = decide(job, {pod(1, 0, PodPhase::kRunning)}, kT0);
   EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 0}, {2, 0}}));
 }
 
 TEST(JobStatus, SucceedsWhenEveryRankSucceeded) {
   Job job = started(make_job(2));
-  Decision d = decide(job, {pod(0, 0, "Succeeded", 0), pod(1, 0, "Running")}, kT0 + seconds(9));
-  EXPECT_EQ(d.status.phase, "Running") << "one rank done, one still running";
+  Decision d = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0), pod(1, 0, PodPhase::kRunning)},
+                      kT0 + seconds(9));
+  EXPECT_EQ(d.status.phase, Phase::kRunning) << "one rank done, one still running";
   EXPECT_EQ(d.status.succeeded, 1);
   EXPECT_EQ(d.status.active, 1);
 
-  d = decide(job, {pod(0, 0, "Succeeded", 0), pod(1, 0, "Succeeded", 0)}, kT0 + seconds(10));
-  EXPECT_EQ(d.status.phase, "Succeeded");
+  d = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0), pod(1, 0, PodPhase::kSucceeded, 0)},
+             kT0 + seconds(10));
+  EXPECT_EQ(d.status.phase, Phase::kSucceeded);
   EXPECT_EQ(d.status.completion_time, format_time(kT0 + seconds(10)));
   EXPECT_EQ(d.status.condition("Succeeded")->status, "True");
   EXPECT_EQ(d.status.condition("Succeeded")->reason, "AllRanksSucceeded");
@@ -127,8 +134,8 @@ TEST(JobStatus, SucceedsWhenEveryRankSucceeded) {
 
   // Final: nothing more happens, and a Pod that vanished is not re-created.
   job.status = d.status;
-  d = decide(job, {pod(0, 0, "Succeeded", 0)}, kT0 + seconds(20));
-  EXPECT_EQ(d.status.phase, "Succeeded");
+  d = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0)}, kT0 + seconds(20));
+  EXPECT_EQ(d.status.phase, Phase::kSucceeded);
   EXPECT_TRUE(d.create.empty());
   EXPECT_TRUE(d.events.empty());
   EXPECT_TRUE(same_status_ignoring_timestamps(d.status, job.status));
@@ -141,10 +148,24 @@ struct FailureCase {
   std::optional<int> exit_code;
   int restarts_before;
   int max_restarts;
-  const char* phase;   // after the decision
+  Phase phase;         // after the decision
   const char* reason;  // of the Failed or Restarting condition
   int restarts_after;
 };
+
+// A failure the policy retries: one restart more (of maxRestarts 3), phase Restarting.
+FailureCase restarts(const char* name, RestartPolicy policy, std::optional<int> exit_code,
+                     const char* reason, int restarts_before = 0) {
+  return {
+      name, policy, exit_code, restarts_before, 3, Phase::kRestarting, reason, restarts_before + 1};
+}
+
+// A failure that ends the job: phase Failed, no restart counted.
+FailureCase fails(const char* name, RestartPolicy policy, std::optional<int> exit_code,
+                  const char* reason, int restarts_before = 0, int max_restarts = 3) {
+  return {name,         policy,         exit_code, restarts_before,
+          max_restarts, Phase::kFailed, reason,    restarts_before};
+}
 
 class FailureTable : public ::testing::TestWithParam<FailureCase> {};
 
@@ -154,10 +175,11 @@ TEST_P(FailureTable, ClassifiesAndCounts) {
   job.status.restarts = c.restarts_before;
   job.status.rank_attempts = {c.restarts_before};
   const Decision d =
-      decide(job, {pod(0, c.restarts_before, "Failed", c.exit_code)}, kT0 + seconds(30));
+      decide(job, {pod(0, c.restarts_before, PodPhase::kFailed, c.exit_code)}, kT0 + seconds(30));
   EXPECT_EQ(d.status.phase, c.phase);
   EXPECT_EQ(d.status.restarts, c.restarts_after);
-  const Condition* cond = d.status.condition(d.status.phase == "Failed" ? "Failed" : "Restarting");
+  const Condition* cond =
+      d.status.condition(d.status.phase == Phase::kFailed ? "Failed" : "Restarting");
   ASSERT_NE(cond, nullptr);
   EXPECT_EQ(cond->status, "True");
   EXPECT_EQ(cond->reason, c.reason);
@@ -166,7 +188,7 @@ TEST_P(FailureTable, ClassifiesAndCounts) {
   EXPECT_EQ(d.status.last_failure->exit_code, c.exit_code);
   EXPECT_EQ(d.status.failed, 1);
   EXPECT_TRUE(d.create.empty()) << "the old Pod must be gone before its name is reused";
-  if (d.status.phase == std::string("Restarting")) {
+  if (d.status.phase == Phase::kRestarting) {
     EXPECT_EQ(d.status.rank_attempts, std::vector<int>{c.restarts_before + 1});
     ASSERT_EQ(d.remove.size(), 1U);
     EXPECT_EQ(d.remove[0].uid, "pod-0-" + std::to_string(c.restarts_before));
@@ -182,36 +204,27 @@ TEST_P(FailureTable, ClassifiesAndCounts) {
 INSTANTIATE_TEST_SUITE_P(
     Policies, FailureTable,
     ::testing::Values(
-        FailureCase{"NeverCode1", RestartPolicy::kNever, 1, 0, 3, "Failed", "PodFailed", 0},
-        FailureCase{"NeverCode137", RestartPolicy::kNever, 137, 0, 3, "Failed", "PodFailed", 0},
-        FailureCase{"OnFailureCode1", RestartPolicy::kOnFailure, 1, 0, 3, "Restarting", "PodFailed",
-                    1},
-        FailureCase{"OnFailureCode137", RestartPolicy::kOnFailure, 137, 2, 3, "Restarting",
-                    "PodFailed", 3},
-        FailureCase{"OnFailureBudgetSpent", RestartPolicy::kOnFailure, 1, 3, 3, "Failed",
-                    "MaxRestartsExceeded", 3},
-        FailureCase{"OnFailureNoBudget", RestartPolicy::kOnFailure, 2, 0, 0, "Failed",
-                    "MaxRestartsExceeded", 0},
-        FailureCase{"ExitCode1", RestartPolicy::kExitCode, 1, 0, 3, "Failed",
-                    "NonRetryableExitCode", 0},
-        FailureCase{"ExitCode127", RestartPolicy::kExitCode, 127, 0, 3, "Failed",
-                    "NonRetryableExitCode", 0},
-        FailureCase{"ExitCode128", RestartPolicy::kExitCode, 128, 0, 3, "Restarting",
-                    "RetryableExitCode", 1},
-        FailureCase{"ExitCode137", RestartPolicy::kExitCode, 137, 1, 3, "Restarting",
-                    "RetryableExitCode", 2},
-        FailureCase{"ExitCode255", RestartPolicy::kExitCode, 255, 0, 3, "Restarting",
-                    "RetryableExitCode", 1},
-        FailureCase{"ExitCodeUnknownIsRetryable", RestartPolicy::kExitCode, std::nullopt, 0, 3,
-                    "Restarting", "RetryableExitCode", 1},
-        FailureCase{"ExitCode137BudgetSpent", RestartPolicy::kExitCode, 137, 3, 3, "Failed",
-                    "MaxRestartsExceeded", 3}),
+        fails("NeverCode1", RestartPolicy::kNever, 1, "PodFailed"),
+        fails("NeverCode137", RestartPolicy::kNever, 137, "PodFailed"),
+        restarts("OnFailureCode1", RestartPolicy::kOnFailure, 1, "PodFailed"),
+        restarts("OnFailureCode137", RestartPolicy::kOnFailure, 137, "PodFailed", 2),
+        fails("OnFailureBudgetSpent", RestartPolicy::kOnFailure, 1, "MaxRestartsExceeded", 3),
+        fails("OnFailureNoBudget", RestartPolicy::kOnFailure, 2, "MaxRestartsExceeded", 0, 0),
+        fails("ExitCode1", RestartPolicy::kExitCode, 1, "NonRetryableExitCode"),
+        fails("ExitCode127", RestartPolicy::kExitCode, 127, "NonRetryableExitCode"),
+        restarts("ExitCode128", RestartPolicy::kExitCode, 128, "RetryableExitCode"),
+        restarts("ExitCode137", RestartPolicy::kExitCode, 137, "RetryableExitCode", 1),
+        restarts("ExitCode255", RestartPolicy::kExitCode, 255, "RetryableExitCode"),
+        restarts("ExitCodeUnknownIsRetryable", RestartPolicy::kExitCode, std::nullopt,
+                 "RetryableExitCode"),
+        fails("ExitCode137BudgetSpent", RestartPolicy::kExitCode, 137, "MaxRestartsExceeded", 3)),
     [](const ::testing::TestParamInfo<FailureCase>& row) { return std::string(row.param.name); });
 
 TEST(JobStatus, JobScopeRestartsEveryRankOnce) {
   const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kJob));
-  const Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Failed", 137)}, kT0);
-  EXPECT_EQ(d.status.phase, "Restarting");
+  const Decision d =
+      decide(job, {pod(0, 0, PodPhase::kRunning), pod(1, 0, PodPhase::kFailed, 137)}, kT0);
+  EXPECT_EQ(d.status.phase, Phase::kRestarting);
   EXPECT_EQ(d.status.restarts, 1);
   EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{1, 1}));
   EXPECT_EQ(d.remove,
@@ -222,15 +235,17 @@ TEST(JobStatus, JobScopeRestartsEveryRankOnce) {
 
 TEST(JobStatus, JobScopeCountsSimultaneousFailuresAsOneRestart) {
   const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kJob, 1));
-  const Decision d = decide(job, {pod(0, 0, "Failed", 137), pod(1, 0, "Failed", 137)}, kT0);
-  EXPECT_EQ(d.status.phase, "Restarting");
+  const Decision d =
+      decide(job, {pod(0, 0, PodPhase::kFailed, 137), pod(1, 0, PodPhase::kFailed, 137)}, kT0);
+  EXPECT_EQ(d.status.phase, Phase::kRestarting);
   EXPECT_EQ(d.status.restarts, 1);
 }
 
 TEST(JobStatus, PodScopeRestartsOnlyTheFailedRank) {
   const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kPod));
-  const Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Failed", 1)}, kT0);
-  EXPECT_EQ(d.status.phase, "Restarting");
+  const Decision d =
+      decide(job, {pod(0, 0, PodPhase::kRunning), pod(1, 0, PodPhase::kFailed, 1)}, kT0);
+  EXPECT_EQ(d.status.phase, Phase::kRestarting);
   EXPECT_EQ(d.status.restarts, 1);
   EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{0, 1}));
   EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-1", "pod-1-0"}}));
@@ -238,15 +253,17 @@ TEST(JobStatus, PodScopeRestartsOnlyTheFailedRank) {
 
 TEST(JobStatus, PodScopeCountsEachFailedRank) {
   const Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kPod, 1));
-  const Decision d = decide(job, {pod(0, 0, "Failed", 1), pod(1, 0, "Failed", 1)}, kT0);
-  EXPECT_EQ(d.status.phase, "Failed") << "two restarts needed, one allowed";
+  const Decision d =
+      decide(job, {pod(0, 0, PodPhase::kFailed, 1), pod(1, 0, PodPhase::kFailed, 1)}, kT0);
+  EXPECT_EQ(d.status.phase, Phase::kFailed) << "two restarts needed, one allowed";
   EXPECT_EQ(d.status.condition("Failed")->reason, "MaxRestartsExceeded");
 }
 
 TEST(JobStatus, PermanentFailureStopsTheOtherRanks) {
   const Job job = started(make_job(2, RestartPolicy::kExitCode));
-  const Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Failed", 2)}, kT0);
-  EXPECT_EQ(d.status.phase, "Failed");
+  const Decision d =
+      decide(job, {pod(0, 0, PodPhase::kRunning), pod(1, 0, PodPhase::kFailed, 2)}, kT0);
+  EXPECT_EQ(d.status.phase, Phase::kFailed);
   EXPECT_EQ(d.status.condition("Failed")->reason, "NonRetryableExitCode");
   EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-0", "pod-0-0"}}));
   EXPECT_NE(d.status.condition("Failed")->message.find("exit code 2"), std::string::npos);
@@ -254,8 +271,9 @@ TEST(JobStatus, PermanentFailureStopsTheOtherRanks) {
 
 TEST(JobStatus, ExitCodePolicyBlamesThePermanentFailure) {
   const Job job = started(make_job(2, RestartPolicy::kExitCode));
-  const Decision d = decide(job, {pod(0, 0, "Failed", 137), pod(1, 0, "Failed", 3)}, kT0);
-  EXPECT_EQ(d.status.phase, "Failed");
+  const Decision d =
+      decide(job, {pod(0, 0, PodPhase::kFailed, 137), pod(1, 0, PodPhase::kFailed, 3)}, kT0);
+  EXPECT_EQ(d.status.phase, Phase::kFailed);
   EXPECT_EQ(d.status.last_failure->rank, 1);
   EXPECT_EQ(d.status.last_failure->exit_code, 3);
 }
@@ -265,36 +283,37 @@ TEST(JobStatus, ExitCodePolicyBlamesThePermanentFailure) {
 // the old Pod is gone.
 TEST(JobStatus, RestartSequenceCountsOnceAndRecreatesAfterDeletion) {
   Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kJob));
-  Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Failed", 1)}, kT0 + seconds(1));
+  Decision d = decide(job, {pod(0, 0, PodPhase::kRunning), pod(1, 0, PodPhase::kFailed, 1)},
+                      kT0 + seconds(1));
   ASSERT_EQ(d.status.restarts, 1);
   job.status = d.status;
 
   // The cache still shows the old Pods (one already terminating).
-  ObservedPod terminating = pod(0, 0, "Running");
+  ObservedPod terminating = pod(0, 0, PodPhase::kRunning);
   terminating.deleting = true;
-  d = decide(job, {terminating, pod(1, 0, "Failed", 1)}, kT0 + seconds(2));
+  d = decide(job, {terminating, pod(1, 0, PodPhase::kFailed, 1)}, kT0 + seconds(2));
   EXPECT_EQ(d.status.restarts, 1) << "a stale failed Pod is not counted again";
   EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-1", "pod-1-0"}}));
   EXPECT_TRUE(d.create.empty());
-  EXPECT_EQ(d.status.phase, "Restarting");
+  EXPECT_EQ(d.status.phase, Phase::kRestarting);
   job.status = d.status;
 
   // Rank 1 is gone, rank 0 still terminating: only rank 1 is re-created, in attempt 1.
   d = decide(job, {terminating}, kT0 + seconds(3));
   EXPECT_EQ(d.create, (std::vector<PodSlot>{{1, 1}}));
-  EXPECT_EQ(d.status.phase, "Restarting");
+  EXPECT_EQ(d.status.phase, Phase::kRestarting);
   job.status = d.status;
 
   d = decide(job, {}, kT0 + seconds(4));
   EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 1}, {1, 1}}));
   job.status = d.status;
 
-  d = decide(job, {pod(0, 1, "Pending"), pod(1, 1, "Running")}, kT0 + seconds(5));
-  EXPECT_EQ(d.status.phase, "Restarting") << "stays Restarting until every rank runs again";
+  d = decide(job, {pod(0, 1, PodPhase::kPending), pod(1, 1, PodPhase::kRunning)}, kT0 + seconds(5));
+  EXPECT_EQ(d.status.phase, Phase::kRestarting) << "stays Restarting until every rank runs again";
   job.status = d.status;
 
-  d = decide(job, {pod(0, 1, "Running"), pod(1, 1, "Running")}, kT0 + seconds(6));
-  EXPECT_EQ(d.status.phase, "Running");
+  d = decide(job, {pod(0, 1, PodPhase::kRunning), pod(1, 1, PodPhase::kRunning)}, kT0 + seconds(6));
+  EXPECT_EQ(d.status.phase, Phase::kRunning);
   EXPECT_EQ(d.status.condition("Restarting")->status, "False");
   EXPECT_EQ(d.status.condition("Running")->status, "True");
   EXPECT_EQ(d.status.restarts, 1);
@@ -302,32 +321,33 @@ TEST(JobStatus, RestartSequenceCountsOnceAndRecreatesAfterDeletion) {
 
 TEST(JobStatus, PodOfANewerAttemptHoldsCreationUntilTheStatusCatchesUp) {
   Job job = started(make_job(2));
-  const Decision d = decide(job, {pod(0, 1, "Pending")}, kT0);
+  const Decision d = decide(job, {pod(0, 1, PodPhase::kPending)}, kT0);
   EXPECT_TRUE(d.create.empty());
   EXPECT_TRUE(d.remove.empty());
 }
 
 TEST(JobStatus, PodsOutsideTheRankRangeOrUnlabelledAreDeleted) {
   Job job = started(make_job(1));
-  ObservedPod unlabelled = pod(0, 0, "Running");
+  ObservedPod unlabelled = pod(0, 0, PodPhase::kRunning);
   unlabelled.rank = -1;
   unlabelled.uid = "x";
-  const Decision d = decide(job, {pod(0, 0, "Running"), pod(3, 0, "Running"), unlabelled}, kT0);
+  const Decision d =
+      decide(job, {pod(0, 0, PodPhase::kRunning), pod(3, 0, PodPhase::kRunning), unlabelled}, kT0);
   EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-3", "pod-3-0"}, {"sft-worker-0", "x"}}));
-  EXPECT_EQ(d.status.phase, "Running");
+  EXPECT_EQ(d.status.phase, Phase::kRunning);
 }
 
 TEST(JobStatus, DeadlineFailsTheJobAndStopsItsPods) {
   Job job = make_job(1);
   job.spec.run_policy.active_deadline_seconds = 60;
   job = started(job);
-  Decision d = decide(job, {pod(0, 0, "Running")}, kT0 + seconds(20));
-  EXPECT_EQ(d.status.phase, "Running");
+  Decision d = decide(job, {pod(0, 0, PodPhase::kRunning)}, kT0 + seconds(20));
+  EXPECT_EQ(d.status.phase, Phase::kRunning);
   ASSERT_TRUE(d.requeue_after.has_value());
   EXPECT_EQ(*d.requeue_after, seconds(40));
 
-  d = decide(job, {pod(0, 0, "Running")}, kT0 + seconds(60));
-  EXPECT_EQ(d.status.phase, "Failed");
+  d = decide(job, {pod(0, 0, PodPhase::kRunning)}, kT0 + seconds(60));
+  EXPECT_EQ(d.status.phase, Phase::kFailed);
   EXPECT_EQ(d.status.condition("Failed")->reason, "DeadlineExceeded");
   EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-0", "pod-0-0"}}));
   EXPECT_TRUE(has_event(d, "DeadlineExceeded"));
@@ -337,22 +357,22 @@ TEST(JobStatus, TtlDeletesTheJobAfterItFinished) {
   Job job = make_job(1);
   job.spec.run_policy.ttl_seconds_after_finished = 100;
   job = started(job);
-  job.status = decide(job, {pod(0, 0, "Succeeded", 0)}, kT0).status;
-  ASSERT_EQ(job.status.phase, "Succeeded");
+  job.status = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0)}, kT0).status;
+  ASSERT_EQ(job.status.phase, Phase::kSucceeded);
 
-  Decision d = decide(job, {pod(0, 0, "Succeeded", 0)}, kT0 + seconds(30));
+  Decision d = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0)}, kT0 + seconds(30));
   EXPECT_FALSE(d.delete_job);
   ASSERT_TRUE(d.requeue_after.has_value());
   EXPECT_EQ(*d.requeue_after, seconds(70));
 
-  d = decide(job, {pod(0, 0, "Succeeded", 0)}, kT0 + seconds(100));
+  d = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0)}, kT0 + seconds(100));
   EXPECT_TRUE(d.delete_job);
 }
 
 TEST(JobStatus, NoTtlKeepsTheJob) {
   Job job = started(make_job(1, RestartPolicy::kNever));
-  job.status = decide(job, {pod(0, 0, "Failed", 1)}, kT0).status;
-  ASSERT_EQ(job.status.phase, "Failed");
+  job.status = decide(job, {pod(0, 0, PodPhase::kFailed, 1)}, kT0).status;
+  ASSERT_EQ(job.status.phase, Phase::kFailed);
   const Decision d = decide(job, {}, kT0 + seconds(100000));
   EXPECT_FALSE(d.delete_job);
   EXPECT_FALSE(d.requeue_after.has_value());
@@ -360,12 +380,14 @@ TEST(JobStatus, NoTtlKeepsTheJob) {
 
 TEST(JobStatus, SuspendDeletesPodsAndResumeRecreatesThem) {
   Job job = started(make_job(2));
-  job.status = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Running")}, kT0).status;
-  ASSERT_EQ(job.status.phase, "Running");
+  job.status =
+      decide(job, {pod(0, 0, PodPhase::kRunning), pod(1, 0, PodPhase::kRunning)}, kT0).status;
+  ASSERT_EQ(job.status.phase, Phase::kRunning);
 
   job.spec.run_policy.suspend = true;
-  Decision d = decide(job, {pod(0, 0, "Running"), pod(1, 0, "Running")}, kT0 + seconds(10));
-  EXPECT_EQ(d.status.phase, "Suspended");
+  Decision d = decide(job, {pod(0, 0, PodPhase::kRunning), pod(1, 0, PodPhase::kRunning)},
+                      kT0 + seconds(10));
+  EXPECT_EQ(d.status.phase, Phase::kSuspended);
   EXPECT_EQ(d.remove.size(), 2U);
   EXPECT_TRUE(d.create.empty());
   EXPECT_EQ(d.status.condition("Suspended")->status, "True");
@@ -382,7 +404,7 @@ TEST(JobStatus, SuspendDeletesPodsAndResumeRecreatesThem) {
   job.spec.run_policy.suspend = false;
   job.generation = 3;
   d = decide(job, {}, kT0 + seconds(30));
-  EXPECT_EQ(d.status.phase, "Pending");
+  EXPECT_EQ(d.status.phase, Phase::kPending);
   EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 0}, {1, 0}}));
   EXPECT_EQ(d.status.condition("Suspended")->status, "False");
   EXPECT_EQ(d.status.condition("Suspended")->reason, "Resumed");
@@ -395,33 +417,94 @@ TEST(JobStatus, SuspendedBeforeItStartedCreatesNothing) {
   Job job = make_job(1);
   job.spec.run_policy.suspend = true;
   const Decision d = decide(job, {}, kT0);
-  EXPECT_EQ(d.status.phase, "Suspended");
+  EXPECT_EQ(d.status.phase, Phase::kSuspended);
   EXPECT_TRUE(d.create.empty());
 }
 
 TEST(JobStatus, UnschedulableAndImagePullReasons) {
   const Job job = started(make_job(2));
-  ObservedPod stuck = pod(1, 0, "Pending");
+  ObservedPod stuck = pod(1, 0, PodPhase::kPending);
   stuck.unschedulable = true;
   stuck.unschedulable_message = "0/3 nodes are available: 3 Insufficient huawei.com/Ascend910.";
-  Decision d = decide(job, {pod(0, 0, "Running"), stuck}, kT0);
-  EXPECT_EQ(d.status.phase, "Pending");
+  Decision d = decide(job, {pod(0, 0, PodPhase::kRunning), stuck}, kT0);
+  EXPECT_EQ(d.status.phase, Phase::kPending);
   ASSERT_NE(d.status.condition("Running"), nullptr);
   EXPECT_EQ(d.status.condition("Running")->reason, "Unschedulable");
   EXPECT_NE(d.status.condition("Running")->message.find("Insufficient huawei.com/Ascend910"),
             std::string::npos);
   EXPECT_TRUE(has_event(d, "Unschedulable"));
 
-  ObservedPod pulling = pod(1, 0, "Pending");
+  ObservedPod pulling = pod(1, 0, PodPhase::kPending);
   pulling.image_pull_backoff = true;
   pulling.image_pull_message = "Back-off pulling image";
-  d = decide(job, {pod(0, 0, "Running"), pulling}, kT0);
+  d = decide(job, {pod(0, 0, PodPhase::kRunning), pulling}, kT0);
   EXPECT_EQ(d.status.condition("Running")->reason, "ImagePullBackOff");
+}
+
+TEST(JobStatus, AWaitingReasonIsAnnouncedOnceAndTheFirstRankGivesIt) {
+  Job job = started(make_job(3));
+  ObservedPod pulling = pod(1, 0, PodPhase::kPending);
+  pulling.image_pull_backoff = true;
+  pulling.image_pull_message = "back-off";
+  ObservedPod stuck = pod(2, 0, PodPhase::kPending);
+  stuck.unschedulable = true;
+  stuck.unschedulable_message = "no nodes";
+  const std::vector<ObservedPod> pods = {stuck, pod(0, 0, PodPhase::kRunning), pulling};
+  Decision d = decide(job, pods, kT0 + seconds(1));
+  EXPECT_EQ(d.status.condition("Running")->reason, "ImagePullBackOff") << "rank 1 before rank 2";
+  EXPECT_TRUE(has_event(d, "ImagePullBackOff"));
+  job.status = d.status;
+
+  d = decide(job, pods, kT0 + seconds(2));
+  EXPECT_TRUE(d.events.empty()) << "the same reason again is no news";
+  EXPECT_EQ(d.status, job.status);
+}
+
+TEST(RankPods, SortsPodsAgainstTheCurrentAttempts) {
+  ObservedPod old_going = pod(0, 0, PodPhase::kFailed);
+  old_going.deleting = true;
+  ObservedPod current_going = pod(1, 0, PodPhase::kRunning);
+  current_going.deleting = true;
+  ObservedPod unlabelled = pod(0, 1, PodPhase::kRunning);
+  unlabelled.attempt = -1;
+  unlabelled.uid = "x";
+  const std::vector<ObservedPod> pods = {
+      pod(0, 1, PodPhase::kRunning), pod(0, 0, PodPhase::kFailed),  old_going, current_going,
+      pod(2, 1, PodPhase::kPending), pod(5, 0, PodPhase::kRunning), unlabelled};
+  const RankedPods ranked = rank_pods(3, {1, 0, 0}, pods);
+  ASSERT_EQ(ranked.current.size(), 1U);
+  EXPECT_EQ(ranked.current.at(0), &pods[0]);
+  EXPECT_EQ(ranked.occupied, (std::set<int>{0, 1, 2}))
+      << "a rank whose Pod is still going away is not free";
+  EXPECT_EQ(ranked.stale,
+            (std::vector<PodRef>{
+                {"sft-worker-0", "pod-0-0"}, {"sft-worker-5", "pod-5-0"}, {"sft-worker-0", "x"}}))
+      << "an older attempt, a rank out of range, no attempt label; none already going away";
+  EXPECT_TRUE(ranked.newer_attempt) << "rank 2's attempt 1 is newer than the status knows";
+
+  EXPECT_FALSE(rank_pods(3, {1, 0, 0}, {pod(0, 1, PodPhase::kRunning)}).newer_attempt);
+  EXPECT_TRUE(rank_pods(3, {0, 0, 0}, {}).current.empty());
+}
+
+TEST(Retryable, ByRestartPolicyAndExitCode) {
+  for (const std::optional<int> code :
+       {std::optional<int>(1), std::optional<int>(137), std::optional<int>()}) {
+    EXPECT_FALSE(retryable(RestartPolicy::kNever, code));
+    EXPECT_TRUE(retryable(RestartPolicy::kOnFailure, code));
+  }
+  for (const int code : {1, 2, 127}) {
+    EXPECT_FALSE(retryable(RestartPolicy::kExitCode, code)) << code << ": the program's own exit";
+  }
+  for (const int code : {128, 137, 143, 255}) {
+    EXPECT_TRUE(retryable(RestartPolicy::kExitCode, code)) << code << ": a signal";
+  }
+  EXPECT_TRUE(retryable(RestartPolicy::kExitCode, std::nullopt)) << "an eviction has no code";
 }
 
 TEST(JobStatus, DecisionIsAFixedPoint) {
   Job job = started(make_job(2));
-  const std::vector<ObservedPod> pods = {pod(0, 0, "Running"), pod(1, 0, "Running")};
+  const std::vector<ObservedPod> pods = {pod(0, 0, PodPhase::kRunning),
+                                         pod(1, 0, PodPhase::kRunning)};
   job.status = decide(job, pods, kT0 + seconds(1)).status;
   const Decision d = decide(job, pods, kT0 + seconds(500));
   EXPECT_TRUE(same_status_ignoring_timestamps(d.status, job.status));
@@ -433,10 +516,10 @@ TEST(JobStatus, DecisionIsAFixedPoint) {
 
 TEST(JobStatus, TransitionTimeMovesOnlyWithTheConditionStatus) {
   Job job = started(make_job(1));
-  job.status = decide(job, {pod(0, 0, "Running")}, kT0 + seconds(1)).status;
+  job.status = decide(job, {pod(0, 0, PodPhase::kRunning)}, kT0 + seconds(1)).status;
   const std::string running_since = job.status.condition("Running")->last_transition_time;
   EXPECT_EQ(running_since, format_time(kT0 + seconds(1)));
-  job.status = decide(job, {pod(0, 0, "Failed", 137)}, kT0 + seconds(7)).status;
+  job.status = decide(job, {pod(0, 0, PodPhase::kFailed, 137)}, kT0 + seconds(7)).status;
   EXPECT_EQ(job.status.condition("Running")->status, "False");
   EXPECT_EQ(job.status.condition("Running")->last_transition_time, format_time(kT0 + seconds(7)));
   EXPECT_EQ(job.status.condition("Created")->last_transition_time, format_time(kT0));
@@ -444,7 +527,7 @@ TEST(JobStatus, TransitionTimeMovesOnlyWithTheConditionStatus) {
 
 TEST(JobStatus, SameStatusIgnoresOnlyTimestamps) {
   JobStatus a;
-  a.phase = "Running";
+  a.phase = Phase::kRunning;
   a.conditions.push_back(
       {"Running", "True", 1, "2024-01-01T00:00:00Z", "AllRanksRunning", "1 of 1"});
   JobStatus b = a;
@@ -472,7 +555,7 @@ TEST(ObservePod, ReadsLabelsPhaseAndTermination) {
   EXPECT_EQ(p.uid, "u1");
   EXPECT_EQ(p.rank, 1);
   EXPECT_EQ(p.attempt, 2);
-  EXPECT_EQ(p.phase, "Failed");
+  EXPECT_EQ(p.phase, PodPhase::kFailed);
   EXPECT_EQ(p.exit_code, 137);
   EXPECT_EQ(p.reason, "OOMKilled");
   EXPECT_FALSE(p.deleting);
@@ -493,6 +576,18 @@ TEST(ObservePod, EvictionHasAReasonButNoExitCode) {
   EXPECT_TRUE(p.deleting);
 }
 
+TEST(ObservePod, PhasesKubernetesDoesNotDefineReadAsUnknown) {
+  for (const auto& [text, phase] :
+       std::vector<std::pair<std::string, PodPhase>>{{"Pending", PodPhase::kPending},
+                                                     {"Running", PodPhase::kRunning},
+                                                     {"Succeeded", PodPhase::kSucceeded},
+                                                     {"Failed", PodPhase::kFailed},
+                                                     {"Unknown", PodPhase::kUnknown},
+                                                     {"running", PodPhase::kUnknown}}) {
+    EXPECT_EQ(observe_pod(Json{{"status", {{"phase", text}}}}).phase, phase) << text;
+  }
+}
+
 TEST(ObservePod, PendingReasons) {
   const Json object = Json::parse(R"({
     "metadata": {"name": "p"},
@@ -502,7 +597,7 @@ TEST(ObservePod, PendingReasons) {
                                                             "message": "back-off"}}}]}
   })");
   const ObservedPod p = observe_pod(object);
-  EXPECT_EQ(p.phase, "Pending") << "no phase yet reads as Pending";
+  EXPECT_EQ(p.phase, PodPhase::kPending) << "no phase yet reads as Pending";
   EXPECT_TRUE(p.unschedulable);
   EXPECT_EQ(p.unschedulable_message, "no nodes");
   EXPECT_TRUE(p.image_pull_backoff);

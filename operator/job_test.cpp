@@ -139,7 +139,7 @@ TEST(Job, MissingSpecIsAnError) {
 
 TEST(Job, StatusRoundTrips) {
   JobStatus s;
-  s.phase = "Restarting";
+  s.phase = Phase::kRestarting;
   s.conditions.push_back(
       {"Restarting", "True", 3, "2024-05-06T07:08:09Z", "RetryableExitCode", "m"});
   s.observed_generation = 3;
@@ -163,10 +163,23 @@ TEST(Job, StatusRoundTrips) {
   EXPECT_EQ(status_from_json(status_to_json(s)), s);
 }
 
+TEST(Job, PhaseNamesAreTheStatusFieldsText) {
+  for (const Phase phase : {Phase::kPending, Phase::kRunning, Phase::kRestarting, Phase::kSucceeded,
+                            Phase::kFailed, Phase::kSuspended}) {
+    EXPECT_EQ(phase_from_name(phase_name(phase)), phase) << phase;
+  }
+  EXPECT_EQ(phase_name(Phase::kSuspended), "Suspended");
+  EXPECT_EQ(phase_name(Phase::kNone), "");
+  EXPECT_EQ(phase_from_name(""), Phase::kNone);
+  EXPECT_EQ(phase_from_name("running"), Phase::kNone) << "the API's names are case-sensitive";
+  EXPECT_FALSE(status_to_json(JobStatus{}).contains("phase")) << "no phase before the first write";
+  EXPECT_EQ(status_from_json(Json::parse(R"({"phase": "Done"})")).phase, Phase::kNone);
+}
+
 TEST(Job, MalformedStatusIsIgnoredFieldByField) {
   const JobStatus s = status_from_json(Json::parse(
       R"({"phase": 3, "restarts": 2, "conditions": [7, {"type": "Running"}], "rankAttempts": ["a", 1]})"));
-  EXPECT_EQ(s.phase, "");
+  EXPECT_EQ(s.phase, Phase::kNone);
   EXPECT_EQ(s.restarts, 2);
   ASSERT_EQ(s.conditions.size(), 1U);
   EXPECT_EQ(s.conditions[0].type, "Running");

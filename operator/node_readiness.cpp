@@ -6,8 +6,7 @@
 
 namespace ascend::op {
 
-namespace log = kube::log;
-using log::kv;
+using kube::log::kv;
 
 bool positive_quantity(const Json& quantity) {
   if (!quantity.is_string()) return false;
@@ -59,7 +58,10 @@ kube::Transform node_cache_transform(const NodeReadinessOptions& options) {
 
 NodeReadiness::NodeReadiness(kube::ClientPtr client, std::shared_ptr<kube::Store> nodes,
                              NodeReadinessOptions options)
-    : client_(std::move(client)), nodes_(std::move(nodes)), options_(std::move(options)) {}
+    : client_(std::move(client)),
+      nodes_(std::move(nodes)),
+      options_(std::move(options)),
+      logger_(kube::log::Logger().with({kv("controller", "node-readiness")})) {}
 
 kube::ReconcileResult NodeReadiness::reconcile(const std::string& name) {
   const auto node = nodes_->get(name);
@@ -78,10 +80,10 @@ kube::ReconcileResult NodeReadiness::reconcile(const std::string& name) {
                                         patched.error().to_string());
   }
   if (options_.metrics) options_.metrics->startup_taint_removed();
-  log::info("removed the startup taint",
-            {kv("controller", "node-readiness"), kv("node", name), kv("taint", options_.taint),
-             kv("allocatable",
-                node->at("status").at("allocatable").at(options_.resource).get<std::string>())});
+  logger_.info("removed the startup taint",
+               {kv("node", name), kv("taint", options_.taint),
+                kv("allocatable",
+                   node->at("status").at("allocatable").at(options_.resource).get<std::string>())});
   return kube::ReconcileResult::done();
 }
 

@@ -1,9 +1,9 @@
 // Startup taints (ARCHITECTURE.md, autoscaling): a node the cluster autoscaler adds for Ascend
-// work carries the taint `startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu` until the
-// device plugin has registered and the node's allocatable shows the chips. The autoscaler
-// treats `startup-taint.cluster-autoscaler.kubernetes.io/*` taints as transient (it does not
-// scale up again for pods waiting on them), and the scheduler keeps NPU pods off the node until
-// the chips are really there. This controller removes the taint once they are.
+// work carries the taint kStartupTaint (contract.hpp) until the device plugin has registered
+// and the node's allocatable shows the chips. The autoscaler treats
+// `startup-taint.cluster-autoscaler.kubernetes.io/*` taints as transient (it does not scale up
+// again for pods waiting on them), and the scheduler keeps NPU pods off the node until the
+// chips are really there. This controller removes the taint once they are.
 #pragma once
 
 #include <memory>
@@ -12,6 +12,7 @@
 
 #include "kube/client.hpp"
 #include "kube/controller.hpp"
+#include "kube/logging.hpp"
 #include "kube/store.hpp"
 #include "kube/transform.hpp"
 #include "operator/job.hpp"
@@ -19,16 +20,13 @@
 
 namespace ascend::op {
 
-inline constexpr const char* kStartupTaint =
-    "startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu";
-
 struct NodeReadinessOptions {
   /// The taint key removed (every effect).
   std::string taint = kStartupTaint;
   /// The extended resource that must be allocatable, more than zero, first.
-  std::string resource = "huawei.com/Ascend910";
+  std::string resource = kNpuResource;
   /// Field manager recorded for the patch.
-  std::string field_manager = "llamafactory-operator";
+  std::string field_manager = kOperatorName;
   JobMetricsPtr metrics;
 };
 
@@ -59,6 +57,8 @@ class NodeReadiness final {
   kube::ClientPtr client_;
   std::shared_ptr<kube::Store> nodes_;
   NodeReadinessOptions options_;
+  /// `controller=node-readiness` on every line.
+  kube::log::Logger logger_;
 };
 
 }  // namespace ascend::op

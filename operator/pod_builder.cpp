@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "operator/children.hpp"
+
 namespace ascend::op {
 
 namespace {
@@ -36,31 +38,6 @@ Json volume(const std::string& name, const Json& source) {
 
 }  // namespace
 
-std::string pod_name(const std::string& job, int rank) {
-  return job + "-worker-" + std::to_string(rank);
-}
-
-std::string headless_service_name(const std::string& job) {
-  return job + "-workers";
-}
-
-std::string master_address(const Job& job) {
-  return pod_name(job.name, 0) + "." + headless_service_name(job.name) + "." + job.ns + ".svc";
-}
-
-std::string config_map_name(const std::string& job) {
-  return job + "-config";
-}
-
-Json owner_reference(const Job& job) {
-  return Json{{"apiVersion", kJobs.api_version()},
-              {"kind", kJobs.kind},
-              {"name", job.name},
-              {"uid", job.uid},
-              {"controller", true},
-              {"blockOwnerDeletion", true}};
-}
-
 Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& options) {
   const JobSpec& spec = job.spec;
   const bool train = spec.mode == Mode::kTrain;
@@ -69,10 +46,9 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
   Json labels = Json::object();
   for (const auto& [k, v] : spec.pod_labels)
     labels[k] = v;
-  labels[labels::kJobName] = job.name;
+  labels.update(child_labels(job));
   labels[labels::kNodeRank] = std::to_string(rank);
   labels[labels::kAttempt] = std::to_string(attempt);
-  labels[labels::kManagedBy] = labels::kManagedByValue;
 
   Json annotations = Json::object();
   for (const auto& [k, v] : spec.pod_annotations)
@@ -103,13 +79,16 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
 
   Json resources = spec.resources.is_object() ? spec.resources : Json::object();
   const std::string npus = std::to_string(spec.npus_per_node);
-  resources["limits"][workload::kNpuResource] = npus;
-  resources["requests"][workload::kNpuResource] = npus;
+  resources["limits"][kNpuResource] = npus;
+  resources["requests"][kNpuResource] = npus;
 
   Json ports = Json::array();
-  ports.push_back(
-      {{"name", "webui"}, {"containerPort", workload::kWebuiPort}, {"protocol", "TCP"}});
-  ports.push_back({{"name", "api"}, {"containerPort", workload::kApiPort}, {"protocol", "TCP"}});
+  ports.push_back({{"name", workload::kWebuiPortName},
+                   {"containerPort", workload::kWebuiPort},
+                   {"protocol", "TCP"}});
+  ports.push_back({{"name", workload::kApiPortName},
+                   {"containerPort", workload::kApiPort},
+                   {"protocol", "TCP"}});
   if (train) {
     ports.push_back(
         {{"name", "rendezvous"}, {"containerPort", spec.master_port}, {"protocol", "TCP"}});
@@ -133,10 +112,11 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
   if (spec.has_config()) {
     mounts.push_back({{"name", "config"}, {"mountPath", workload::kConfigDir}, {"readOnly", true}});
     const std::string cm = spec.config ? config_map_name(job.name) : spec.config_map_ref->name;
-    const std::string key = spec.config ? "config.yaml" : spec.config_map_ref->key;
+    const std::string key = spec.config ? workload::kConfigFile : spec.config_map_ref->key;
     volumes.push_back(
         {{"name", "config"},
-         {"configMap", {{"name", cm}, {"items", {{{"key", key}, {"path", "config.yaml"}}}}}}});
+         {"configMap",
+          {{"name", cm}, {"items", {{{"key", key}, {"path", workload::kConfigFile}}}}}}});
   }
 
   Json container = {{"name", workload::kContainerName},
@@ -148,7 +128,7 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
                     {"volumeMounts", mounts}};
   if (!spec.image_pull_policy.empty()) container["imagePullPolicy"] = spec.image_pull_policy;
   if (spec.mode == Mode::kApi || spec.mode == Mode::kWebui || spec.mode == Mode::kWebchat) {
-    const char* port = spec.mode == Mode::kApi ? "api" : "webui";
+    const char* port = spec.mode == Mode::kApi ? workload::kApiPortName : workload::kWebuiPortName;
     container["readinessProbe"] = {
         {"tcpSocket", {{"port", port}}}, {"periodSeconds", 10}, {"failureThreshold", 3}};
   }
@@ -172,10 +152,8 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
     pod_spec["automountServiceAccountToken"] = false;
   }
 
-  Json metadata = {{"name", name},
-                   {"namespace", job.ns},
-                   {"labels", labels},
-                   {"ownerReferences", Json::array({owner_reference(job)})}};
+  Json metadata = child_metadata(job, name);
+  metadata["labels"] = labels;
   if (!annotations.empty()) metadata["annotations"] = annotations;
   return Json{{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", metadata}, {"spec", pod_spec}};
 }

@@ -7,32 +7,10 @@
 
 namespace ascend::op {
 
-/// Fixed facts of the workload image (ARCHITECTURE.md's public contract).
-namespace workload {
-inline constexpr int kWebuiPort = 7860;
-inline constexpr int kApiPort = 8000;
-inline constexpr const char* kContainerName = "llamafactory";
-inline constexpr const char* kConfigDir = "/etc/llamafactory";
-inline constexpr const char* kConfigPath = "/etc/llamafactory/config.yaml";
-inline constexpr const char* kNpuResource = "huawei.com/Ascend910";
-}  // namespace workload
-
 struct PodBuilderOptions {
   /// Used when spec.image is empty (the operator's --default-image).
   std::string default_image;
 };
-
-/// `<job>-worker-<rank>`: also the Pod's hostname.
-std::string pod_name(const std::string& job, int rank);
-/// The headless rendezvous Service, `<job>-workers`: also every Pod's subdomain.
-std::string headless_service_name(const std::string& job);
-/// Rank 0's stable DNS name through the headless Service: MASTER_ADDR.
-std::string master_address(const Job& job);
-/// The ConfigMap the operator writes for an inline spec.config, `<job>-config`.
-std::string config_map_name(const std::string& job);
-/// The controller owner reference to the job (blockOwnerDeletion, so the garbage collector's
-/// foreground deletion waits for the children).
-Json owner_reference(const Job& job);
 
 /// The Pod for `rank` in `attempt`.
 ///

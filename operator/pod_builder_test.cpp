@@ -121,6 +121,36 @@ TEST(PodBuilder, ServersGetNoTorchrunEnvButAProbe) {
       build_pod(train_job(1), 0, 0, {})["spec"]["containers"][0].contains("readinessProbe"));
 }
 
+TEST(PodBuilder, WebchatServesGradioWithItsConfig) {
+  // webchat is LLaMA Board's chat tab alone: a Gradio server on GRADIO_SERVER_PORT that, unlike
+  // webui, loads its model from the config file.
+  auto parsed = parse_job(Json::parse(R"({
+    "metadata": {"name": "chat", "namespace": "team", "uid": "uid-3"},
+    "spec": {"mode": "webchat", "npusPerNode": 1,
+             "config": {"model_name_or_path": "Qwen/Qwen2.5-7B-Instruct", "template": "qwen"},
+             "args": ["infer_backend=huggingface"]}
+  })"));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  const Json pod = build_pod(parsed.value(), 0, 0, {"default:img"});
+  const Json& c = pod["spec"]["containers"][0];
+  EXPECT_EQ(c["command"], Json::parse(R"(["llamafactory-cli", "webchat",
+                                          "/etc/llamafactory/config.yaml",
+                                          "infer_backend=huggingface"])"));
+  EXPECT_EQ(env_of(pod, "GRADIO_SERVER_PORT"), "7860");
+  EXPECT_EQ(env_of(pod, "API_PORT"), "8000");
+  for (const char* var :
+       {"FORCE_TORCHRUN", "NNODES", "NODE_RANK", "NPROC_PER_NODE", "MASTER_ADDR", "MASTER_PORT"}) {
+    EXPECT_EQ(env_of(pod, var), "<unset>") << var << ": one node, no torchrun";
+  }
+  ASSERT_EQ(c["ports"].size(), 2U) << "no rendezvous port";
+  EXPECT_EQ((*find_named(c["ports"], "webui"))["containerPort"], 7860);
+  EXPECT_EQ((*find_named(c["ports"], "api"))["containerPort"], 8000);
+  EXPECT_EQ(c["readinessProbe"]["tcpSocket"]["port"], "webui");
+  EXPECT_EQ(c["resources"]["limits"]["huawei.com/Ascend910"], "1");
+  EXPECT_EQ((*find_named(pod["spec"]["volumes"], "config"))["configMap"]["name"], "chat-config");
+  EXPECT_FALSE(pod["metadata"].contains("annotations")) << "a server may be moved";
+}
+
 TEST(PodBuilder, PortsResourcesAndScheduling) {
   const Json pod = build_pod(train_job(), 0, 0, {"default:img"});
   const Json& c = pod["spec"]["containers"][0];

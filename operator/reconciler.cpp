@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "kube/logging.hpp"
+#include "operator/children.hpp"
 #include "operator/config_map_builder.hpp"
 #include "operator/job_status.hpp"
 #include "operator/service_builder.hpp"
@@ -11,8 +12,7 @@
 
 namespace ascend::op {
 
-namespace log = kube::log;
-using log::kv;
+using kube::log::kv;
 
 namespace {
 
@@ -71,7 +71,8 @@ Reconciler::Reconciler(kube::ClientPtr client, JobCaches caches, kube::EventReco
       caches_(std::move(caches)),
       created_pods_(std::make_shared<CreatedPods>()),
       events_(events),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      logger_(kube::log::Logger().with({kv("controller", "lfjob")})) {
   if (caches_.pods) {
     caches_.pods->add_handler(
         [created = created_pods_](const kube::ObjectPtr&, const kube::ObjectPtr& new_object) {
@@ -134,13 +135,14 @@ kube::Status Reconciler::write_status(const Json& object, const JobStatus& statu
 }
 
 kube::ReconcileResult Reconciler::invalid_spec(const Json& object, const std::string& key,
-                                               const kube::Error& error) {
-  log::warn("invalid job", {kv("controller", "lfjob"), kv("key", key), kv("error", error.message)});
+                                               const kube::Error& error,
+                                               const kube::log::Logger& logger) {
+  logger.warn("invalid job", {kv("error", error.message)});
   JobStatus status = status_from_json(object.value("status", Json::object()));
-  if (status.phase != "Failed" || status.condition("Failed") == nullptr ||
+  if (status.phase != Phase::kFailed || status.condition("Failed") == nullptr ||
       status.condition("Failed")->message != error.message) {
     const std::string now = format_time(options_.clock->wall_now());
-    status.phase = "Failed";
+    status.phase = Phase::kFailed;
     status.completion_time = now;
     status.observed_generation = object["metadata"].value("generation", std::int64_t{0});
     status.conditions.erase(std::remove_if(status.conditions.begin(), status.conditions.end(),
@@ -157,6 +159,7 @@ kube::ReconcileResult Reconciler::invalid_spec(const Json& object, const std::st
 }
 
 kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
+  const kube::log::Logger logger = logger_.with({kv("key", key)});
   const auto object = caches_.jobs->get(key);
   if (!object) return kube::ReconcileResult::done();  // deleted: the garbage collector has the rest
   const std::string rv = kube::resource_version(*object);
@@ -164,7 +167,7 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
     return kube::ReconcileResult::requeue_after(options_.cache_lag_retry);
 
   auto parsed = parse_job(*object);
-  if (!parsed) return invalid_spec(*object, key, parsed.error());
+  if (!parsed) return invalid_spec(*object, key, parsed.error(), logger);
   const Job& job = parsed.value();
   if (job.deleting) return kube::ReconcileResult::done();
 
@@ -200,10 +203,8 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
       return kube::ReconcileResult::error("writing status: " + written.error().to_string());
     }
     if (decision.status.phase != job.status.phase) {
-      log::info("phase",
-                {kv("controller", "lfjob"), kv("key", key),
-                 kv("from", job.status.phase.empty() ? "-" : job.status.phase),
-                 kv("to", decision.status.phase), kv("restarts", decision.status.restarts)});
+      logger.info("phase", {kv("from", job.status.phase), kv("to", decision.status.phase),
+                            kv("restarts", decision.status.restarts)});
     }
   }
   for (const auto& e : decision.events)
@@ -220,7 +221,7 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
     }
     if (removed) {
       if (options_.metrics) options_.metrics->pod_deleted();
-      log::info("deleted pod", {kv("controller", "lfjob"), kv("key", key), kv("pod", ref.name)});
+      logger.info("deleted pod", {kv("pod", ref.name)});
     }
   }
   bool collided = false;
@@ -244,9 +245,8 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
     }
     created_pods_->created(pod_key, options_.clock->now(), options_.created_pod_wait);
     if (options_.metrics) options_.metrics->pod_created();
-    log::info("created pod",
-              {kv("controller", "lfjob"), kv("key", key),
-               kv("pod", pod["metadata"]["name"].get<std::string>()), kv("attempt", slot.attempt)});
+    logger.info("created pod", {kv("pod", pod["metadata"]["name"].get<std::string>()),
+                                kv("attempt", slot.attempt)});
   }
   if (decision.delete_job) {
     kube::DeleteOptions options;
@@ -257,8 +257,7 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
       return kube::ReconcileResult::error("deleting job after its TTL: " +
                                           removed.error().to_string());
     }
-    log::info("deleted job after ttlSecondsAfterFinished",
-              {kv("controller", "lfjob"), kv("key", key)});
+    logger.info("deleted job after ttlSecondsAfterFinished");
     return kube::ReconcileResult::done();
   }
   if (collided) return kube::ReconcileResult::requeue_after(std::chrono::seconds(1));

@@ -11,6 +11,7 @@
 #include "kube/clock.hpp"
 #include "kube/controller.hpp"
 #include "kube/events.hpp"
+#include "kube/logging.hpp"
 #include "kube/store.hpp"
 #include "operator/job_metrics.hpp"
 #include "operator/pod_builder.hpp"
@@ -20,7 +21,7 @@ namespace ascend::op {
 struct ReconcilerOptions {
   PodBuilderOptions pods;
   /// Server-side apply field manager for ConfigMaps and Services.
-  std::string field_manager = "llamafactory-operator";
+  std::string field_manager = kOperatorName;
   /// How soon to look again when the caches are known to lag our own writes.
   std::chrono::milliseconds cache_lag_retry{200};
   /// How long a Pod this process created may stay missing from the Pod cache before a
@@ -68,7 +69,7 @@ class Reconciler final {
   kube::Status write_status(const Json& object, const JobStatus& status, const std::string& key);
   bool cache_is_stale(const std::string& key, const std::string& resource_version);
   kube::ReconcileResult invalid_spec(const Json& object, const std::string& key,
-                                     const kube::Error& error);
+                                     const kube::Error& error, const kube::log::Logger& logger);
   void record(const Json& object, const std::string& type, const std::string& reason,
               const std::string& note);
 
@@ -81,6 +82,8 @@ class Reconciler final {
   std::shared_ptr<CreatedPods> created_pods_;
   kube::EventRecorder* events_;
   ReconcilerOptions options_;
+  /// `controller=lfjob` on every line; each reconcile adds `key=`.
+  kube::log::Logger logger_;
   std::mutex mutex_;
   /// key -> the resourceVersion our last status write replaced.
   std::unordered_map<std::string, std::string> superseded_;  // guarded by mutex_

@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -126,6 +128,24 @@ class ReconcilerTest : public ::testing::Test {
     }
   }
 
+  /// A single-rank job after its first reconcile, with everything it wrote in the caches as
+  /// the watches would deliver it (the job at resourceVersion 11) except its Pod; the requests
+  /// so far are taken. Returns the job as cached.
+  Json first_reconcile_cached() {
+    caches_.jobs->apply(job_object(1, "10"));
+    reconciler_->reconcile("ns/j");
+    cache_first_writes();
+    Json job = bodies("PUT", kJobPath + "/status").back();
+    job["metadata"]["resourceVersion"] = "11";
+    caches_.jobs->apply(job);
+    take_requests();
+    return job;
+  }
+  /// Puts the last Pod created into the Pod cache, in `phase` (with `exit_code` if Failed).
+  void cache_created_pod(const std::string& phase, int exit_code = 0) {
+    caches_.pods->apply(with_state(bodies("POST", kPods).back(), "pod-uid", phase, exit_code));
+  }
+
   FakeApiServer server_;
   kube::ClientPtr client_;
   std::shared_ptr<kube::FakeClock> clock_ = std::make_shared<kube::FakeClock>();
@@ -167,6 +187,30 @@ TEST_F(ReconcilerTest, ANewJobGetsItsChildrenThenStatusThenOnePodPerRank) {
             std::string::npos);
 }
 
+TEST_F(ReconcilerTest, EveryLogLineNamesTheControllerAndTheJob) {
+  std::ostringstream out;
+  ASSERT_TRUE(
+      kube::setup_logging({"info", "text"}, std::make_shared<spdlog::sinks::ostream_sink_mt>(out))
+          .ok());
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  ASSERT_TRUE(kube::setup_logging({"info", "text"}).ok());  // before `out` goes
+
+  std::istringstream lines(out.str());
+  int count = 0;
+  for (std::string line; std::getline(lines, line); ++count) {
+    EXPECT_NE(line.find(" controller=lfjob key=ns/j"), std::string::npos) << line;
+  }
+  EXPECT_EQ(count, 2) << out.str();
+  EXPECT_NE(out.str().find(" info phase controller=lfjob key=ns/j from=- to=Pending restarts=0\n"),
+            std::string::npos)
+      << out.str();
+  EXPECT_NE(
+      out.str().find(" info created pod controller=lfjob key=ns/j pod=j-worker-0 attempt=0\n"),
+      std::string::npos)
+      << out.str();
+}
+
 TEST_F(ReconcilerTest, WaitsWhileTheJobCacheStillHoldsTheVersionItReplaced) {
   caches_.jobs->apply(job_object(1, "10"));
   reconciler_->reconcile("ns/j");
@@ -179,14 +223,8 @@ TEST_F(ReconcilerTest, WaitsWhileTheJobCacheStillHoldsTheVersionItReplaced) {
 }
 
 TEST_F(ReconcilerTest, OnceConvergedAReconcileWritesNothing) {
-  caches_.jobs->apply(job_object(1, "10"));
-  reconciler_->reconcile("ns/j");
-  cache_first_writes();
-  Json job = bodies("PUT", kJobPath + "/status").back();
-  job["metadata"]["resourceVersion"] = "11";
-  caches_.jobs->apply(job);
-  caches_.pods->apply(with_state(bodies("POST", kPods).back(), "pod-uid", "Running"));
-  take_requests();
+  Json job = first_reconcile_cached();
+  cache_created_pod("Running");
 
   // The Pod runs: one status write (Running), nothing else.
   reconciler_->reconcile("ns/j");
@@ -266,13 +304,7 @@ TEST_F(ReconcilerTest, APodThatAlreadyExistsIsNotAnError) {
 }
 
 TEST_F(ReconcilerTest, APodItCreatedIsNotPostedAgainWhileThePodCacheLags) {
-  caches_.jobs->apply(job_object(1, "10"));
-  reconciler_->reconcile("ns/j");
-  cache_first_writes();
-  Json job = bodies("PUT", kJobPath + "/status").back();
-  job["metadata"]["resourceVersion"] = "11";
-  caches_.jobs->apply(job);  // the job cache caught up; the Pod cache has not
-  take_requests();
+  first_reconcile_cached();  // the job cache caught up; the Pod cache has not
 
   auto result = reconciler_->reconcile("ns/j");
   EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kRequeueAfter);
@@ -294,14 +326,8 @@ TEST_F(ReconcilerTest, APodItCreatedIsNotPostedAgainWhileThePodCacheLags) {
 }
 
 TEST_F(ReconcilerTest, AFailedPodIsCountedInStatusBeforeItIsDeleted) {
-  caches_.jobs->apply(job_object(1, "10"));
-  reconciler_->reconcile("ns/j");
-  cache_first_writes();
-  Json job = bodies("PUT", kJobPath + "/status").back();
-  job["metadata"]["resourceVersion"] = "11";
-  caches_.jobs->apply(job);
-  caches_.pods->apply(with_state(bodies("POST", kPods).back(), "pod-uid", "Failed", 1));
-  take_requests();
+  first_reconcile_cached();
+  cache_created_pod("Failed", 1);
 
   reconciler_->reconcile("ns/j");
   const auto sent = take_requests();
@@ -319,14 +345,8 @@ TEST_F(ReconcilerTest, AFailedPodIsCountedInStatusBeforeItIsDeleted) {
 }
 
 TEST_F(ReconcilerTest, AStatusWriteThatFailsDeletesNothing) {
-  caches_.jobs->apply(job_object(1, "10"));
-  reconciler_->reconcile("ns/j");
-  cache_first_writes();
-  Json job = bodies("PUT", kJobPath + "/status").back();
-  job["metadata"]["resourceVersion"] = "11";
-  caches_.jobs->apply(job);
-  caches_.pods->apply(with_state(bodies("POST", kPods).back(), "pod-uid", "Failed", 1));
-  take_requests();
+  first_reconcile_cached();
+  cache_created_pod("Failed", 1);
   server_.script("PUT", kJobPath + "/status",
                  {FakeResponse::failure(422, "Invalid", "status.restarts: Invalid value")});
 

@@ -1,20 +1,8 @@
 #include "operator/service_builder.hpp"
 
-#include "operator/pod_builder.hpp"
+#include "operator/children.hpp"
 
 namespace ascend::op {
-
-namespace {
-
-Json metadata(const Job& job, const std::string& name) {
-  return Json{
-      {"name", name},
-      {"namespace", job.ns},
-      {"labels", {{labels::kJobName, job.name}, {labels::kManagedBy, labels::kManagedByValue}}},
-      {"ownerReferences", Json::array({owner_reference(job)})}};
-}
-
-}  // namespace
 
 Json build_headless_service(const Job& job) {
   Json spec = {{"clusterIP", "None"},
@@ -27,7 +15,7 @@ Json build_headless_service(const Job& job) {
                   {"protocol", "TCP"}}}}};
   return Json{{"apiVersion", "v1"},
               {"kind", "Service"},
-              {"metadata", metadata(job, headless_service_name(job.name))},
+              {"metadata", child_metadata(job, headless_service_name(job.name))},
               {"spec", spec}};
 }
 
@@ -35,17 +23,17 @@ Json build_service(const Job& job) {
   Json spec = {{"type", job.spec.service_type},
                {"selector", {{labels::kJobName, job.name}, {labels::kNodeRank, "0"}}},
                {"ports",
-                {{{"name", "webui"},
+                {{{"name", workload::kWebuiPortName},
                   {"port", workload::kWebuiPort},
-                  {"targetPort", "webui"},
+                  {"targetPort", workload::kWebuiPortName},
                   {"protocol", "TCP"}},
-                 {{"name", "api"},
+                 {{"name", workload::kApiPortName},
                   {"port", workload::kApiPort},
-                  {"targetPort", "api"},
+                  {"targetPort", workload::kApiPortName},
                   {"protocol", "TCP"}}}}};
   return Json{{"apiVersion", "v1"},
               {"kind", "Service"},
-              {"metadata", metadata(job, job.name)},
+              {"metadata", child_metadata(job, service_name(job.name))},
               {"spec", spec}};
 }
 

@@ -1,0 +1,60 @@
+// The operator's side of the public contract (ARCHITECTURE.md): names that users, manifests,
+// the chart, Volcano and the test bed depend on. Each is defined here once; changing one is a
+// breaking change for everyone who wrote it down.
+#pragma once
+
+#include "kube/resource.hpp"
+
+namespace ascend::op {
+
+/// The custom resource (crds/llamafactoryjobs.yaml): group, version and kind.
+inline constexpr const char* kGroup = "ascendfactory.io";
+inline constexpr const char* kVersion = "v1alpha1";
+inline constexpr const char* kKind = "LlamaFactoryJob";
+/// The custom resource's REST collection.
+inline const kube::Resource kJobs{kGroup, kVersion, "llamafactoryjobs", kKind, true};
+
+/// The program's name: the managed-by label value and the field manager of its writes.
+inline constexpr const char* kOperatorName = "llamafactory-operator";
+
+/// The extended resource Ascend 910 chips are requested by: the name Huawei's own device plugin
+/// gives 910A/910B/910A3, so Volcano and existing manifests keep working.
+inline constexpr const char* kNpuResource = "huawei.com/Ascend910";
+
+/// The cluster autoscaler's startup taint on nodes added for Ascend work, removed once the
+/// node's allocatable shows the chips (node_readiness.hpp). The autoscaler treats every
+/// `startup-taint.cluster-autoscaler.kubernetes.io/*` taint as transient.
+inline constexpr const char* kStartupTaint =
+    "startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu";
+
+/// Labels and annotations the operator puts on what it creates.
+namespace labels {
+inline constexpr const char* kJobName = "ascendfactory.io/job-name";
+inline constexpr const char* kNodeRank = "ascendfactory.io/node-rank";
+/// The attempt (see JobStatus::rank_attempts) a Pod belongs to.
+inline constexpr const char* kAttempt = "ascendfactory.io/attempt";
+inline constexpr const char* kManagedBy = "app.kubernetes.io/managed-by";
+inline constexpr const char* kManagedByValue = kOperatorName;
+/// A hash of the desired child object; a child is re-applied only when it differs.
+inline constexpr const char* kSpecHash = "ascendfactory.io/spec-hash";
+/// Set "false" on training Pods: scaling their node down would restart the whole torchrun group.
+inline constexpr const char* kSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict";
+}  // namespace labels
+
+/// Fixed facts of the workload image (LLaMA-Factory's own defaults and environment names).
+namespace workload {
+/// LLaMA Board and webchat (Gradio, `GRADIO_SERVER_PORT`): container and Service port `webui`.
+inline constexpr int kWebuiPort = 7860;
+inline constexpr const char* kWebuiPortName = "webui";
+/// The OpenAI-style API (`API_PORT`): container and Service port `api`.
+inline constexpr int kApiPort = 8000;
+inline constexpr const char* kApiPortName = "api";
+inline constexpr const char* kContainerName = "llamafactory";
+inline constexpr const char* kConfigDir = "/etc/llamafactory";
+/// The file name of the LLaMA-Factory config in kConfigDir, and the key of the ConfigMap the
+/// operator writes for an inline config.
+inline constexpr const char* kConfigFile = "config.yaml";
+inline constexpr const char* kConfigPath = "/etc/llamafactory/config.yaml";
+}  // namespace workload
+
+}  // namespace ascend::op
