@@ -5,32 +5,6 @@
 
 namespace ascend::kube {
 
-std::string controller_owner_key(const nlohmann::json& object, const Resource& owner) {
-  if (!object.is_object() || !object.contains("metadata")) return {};
-  const nlohmann::json& meta = object.at("metadata");
-  if (!meta.is_object() || !meta.contains("ownerReferences")) return {};
-  const nlohmann::json& refs = meta.at("ownerReferences");
-  if (!refs.is_array()) return {};
-  for (const auto& ref : refs) {
-    if (!ref.is_object() || !ref.value("controller", false)) continue;
-    if (ref.value("kind", std::string()) != owner.kind) continue;
-    const std::string api_version = ref.value("apiVersion", std::string());
-    const std::size_t slash = api_version.find('/');
-    const std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
-    if (group != owner.group) continue;
-    std::string name = ref.value("name", std::string());
-    if (name.empty()) return {};
-    const std::string ns = meta.value("namespace", std::string());
-    // An owner of a namespaced object lives in the same namespace (or is cluster-scoped).
-    if (!owner.namespaced || ns.empty()) return name;
-    std::string key = ns;
-    key += '/';
-    key += name;
-    return key;
-  }
-  return {};
-}
-
 Controller::Controller(ControllerOptions options, Reconciler reconciler)
     : options_(std::move(options)), reconciler_(std::move(reconciler)), queue_([this] {
         WorkQueueOptions q = options_.queue;

@@ -10,6 +10,7 @@
 
 #include "kube/informer.hpp"
 #include "kube/metrics.hpp"
+#include "kube/object_meta.hpp"
 #include "kube/work_queue.hpp"
 
 namespace ascend::kube {
@@ -85,8 +86,5 @@ class Controller final {
   WorkQueue queue_;
   std::vector<std::thread> workers_;
 };
-
-/// The controller owner reference of `object` matching `owner`, as `namespace/name`, or "".
-std::string controller_owner_key(const nlohmann::json& object, const Resource& owner);
 
 }  // namespace ascend::kube

@@ -4,7 +4,7 @@
 #include <charconv>
 #include <map>
 
-#include "operator/timestamp.hpp"
+#include "kube/object_meta.hpp"
 
 namespace ascend::op {
 
@@ -146,7 +146,7 @@ ObservedPod observe_pod(const Json& pod) {
 Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::WallTime now_time) {
   Decision d;
   d.status = job.status;
-  const Ctx ctx{job, d, format_time(now_time), job.generation};
+  const Ctx ctx{job, d, kube::format_time(now_time), job.generation};
   JobStatus& s = d.status;
   const JobSpec& spec = job.spec;
   const int nodes = spec.nodes;
@@ -190,7 +190,7 @@ Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::Wall
     remove_active();
     const auto& ttl = spec.run_policy.ttl_seconds_after_finished;
     if (ttl) {
-      const auto done = parse_time(s.completion_time).value_or(now_time);
+      const auto done = kube::parse_time(s.completion_time).value_or(now_time);
       const auto due = done + std::chrono::seconds(*ttl);
       if (now_time >= due) {
         d.delete_job = true;
@@ -238,7 +238,7 @@ Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::Wall
   // Deadline.
   const auto& deadline = spec.run_policy.active_deadline_seconds;
   if (deadline) {
-    const auto started = parse_time(s.start_time).value_or(now_time);
+    const auto started = kube::parse_time(s.start_time).value_or(now_time);
     const auto due = started + std::chrono::seconds(*deadline);
     if (now_time >= due) {
       remove_active();

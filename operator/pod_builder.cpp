@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "kube/object_meta.hpp"
+
 namespace ascend::op {
 
 namespace {
@@ -53,12 +55,7 @@ std::string config_map_name(const std::string& job) {
 }
 
 Json owner_reference(const Job& job) {
-  return Json{{"apiVersion", kJobs.api_version()},
-              {"kind", kJobs.kind},
-              {"name", job.name},
-              {"uid", job.uid},
-              {"controller", true},
-              {"blockOwnerDeletion", true}};
+  return kube::controller_owner_reference(kJobs, job.name, job.uid);
 }
 
 Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& options) {
