@@ -17,15 +17,20 @@ Controller::~Controller() {
   stop();
 }
 
-void Controller::watch(Store& store) {
-  store.add_handler([this](const ObjectPtr& old_object, const ObjectPtr& new_object) {
-    const ObjectPtr& o = new_object ? new_object : old_object;
-    if (o) queue_.add(object_key(*o));
-  });
+Controller& Controller::watch(Store& store, Predicate filter) {
+  store.add_handler(
+      [this, filter = std::move(filter)](const ObjectPtr& old_object, const ObjectPtr& new_object) {
+        if (filter && !filter(old_object, new_object)) return;
+        const ObjectPtr& o = new_object ? new_object : old_object;
+        if (o) queue_.add(object_key(*o));
+      });
+  return *this;
 }
 
-void Controller::watch_owned(Store& store, const Resource& owner) {
-  store.add_handler([this, owner](const ObjectPtr& old_object, const ObjectPtr& new_object) {
+Controller& Controller::watch_owned(Store& store, const Resource& owner, Predicate filter) {
+  store.add_handler([this, owner, filter = std::move(filter)](const ObjectPtr& old_object,
+                                                              const ObjectPtr& new_object) {
+    if (filter && !filter(old_object, new_object)) return;
     std::string previous;
     if (old_object) {
       previous = controller_owner_key(*old_object, owner);
@@ -36,10 +41,11 @@ void Controller::watch_owned(Store& store, const Resource& owner) {
       if (!current.empty() && current != previous) queue_.add(current);
     }
   });
+  return *this;
 }
 
-void Controller::watch_mapped(Store& store,
-                              std::function<std::vector<std::string>(const nlohmann::json&)> map) {
+Controller& Controller::watch_mapped(
+    Store& store, std::function<std::vector<std::string>(const nlohmann::json&)> map) {
   store.add_handler(
       [this, map = std::move(map)](const ObjectPtr& old_object, const ObjectPtr& new_object) {
         const ObjectPtr& o = new_object ? new_object : old_object;
@@ -47,6 +53,7 @@ void Controller::watch_mapped(Store& store,
         for (const auto& key : map(*o))
           queue_.add(key);
       });
+  return *this;
 }
 
 void Controller::start() {
