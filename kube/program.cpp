@@ -19,7 +19,8 @@
 namespace ascend::kube {
 
 void limit_malloc_arenas(int arenas) {
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): documented to run before any thread starts
+  // Documented to run before any thread starts.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe)
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, arenas);
 }
 
