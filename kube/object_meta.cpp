@@ -95,7 +95,7 @@ std::string controller_owner_key(const Json& object, const Resource& owner) {
   const std::size_t slash = api_version.find('/');
   const std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
   if (group != owner.group) return {};
-  const std::string name = string_field(ref, "name");
+  std::string name = string_field(ref, "name");
   if (name.empty()) return {};
   const std::string ns = string_field(metadata_of(object), "namespace");
   if (!owner.namespaced || ns.empty()) return name;
