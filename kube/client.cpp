@@ -78,12 +78,6 @@ std::string url_encode(const std::string& value) {
   return out;
 }
 
-std::string object_key(const Json& object) {
-  const std::string ns = meta(object, "namespace");
-  const std::string name = meta(object, "name");
-  return ns.empty() ? name : ns + "/" + name;
-}
-
 Error error_from_status(const Json& status) {
   Error e;
   e.code = status.value("code", 0);

@@ -16,6 +16,7 @@
 #include "kube/config.hpp"
 #include "kube/error.hpp"
 #include "kube/metrics.hpp"
+#include "kube/object_meta.hpp"
 #include "kube/rate_limiter.hpp"
 #include "kube/resource.hpp"
 #include "kube/transport.hpp"
@@ -198,8 +199,6 @@ class Client final {
 
 using ClientPtr = std::shared_ptr<Client>;
 
-/// `namespace/name` (or `name` for cluster-scoped objects) of an object.
-std::string object_key(const Json& object);
 /// Percent-encodes a query value.
 std::string url_encode(const std::string& value);
 

@@ -313,7 +313,6 @@ TEST(ClientErrors, DecodesStatusAndPlainBodies) {
   EXPECT_EQ(b.code, 502);
   EXPECT_TRUE(b.retryable());
   EXPECT_EQ(url_encode("a=b,c!=d"), "a%3Db%2Cc%21%3Dd");
-  EXPECT_EQ(object_key(Json{{"metadata", {{"name", "n"}}}}), "n");
 }
 
 }  // namespace

@@ -5,32 +5,6 @@
 
 namespace ascend::kube {
 
-std::string controller_owner_key(const nlohmann::json& object, const Resource& owner) {
-  if (!object.is_object() || !object.contains("metadata")) return {};
-  const nlohmann::json& meta = object.at("metadata");
-  if (!meta.is_object() || !meta.contains("ownerReferences")) return {};
-  const nlohmann::json& refs = meta.at("ownerReferences");
-  if (!refs.is_array()) return {};
-  for (const auto& ref : refs) {
-    if (!ref.is_object() || !ref.value("controller", false)) continue;
-    if (ref.value("kind", std::string()) != owner.kind) continue;
-    const std::string api_version = ref.value("apiVersion", std::string());
-    const std::size_t slash = api_version.find('/');
-    const std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
-    if (group != owner.group) continue;
-    std::string name = ref.value("name", std::string());
-    if (name.empty()) return {};
-    const std::string ns = meta.value("namespace", std::string());
-    // An owner of a namespaced object lives in the same namespace (or is cluster-scoped).
-    if (!owner.namespaced || ns.empty()) return name;
-    std::string key = ns;
-    key += '/';
-    key += name;
-    return key;
-  }
-  return {};
-}
-
 Controller::Controller(ControllerOptions options, Reconciler reconciler)
     : options_(std::move(options)), reconciler_(std::move(reconciler)), queue_([this] {
         WorkQueueOptions q = options_.queue;
@@ -43,15 +17,20 @@ Controller::~Controller() {
   stop();
 }
 
-void Controller::watch(Store& store) {
-  store.add_handler([this](const ObjectPtr& old_object, const ObjectPtr& new_object) {
-    const ObjectPtr& o = new_object ? new_object : old_object;
-    if (o) queue_.add(object_key(*o));
-  });
+Controller& Controller::watch(Store& store, Predicate filter) {
+  store.add_handler(
+      [this, filter = std::move(filter)](const ObjectPtr& old_object, const ObjectPtr& new_object) {
+        if (filter && !filter(old_object, new_object)) return;
+        const ObjectPtr& o = new_object ? new_object : old_object;
+        if (o) queue_.add(object_key(*o));
+      });
+  return *this;
 }
 
-void Controller::watch_owned(Store& store, const Resource& owner) {
-  store.add_handler([this, owner](const ObjectPtr& old_object, const ObjectPtr& new_object) {
+Controller& Controller::watch_owned(Store& store, const Resource& owner, Predicate filter) {
+  store.add_handler([this, owner, filter = std::move(filter)](const ObjectPtr& old_object,
+                                                              const ObjectPtr& new_object) {
+    if (filter && !filter(old_object, new_object)) return;
     std::string previous;
     if (old_object) {
       previous = controller_owner_key(*old_object, owner);
@@ -62,10 +41,11 @@ void Controller::watch_owned(Store& store, const Resource& owner) {
       if (!current.empty() && current != previous) queue_.add(current);
     }
   });
+  return *this;
 }
 
-void Controller::watch_mapped(Store& store,
-                              std::function<std::vector<std::string>(const nlohmann::json&)> map) {
+Controller& Controller::watch_mapped(
+    Store& store, std::function<std::vector<std::string>(const nlohmann::json&)> map) {
   store.add_handler(
       [this, map = std::move(map)](const ObjectPtr& old_object, const ObjectPtr& new_object) {
         const ObjectPtr& o = new_object ? new_object : old_object;
@@ -73,6 +53,7 @@ void Controller::watch_mapped(Store& store,
         for (const auto& key : map(*o))
           queue_.add(key);
       });
+  return *this;
 }
 
 void Controller::start() {

@@ -10,6 +10,8 @@
 
 #include "kube/informer.hpp"
 #include "kube/metrics.hpp"
+#include "kube/object_meta.hpp"
+#include "kube/predicate.hpp"
 #include "kube/work_queue.hpp"
 
 namespace ascend::kube {
@@ -58,16 +60,20 @@ class Controller final {
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
-  /// Queues the key of every object added, changed or deleted in `store` (the primary type).
-  void watch(Store& store);
-  /// Queues the owner's key when an object in `store` changes: the owner reference with
-  /// `controller: true` whose kind is `owner.kind` and whose apiVersion's group is
-  /// `owner.group` (a changed owned Pod queues its LlamaFactoryJob). On updates the old
+  /// Queues the key of every object added, changed or deleted in `store` (the primary type)
+  /// that passes `filter` (none: every change). Returns this controller, for chaining.
+  Controller& watch(Store& store, Predicate filter = {});
+  /// Queues the owner's key when an object in `store` changes (and passes `filter`): the owner
+  /// reference with `controller: true` whose kind is `owner.kind` and whose apiVersion's group
+  /// is `owner.group` (a changed owned Pod queues its LlamaFactoryJob). On updates the old
   /// owner is queued too, so an owner that lost the object also hears of it.
-  void watch_owned(Store& store, const Resource& owner);
+  Controller& watch_owned(Store& store, const Resource& owner, Predicate filter = {});
   /// Queues the keys `map` returns for each change (custom mappings, e.g. Node -> jobs).
-  void watch_mapped(Store& store,
-                    std::function<std::vector<std::string>(const nlohmann::json&)> map);
+  Controller& watch_mapped(Store& store,
+                           std::function<std::vector<std::string>(const nlohmann::json&)> map);
+
+  /// The name given in the options (logs, metrics).
+  [[nodiscard]] const std::string& name() const { return options_.name; }
 
   /// Starts the workers. Idempotent.
   void start();
@@ -85,8 +91,5 @@ class Controller final {
   WorkQueue queue_;
   std::vector<std::thread> workers_;
 };
-
-/// The controller owner reference of `object` matching `owner`, as `namespace/name`, or "".
-std::string controller_owner_key(const nlohmann::json& object, const Resource& owner);
 
 }  // namespace ascend::kube

@@ -70,14 +70,6 @@ bool eventually(const std::function<bool()>& f) {
   return false;
 }
 
-TEST(ControllerOwner, FindsTheControllerReferenceOfTheRightKindAndGroup) {
-  EXPECT_EQ(controller_owner_key(worker_pod("p", "j"), kJobs), "ns/j");
-  EXPECT_EQ(controller_owner_key(worker_pod("p", "j", "other.io/v1"), kJobs), "");
-  EXPECT_EQ(controller_owner_key(worker_pod("p", "j", "ascendfactory.io/v1alpha1", false), kJobs),
-            "");
-  EXPECT_EQ(controller_owner_key(job("j"), kJobs), "");
-}
-
 TEST(Controller, ReconcilesPrimaryAndOwnerKeysWithNoKeyTwiceAtOnce) {
   auto recorder = std::make_shared<Recorder>();
   ControllerOptions o;

@@ -3,8 +3,8 @@
 #include <array>
 #include <cstdio>
 
-#include "kube/leader_election.hpp"
 #include "kube/logging.hpp"
+#include "kube/object_meta.hpp"
 
 namespace ascend::kube {
 namespace {

@@ -1,11 +1,9 @@
 #include "kube/leader_election.hpp"
 
-#include <array>
-#include <ctime>
 #include <random>
 
 #include "kube/logging.hpp"
-#include "kube/store.hpp"
+#include "kube/object_meta.hpp"
 
 namespace ascend::kube {
 namespace {
@@ -22,19 +20,6 @@ LeaseRecord record_of(const Json& lease) {
 }
 
 }  // namespace
-
-std::string format_micro_time(WallTime t) {
-  const auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(t - secs).count();
-  const std::time_t tt = std::chrono::system_clock::to_time_t(secs);
-  std::tm tm{};
-  ::gmtime_r(&tt, &tm);
-  std::array<char, 32> date{};
-  std::strftime(date.data(), date.size(), "%Y-%m-%dT%H:%M:%S", &tm);
-  std::array<char, 48> out{};
-  std::snprintf(out.data(), out.size(), "%s.%06lldZ", date.data(), static_cast<long long>(micros));
-  return out.data();
-}
 
 LeaderElector::LeaderElector(ClientPtr client, LeaderElectionOptions options)
     : client_(std::move(client)), options_(std::move(options)) {}

@@ -86,7 +86,4 @@ class LeaderElector final {
   SteadyTime observed_time_{};  // guarded by mutex_
 };
 
-/// RFC 3339 with microseconds in UTC (metav1.MicroTime), e.g. 2025-01-02T03:04:05.000006Z.
-std::string format_micro_time(WallTime t);
-
 }  // namespace ascend::kube

@@ -212,10 +212,5 @@ TEST_F(LeaderElectionTest, FailedRenewalStopsLeadingBeforeAnyoneElseMayTakeOver)
   EXPECT_TRUE(b.try_acquire_or_renew());
 }
 
-TEST(MicroTime, FormatsUtcWithMicroseconds) {
-  const WallTime t = WallTime(std::chrono::seconds(1'700'000'000)) + std::chrono::microseconds(6);
-  EXPECT_EQ(format_micro_time(t), "2023-11-14T22:13:20.000006Z");
-}
-
 }  // namespace
 }  // namespace ascend::kube

@@ -2,15 +2,9 @@
 
 #include <algorithm>
 
-#include "kube/client.hpp"
+#include "kube/object_meta.hpp"
 
 namespace ascend::kube {
-
-std::string resource_version(const nlohmann::json& object) {
-  const auto m = object.find("metadata");
-  if (m == object.end() || !m->is_object()) return {};
-  return m->value("resourceVersion", std::string());
-}
 
 namespace {
 

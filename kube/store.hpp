@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kube/object_meta.hpp"
+
 namespace ascend::kube {
 
 using ObjectPtr = std::shared_ptr<const nlohmann::json>;
@@ -59,8 +61,5 @@ class Store final {
   std::mutex handlers_mutex_;
   std::vector<ChangeHandler> handlers_;  // guarded by handlers_mutex_
 };
-
-/// The resourceVersion in an object's metadata, or "".
-std::string resource_version(const nlohmann::json& object);
 
 }  // namespace ascend::kube

@@ -76,10 +76,5 @@ TEST_F(StoreTest, ReadersKeepTheirSnapshot) {
   EXPECT_EQ((*store_.get("a/x"))["metadata"]["resourceVersion"], "2");
 }
 
-TEST(ResourceVersion, ReadsMetadata) {
-  EXPECT_EQ(resource_version(obj("a", "x", "42")), "42");
-  EXPECT_EQ(resource_version(nlohmann::json::object()), "");
-}
-
 }  // namespace
 }  // namespace ascend::kube

@@ -1,5 +1,7 @@
 #include "operator/children.hpp"
 
+#include "kube/object_meta.hpp"
+
 namespace ascend::op {
 
 std::string pod_name(const std::string& job, int rank) {
@@ -27,12 +29,7 @@ std::string service_url(const Job& job, int port) {
 }
 
 Json owner_reference(const Job& job) {
-  return Json{{"apiVersion", kJobs.api_version()},
-              {"kind", kJobs.kind},
-              {"name", job.name},
-              {"uid", job.uid},
-              {"controller", true},
-              {"blockOwnerDeletion", true}};
+  return kube::controller_owner_reference(kJobs, job.name, job.uid);
 }
 
 Json child_labels(const Job& job) {

@@ -2,7 +2,7 @@
 
 #include <charconv>
 #include <string>
-#include <vector>
+#include <utility>
 
 // GCC 12 reports a null dereference inside CLI11's own string splitting once it is inlined
 // here (a false positive in a header we do not own); the rest of this file stays strict.
@@ -12,6 +12,7 @@
 #pragma GCC diagnostic pop
 
 #include "kube/logging.hpp"
+#include "kube/program.hpp"
 
 namespace ascend::op {
 
@@ -98,37 +99,9 @@ ConfigLoad load_config(int argc, const char* const* argv) {
       ->capture_default_str();
   app.add_option("--log-format", c.log_format, "text or json")->capture_default_str();
 
-  try {
-    // CLI11 2.1 reads `--flag=` as a flag with no value and takes the next argument instead
-    // (or fails): split it into `--flag ""`, so `--startup-taint=` or `--metrics-address=` in a
-    // manifest means the empty value it says.
-    std::vector<std::string> args;
-    for (int i = 0; i < argc; ++i) {
-      const std::string arg = argv[i];
-      if (i > 0 && arg.size() > 3 && arg.rfind("--", 0) == 0 && arg.back() == '=' &&
-          arg.find('=') == arg.size() - 1) {
-        args.push_back(arg.substr(0, arg.size() - 1));
-        args.emplace_back();
-      } else {
-        args.push_back(arg);
-      }
-    }
-    std::vector<const char*> split;
-    split.reserve(args.size());
-    for (const auto& arg : args)
-      split.push_back(arg.c_str());
-    app.parse(static_cast<int>(split.size()), split.data());
-  } catch (const CLI::CallForHelp&) {
-    load.exit_code = 0;
-    load.message = app.help();
-    return load;
-  } catch (const CLI::CallForVersion&) {
-    load.exit_code = 0;
-    load.message = app.version();
-    return load;
-  } catch (const CLI::ParseError& e) {
-    load.exit_code = 2;
-    load.message = std::string("llamafactory-operator: ") + e.what() + " (see --help)";
+  if (auto exit = kube::parse_command_line(app, argc, argv)) {
+    load.exit_code = exit->code;
+    load.message = std::move(exit->message);
     return load;
   }
 

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "operator/children.hpp"
-#include "operator/timestamp.hpp"
+#include "kube/object_meta.hpp"
 
 namespace ascend::op {
 
@@ -150,7 +150,7 @@ bool finished_and_ttl(Draft& draft, const RankedPods& pods) {
   if (!s.finished()) return false;
   draft.remove_active(pods);
   if (const auto& ttl = draft.policy().ttl_seconds_after_finished) {
-    const auto done = parse_time(s.completion_time).value_or(draft.now);
+    const auto done = kube::parse_time(s.completion_time).value_or(draft.now);
     const auto due = done + std::chrono::seconds(*ttl);
     if (draft.now >= due) {
       draft.d.delete_job = true;
@@ -211,7 +211,7 @@ void count_ranks_and_start(Draft& draft, const RankedPods& pods) {
 bool past_deadline(Draft& draft, const RankedPods& pods) {
   const auto& deadline = draft.policy().active_deadline_seconds;
   if (!deadline) return false;
-  const auto started = parse_time(draft.status().start_time).value_or(draft.now);
+  const auto started = kube::parse_time(draft.status().start_time).value_or(draft.now);
   const auto due = started + std::chrono::seconds(*deadline);
   if (draft.now < due) {
     draft.d.requeue_after = std::chrono::ceil<std::chrono::seconds>(due - draft.now);
@@ -441,7 +441,7 @@ bool retryable(RestartPolicy policy, std::optional<int> exit_code) {
 // job ignores suspend and its deadline, a suspended job's deadline does not run, and a job past
 // its deadline fails with DeadlineExceeded whatever its Pods did since.
 Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::WallTime now) {
-  Draft draft{job, now, format_time(now), Decision{}};
+  Draft draft{job, now, kube::format_time(now), Decision{}};
   draft.d.status = job.status;
   describe_job(draft);
   const RankedPods ranked = rank_pods(job.spec.nodes, draft.status().rank_attempts, pods);

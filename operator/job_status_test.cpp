@@ -5,7 +5,7 @@
 #include <set>
 #include <utility>
 
-#include "operator/timestamp.hpp"
+#include "kube/object_meta.hpp"
 
 namespace ascend::op {
 namespace {
@@ -124,7 +124,7 @@ TEST(JobStatus, SucceedsWhenEveryRankSucceeded) {
   d = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0), pod(1, 0, PodPhase::kSucceeded, 0)},
              kT0 + seconds(10));
   EXPECT_EQ(d.status.phase, Phase::kSucceeded);
-  EXPECT_EQ(d.status.completion_time, format_time(kT0 + seconds(10)));
+  EXPECT_EQ(d.status.completion_time, kube::format_time(kT0 + seconds(10)));
   EXPECT_EQ(d.status.condition("Succeeded")->status, "True");
   EXPECT_EQ(d.status.condition("Succeeded")->reason, "AllRanksSucceeded");
   EXPECT_EQ(d.status.condition("Running")->status, "False");
@@ -408,7 +408,7 @@ TEST(JobStatus, SuspendDeletesPodsAndResumeRecreatesThem) {
   EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 0}, {1, 0}}));
   EXPECT_EQ(d.status.condition("Suspended")->status, "False");
   EXPECT_EQ(d.status.condition("Suspended")->reason, "Resumed");
-  EXPECT_EQ(d.status.start_time, format_time(kT0 + seconds(30))) << "the deadline restarts";
+  EXPECT_EQ(d.status.start_time, kube::format_time(kT0 + seconds(30))) << "the deadline restarts";
   EXPECT_EQ(d.status.observed_generation, 3);
   EXPECT_TRUE(has_event(d, "Resumed"));
 }
@@ -518,11 +518,11 @@ TEST(JobStatus, TransitionTimeMovesOnlyWithTheConditionStatus) {
   Job job = started(make_job(1));
   job.status = decide(job, {pod(0, 0, PodPhase::kRunning)}, kT0 + seconds(1)).status;
   const std::string running_since = job.status.condition("Running")->last_transition_time;
-  EXPECT_EQ(running_since, format_time(kT0 + seconds(1)));
+  EXPECT_EQ(running_since, kube::format_time(kT0 + seconds(1)));
   job.status = decide(job, {pod(0, 0, PodPhase::kFailed, 137)}, kT0 + seconds(7)).status;
   EXPECT_EQ(job.status.condition("Running")->status, "False");
-  EXPECT_EQ(job.status.condition("Running")->last_transition_time, format_time(kT0 + seconds(7)));
-  EXPECT_EQ(job.status.condition("Created")->last_transition_time, format_time(kT0));
+  EXPECT_EQ(job.status.condition("Running")->last_transition_time, kube::format_time(kT0 + seconds(7)));
+  EXPECT_EQ(job.status.condition("Created")->last_transition_time, kube::format_time(kT0));
 }
 
 TEST(JobStatus, SameStatusIgnoresOnlyTimestamps) {

@@ -8,7 +8,7 @@
 #include "operator/config_map_builder.hpp"
 #include "operator/job_status.hpp"
 #include "operator/service_builder.hpp"
-#include "operator/timestamp.hpp"
+#include "kube/object_meta.hpp"
 
 namespace ascend::op {
 
@@ -141,7 +141,7 @@ kube::ReconcileResult Reconciler::invalid_spec(const Json& object, const std::st
   JobStatus status = status_from_json(object.value("status", Json::object()));
   if (status.phase != Phase::kFailed || status.condition("Failed") == nullptr ||
       status.condition("Failed")->message != error.message) {
-    const std::string now = format_time(options_.clock->wall_now());
+    const std::string now = kube::format_time(options_.clock->wall_now());
     status.phase = Phase::kFailed;
     status.completion_time = now;
     status.observed_generation = object["metadata"].value("generation", std::int64_t{0});

@@ -9,6 +9,9 @@
 #include <cmath>
 #include <map>
 #include <sstream>
+#include <utility>
+
+#include "kube/program.hpp"
 
 namespace ascend::plugin {
 namespace {
@@ -363,35 +366,9 @@ ConfigLoad LoadConfig(int argc, const char* const* argv, const EnvLookup& env) {
   }
 
   ConfigLoad out;
-  try {
-    // CLI11 reads `--key=` as the option without a value and takes the next argument instead,
-    // so `--driver-mounts=` in a manifest would swallow the flag after it. Pass `--key ""`.
-    std::vector<std::string> args;
-    for (int i = 0; i < argc; ++i) {
-      const std::string arg = argv[i];
-      if (i > 0 && arg.size() > 3 && arg.starts_with("--") && arg.find('=') == arg.size() - 1) {
-        args.push_back(arg.substr(0, arg.size() - 1));
-        args.emplace_back();
-      } else {
-        args.push_back(arg);
-      }
-    }
-    std::vector<const char*> split;
-    split.reserve(args.size());
-    for (const std::string& arg : args)
-      split.push_back(arg.c_str());
-    app.parse(static_cast<int>(split.size()), split.data());
-  } catch (const CLI::CallForHelp&) {
-    out.exit_code = 0;
-    out.message = app.help();
-    return out;
-  } catch (const CLI::CallForVersion& e) {
-    out.exit_code = 0;
-    out.message = e.what();
-    return out;
-  } catch (const CLI::ParseError& e) {
-    out.exit_code = 2;
-    out.message = std::string(kProgram) + ": " + OneLine(e.what()) + " (see --help)";
+  if (auto exit = kube::parse_command_line(app, argc, argv)) {
+    out.exit_code = exit->code;
+    out.message = std::move(exit->message);
     return out;
   }
 

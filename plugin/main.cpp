@@ -2,17 +2,12 @@
 // SIGINT shuts them down in order (stop registering, stop serving and remove the socket, stop
 // watching health).
 
-#include <malloc.h>
-#include <pthread.h>
-#include <signal.h>
-
 #include <cstdlib>
-#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
 
-#include "kube/logging.hpp"
+#include "kube/program.hpp"
 #include "kube/serving.hpp"
 #include "plugin/allocator.hpp"
 #include "plugin/config.hpp"
@@ -65,30 +60,16 @@ ap::DiscoveryPtr ChooseDiscovery(const ap::PluginConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // glibc gives each thread that allocates its own arena (up to 8 per core), each keeping its
-  // touched pages; the plugin allocates little, on about a dozen threads (gRPC's and ours), so
-  // two arenas are plenty (~0.2 MiB less RSS at idle, bench/README.md). MALLOC_ARENA_MAX in the
-  // environment still decides when set. Done before any thread starts: mallopt is not
-  // thread-safe.
-  if (!GetEnv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);  // NOLINT(concurrency-mt-unsafe)
+  // Two malloc arenas: the plugin allocates little, on about a dozen threads (gRPC's and ours);
+  // ~0.2 MiB less RSS at idle (bench/README.md).
+  ascend::kube::limit_malloc_arenas();
 
   const ap::ConfigLoad load = ap::LoadConfig(argc, argv, GetEnv);
-  if (load.exit_code >= 0) {
-    (load.exit_code == 0 ? std::cout : std::cerr) << load.message << '\n';
-    return load.exit_code;
-  }
+  if (load.exit_code >= 0) return ascend::kube::exit_with(load.exit_code, load.message);
   const ap::PluginConfig& config = load.config;
-  if (const auto logging = ascend::kube::setup_logging({config.log_level, "text"}); !logging) {
-    std::cerr << "ascend-device-plugin: " << logging.error().message << '\n';
-    return 2;
-  }
-
-  // Signals go to this thread's sigwait() only: block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (!ascend::kube::start_logging("ascend-device-plugin", {config.log_level, "text"})) return 2;
+  // Before any thread starts, so that SIGTERM and SIGINT reach only signals.wait().
+  ascend::kube::StopSignals signals;
 
   auto metrics = std::make_shared<ap::PluginMetrics>();
   ap::DiscoveryPtr discovery = ChooseDiscovery(config);
@@ -149,9 +130,8 @@ int main(int argc, char** argv) {
   monitor.Start();
   registrar.Start();
 
-  int signal = 0;
-  sigwait(&signals, &signal);
-  ap::log::Info("shutting down", {kv("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")});
+  const std::string signal = signals.wait();
+  ap::log::Info("shutting down", {kv("signal", signal)});
   registrar.Stop();
   server.Stop();
   monitor.Stop();
