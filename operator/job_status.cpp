@@ -4,8 +4,8 @@
 #include <charconv>
 #include <map>
 
-#include "operator/children.hpp"
 #include "kube/object_meta.hpp"
+#include "operator/children.hpp"
 
 namespace ascend::op {
 

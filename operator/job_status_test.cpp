@@ -521,7 +521,8 @@ TEST(JobStatus, TransitionTimeMovesOnlyWithTheConditionStatus) {
   EXPECT_EQ(running_since, kube::format_time(kT0 + seconds(1)));
   job.status = decide(job, {pod(0, 0, PodPhase::kFailed, 137)}, kT0 + seconds(7)).status;
   EXPECT_EQ(job.status.condition("Running")->status, "False");
-  EXPECT_EQ(job.status.condition("Running")->last_transition_time, kube::format_time(kT0 + seconds(7)));
+  EXPECT_EQ(job.status.condition("Running")->last_transition_time,
+            kube::format_time(kT0 + seconds(7)));
   EXPECT_EQ(job.status.condition("Created")->last_transition_time, kube::format_time(kT0));
 }
 

@@ -4,11 +4,11 @@
 #include <cstdio>
 
 #include "kube/logging.hpp"
+#include "kube/object_meta.hpp"
 #include "operator/children.hpp"
 #include "operator/config_map_builder.hpp"
 #include "operator/job_status.hpp"
 #include "operator/service_builder.hpp"
-#include "kube/object_meta.hpp"
 
 namespace ascend::op {
 
