@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "api/deviceplugin.grpc.pb.h"
-#include "tests/plugin/fake_kubelet.hpp"
-#include "tests/plugin/temp_dir.hpp"
+#include "plugin/testing/fake_host.hpp"
+#include "plugin/testing/fake_kubelet.hpp"
 
 namespace {
 
@@ -160,8 +160,8 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--binary") == 0) binary = argv[i + 1];
   }
 
-  testing::TempDir dir;
-  testing::MakeDeviceTree(dir / "dev", kChips);
+  ascend::kube::testing::TempDir dir;
+  testing::make_device_tree(dir / "dev", kChips);
   std::filesystem::create_directories(dir / "plugins");
   testing::FakeKubelet kubelet(dir / "plugins");
   kubelet.Start();
@@ -276,7 +276,7 @@ int main(int argc, char** argv) {
         if (vanish) {
           std::filesystem::remove(dir / "dev" / name);
         } else {
-          testing::WriteFile(dir / "dev" / name);
+          ascend::kube::testing::write_file(dir / "dev" / name);
         }
         const std::string want = vanish ? "Unhealthy" : "Healthy";
         bool seen = false;

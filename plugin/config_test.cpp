@@ -4,13 +4,13 @@
 
 #include <map>
 
-#include "tests/plugin/temp_dir.hpp"
+#include "kube/testing/temp_dir.hpp"
 
 namespace ascend::plugin {
 namespace {
 
-using testing::TempDir;
-using testing::WriteFile;
+using kube::testing::TempDir;
+using kube::testing::write_file;
 
 struct Env {
   std::map<std::string, std::string> vars;
@@ -73,7 +73,7 @@ TEST(Config, DcmiFaultCodesReplaceTheBuiltInLists) {
   EXPECT_EQ(defaults.config.dcmi_faults, DcmiFaultTable::Defaults());
 
   TempDir dir;
-  WriteFile(dir / "c.yaml", "dcmi-critical-codes: [80E21007, 0x80cb8009]\n");
+  write_file(dir / "c.yaml", "dcmi-critical-codes: [80E21007, 0x80cb8009]\n");
   const ConfigLoad load =
       Load({"--config", (dir / "c.yaml").string(), "--dcmi-warning-codes", "0x80E01801"});
   ASSERT_EQ(load.exit_code, -1) << load.message;
@@ -102,11 +102,11 @@ TEST(Config, KeyWithEqualsAndNothingIsTheEmptyValue) {
 
 TEST(Config, PrecedenceIsFlagThenEnvThenFileThenDefault) {
   TempDir dir;
-  WriteFile(dir / "c.yaml",
-            "socket-name: file.sock\n"
-            "resource-name: example.com/file\n"
-            "log-level: debug\n"
-            "driver-lib-dirs: [/x, /y]\n");
+  write_file(dir / "c.yaml",
+             "socket-name: file.sock\n"
+             "resource-name: example.com/file\n"
+             "log-level: debug\n"
+             "driver-lib-dirs: [/x, /y]\n");
   Env env;
   env.vars["ASCEND_DP_CONFIG"] = (dir / "c.yaml").string();
   env.vars["ASCEND_DP_RESOURCE_NAME"] = "example.com/env";
@@ -172,11 +172,11 @@ TEST(Config, BadInputIsOneClearLine) {
 
 TEST(Config, BadFilesAreOneClearLine) {
   TempDir dir;
-  WriteFile(dir / "broken.yaml", "socket-dir: [unclosed\n");
-  WriteFile(dir / "typo.yaml", "socket-dri: /x\n");
-  WriteFile(dir / "list.yaml", "- a\n- b\n");
-  WriteFile(dir / "nested.yaml", "socket-dir: {a: b}\n");
-  WriteFile(dir / "bad-value.yaml", "health-interval: forever\n");
+  write_file(dir / "broken.yaml", "socket-dir: [unclosed\n");
+  write_file(dir / "typo.yaml", "socket-dri: /x\n");
+  write_file(dir / "list.yaml", "- a\n- b\n");
+  write_file(dir / "nested.yaml", "socket-dir: {a: b}\n");
+  write_file(dir / "bad-value.yaml", "health-interval: forever\n");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"broken.yaml", "not valid YAML"},  {"typo.yaml", "unknown key \"socket-dri\""},
       {"list.yaml", "must be a mapping"}, {"nested.yaml", "must be a scalar"},
@@ -192,7 +192,7 @@ TEST(Config, BadFilesAreOneClearLine) {
 
 TEST(Config, EmptyFileIsEmptyConfig) {
   TempDir dir;
-  WriteFile(dir / "empty.yaml", "");
+  write_file(dir / "empty.yaml", "");
   const ConfigLoad load = Load({"--config", (dir / "empty.yaml").string()});
   EXPECT_EQ(load.exit_code, -1) << load.message;
 }

@@ -3,15 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/plugin/temp_dir.hpp"
+#include "plugin/testing/fake_host.hpp"
 
 namespace ascend::plugin {
 namespace {
 
+using kube::testing::TempDir;
+using kube::testing::write_file;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::TempDir;
-using testing::WriteFile;
 
 InventorySnapshot EightChips() {
   InventorySnapshot s;
@@ -28,10 +28,10 @@ InventorySnapshot EightChips() {
 class ContainerSpecTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::MakeDeviceTree(dir_ / "dev", 8);
+    testing::make_device_tree(dir_ / "dev", 8);
     std::filesystem::remove(dir_ / "dev" / "hisi_hdc");  // only the present ones are given
-    WriteFile(dir_ / "host/driver/lib64/libascend_hal.so");
-    WriteFile(dir_ / "host/npu-smi");
+    write_file(dir_ / "host/driver/lib64/libascend_hal.so");
+    write_file(dir_ / "host/npu-smi");
   }
 
   ContainerSpecOptions Options() const {

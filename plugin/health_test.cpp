@@ -6,13 +6,13 @@
 #include <mutex>
 
 #include "plugin/discovery/devfs.hpp"
-#include "tests/plugin/temp_dir.hpp"
+#include "plugin/testing/fake_host.hpp"
 
 namespace ascend::plugin {
 namespace {
 
+using kube::testing::TempDir;
 using ::testing::HasSubstr;
-using testing::TempDir;
 
 // A scripted backend: the test sets what the next scans return.
 class ScriptedDiscovery final : public Discovery {
@@ -68,7 +68,7 @@ bool WaitFor(const Inventory& inventory, const std::function<bool(const Inventor
 
 class HealthTest : public ::testing::Test {
  protected:
-  void SetUp() override { testing::MakeDeviceTree(dir_ / "dev", 8); }
+  void SetUp() override { testing::make_device_tree(dir_ / "dev", 8); }
   HealthOptions Options(std::chrono::milliseconds interval = std::chrono::hours(1)) const {
     return HealthOptions{dir_ / "dev", interval, true, true};
   }
@@ -90,7 +90,7 @@ TEST_F(HealthTest, VanishedNodeIsUnhealthyAndRecovers) {
   ASSERT_NE(three, nullptr);  // still listed: capacity stays, allocatable drops
   EXPECT_FALSE(three->healthy);
 
-  testing::WriteFile(dir_ / "dev/davinci3");
+  kube::testing::write_file(dir_ / "dev/davinci3");
   ASSERT_TRUE(monitor.CheckNow());
   EXPECT_TRUE(inventory_.Snapshot().Find(3)->healthy);
   EXPECT_FALSE(monitor.CheckNow());  // nothing changed
@@ -159,7 +159,7 @@ TEST_F(HealthTest, WarningsTravelWithAHealthyChip) {
   EXPECT_FALSE(snapshot.Find(4)->healthy);
   EXPECT_TRUE(snapshot.Find(4)->faults.empty());
 
-  testing::WriteFile(dir_ / "dev/davinci4");
+  kube::testing::write_file(dir_ / "dev/davinci4");
   backend.Set(Chips(8));
   monitor.CheckNow();
   snapshot = inventory_.Snapshot();
@@ -176,7 +176,7 @@ TEST_F(HealthTest, InotifySeesAVanishedNodeWithoutWaitingForThePoll) {
   EXPECT_TRUE(WaitFor(inventory_, [](const InventorySnapshot& s) {
     return s.Find(6) != nullptr && !s.Find(6)->healthy;
   }));
-  testing::WriteFile(dir_ / "dev/davinci6");
+  kube::testing::write_file(dir_ / "dev/davinci6");
   EXPECT_TRUE(WaitFor(inventory_, [](const InventorySnapshot& s) { return s.Find(6)->healthy; }));
   monitor.Stop();
 }
@@ -201,7 +201,7 @@ TEST_F(HealthTest, MissingDeviceRootServesNothingThenPicksChipsUp) {
   EXPECT_FALSE(monitor.CheckNow());
   EXPECT_TRUE(inventory_.Snapshot().chips.empty());
   monitor.Start();
-  testing::MakeDeviceTree(dir_ / "later", 2);
+  testing::make_device_tree(dir_ / "later", 2);
   EXPECT_TRUE(WaitFor(inventory_, [](const InventorySnapshot& s) { return s.chips.size() == 2; }));
   monitor.Stop();
 }

@@ -8,32 +8,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 #include <thread>
 
-#include "tests/plugin/fake_kubelet.hpp"
-#include "tests/plugin/temp_dir.hpp"
+#include "plugin/testing/fake_host.hpp"
+#include "plugin/testing/fake_kubelet.hpp"
 
 namespace ascend::plugin {
 namespace {
 
 using namespace std::chrono_literals;
+using kube::testing::TempDir;
 using testing::FakeKubelet;
 using ::testing::HasSubstr;
-using testing::TempDir;
-
-std::string Slurp(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // The binary as a child process with its output in files.
 class Plugin {
  public:
-  Plugin(const TempDir& dir, std::vector<std::string> args, std::vector<std::string> env = {})
+  Plugin(const std::filesystem::path& dir, std::vector<std::string> args,
+         std::vector<std::string> env = {})
       : out_(dir / "stdout"), err_(dir / "stderr") {
     args.insert(args.begin(), ASCEND_DEVICE_PLUGIN_BINARY);
     std::vector<char*> argv;
@@ -77,8 +69,8 @@ class Plugin {
     return -1;
   }
   void Signal(int signal) const { ::kill(pid_, signal); }
-  std::string out() const { return Slurp(out_); }
-  std::string err() const { return Slurp(err_); }
+  std::string out() const { return kube::testing::read_file(out_); }
+  std::string err() const { return kube::testing::read_file(err_); }
 
  private:
   std::filesystem::path out_;
@@ -99,25 +91,21 @@ v1beta1::ListAndWatchResponse FirstList(FakeKubelet& kubelet) {
 
 class BinaryTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    testing::MakeDeviceTree(dir_ / "dev", 8);
-    std::filesystem::create_directories(dir_ / "plugins");
-  }
   std::vector<std::string> Flags() const {
-    return {"--socket-dir=" + (dir_ / "plugins").string(),
-            "--device-root=" + (dir_ / "dev").string(), "--allow-regular-device-files",
-            "--http-address=off", "--driver-lib-dirs=" + (dir_ / "nolib").string()};
+    return {"--socket-dir=" + host_.plugins().string(), "--device-root=" + host_.dev().string(),
+            "--allow-regular-device-files", "--http-address=off",
+            "--driver-lib-dirs=" + (host_ / "nolib").string()};
   }
-  TempDir dir_;
+  testing::FakeHost host_;
 };
 
 TEST_F(BinaryTest, HelpAndBadFlags) {
   {
-    Plugin help(dir_, {"--help"});
+    Plugin help(host_.root(), {"--help"});
     EXPECT_EQ(help.Wait(), 0);
     EXPECT_THAT(help.out(), HasSubstr("--health-interval"));
   }
-  Plugin bad(dir_, {"--health-interval=never"});
+  Plugin bad(host_.root(), {"--health-interval=never"});
   EXPECT_EQ(bad.Wait(), 2);
   const std::string err = bad.err();
   EXPECT_THAT(err, HasSubstr("health-interval=\"never\""));
@@ -125,9 +113,9 @@ TEST_F(BinaryTest, HelpAndBadFlags) {
 }
 
 TEST_F(BinaryTest, ServesRegistersAndShutsDownCleanly) {
-  FakeKubelet kubelet(dir_ / "plugins");
+  FakeKubelet kubelet(host_.plugins());
   kubelet.Start();
-  Plugin plugin(dir_, Flags());
+  Plugin plugin(host_.root(), Flags());
   const auto registration = kubelet.WaitForRegistration(1, 30s);
   ASSERT_TRUE(registration.has_value()) << plugin.err();
   EXPECT_EQ(registration->request.resource_name(), "huawei.com/Ascend910");
@@ -136,7 +124,7 @@ TEST_F(BinaryTest, ServesRegistersAndShutsDownCleanly) {
 
   plugin.Signal(SIGTERM);
   EXPECT_EQ(plugin.Wait(), 0);
-  EXPECT_FALSE(std::filesystem::exists(dir_ / "plugins/Ascend910.sock"));
+  EXPECT_FALSE(std::filesystem::exists(host_ / "plugins/Ascend910.sock"));
   const std::string err = plugin.err();
   EXPECT_THAT(err, HasSubstr("DCMI not available, using device files"));
   EXPECT_THAT(err, HasSubstr("component=plugin"));
@@ -146,14 +134,15 @@ TEST_F(BinaryTest, ServesRegistersAndShutsDownCleanly) {
 TEST_F(BinaryTest, DiscoversThroughTheFakeDcmiLibrary) {
   // Chip 3 raises a minor alarm with a warning code (stays Healthy), chip 4 a minor alarm with
   // a critical code (Unhealthy).
-  testing::WriteFile(dir_ / "inventory",
-                     "chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 0\nchip 2 0 2 2 910B3 3 80E01801\n"
-                     "chip 3 0 3 3 910B3 1 80E21007\nchip 4 0 4 4 910B3 1 80E3A201\n");
-  FakeKubelet kubelet(dir_ / "plugins");
+  kube::testing::write_file(
+      host_ / "inventory",
+      "chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 0\nchip 2 0 2 2 910B3 3 80E01801\n"
+      "chip 3 0 3 3 910B3 1 80E21007\nchip 4 0 4 4 910B3 1 80E3A201\n");
+  FakeKubelet kubelet(host_.plugins());
   kubelet.Start();
   std::vector<std::string> flags = Flags();
   flags.back() = std::string("--driver-lib-dirs=") + FAKE_DCMI_DIR;
-  Plugin plugin(dir_, flags, {"FAKE_DCMI_INVENTORY=" + (dir_ / "inventory").string()});
+  Plugin plugin(host_.root(), flags, {"FAKE_DCMI_INVENTORY=" + (host_ / "inventory").string()});
   ASSERT_TRUE(kubelet.WaitForRegistration(1, 30s).has_value()) << plugin.err();
   const auto list = FirstList(kubelet);
   ASSERT_EQ(list.devices_size(), 5);
@@ -172,11 +161,11 @@ TEST_F(BinaryTest, DiscoversThroughTheFakeDcmiLibrary) {
 }
 
 TEST_F(BinaryTest, DcmiOnlyWithoutTheLibraryKeepsServingAnEmptyList) {
-  FakeKubelet kubelet(dir_ / "plugins");
+  FakeKubelet kubelet(host_.plugins());
   kubelet.Start();
   std::vector<std::string> flags = Flags();
   flags.emplace_back("--discovery=dcmi");
-  Plugin plugin(dir_, flags);
+  Plugin plugin(host_.root(), flags);
   ASSERT_TRUE(kubelet.WaitForRegistration(1, 30s).has_value()) << plugin.err();
   EXPECT_EQ(FirstList(kubelet).devices_size(), 0);
   plugin.Signal(SIGTERM);
@@ -185,11 +174,11 @@ TEST_F(BinaryTest, DcmiOnlyWithoutTheLibraryKeepsServingAnEmptyList) {
 }
 
 TEST_F(BinaryTest, MissingDeviceRootKeepsServing) {
-  FakeKubelet kubelet(dir_ / "plugins");
+  FakeKubelet kubelet(host_.plugins());
   kubelet.Start();
   std::vector<std::string> flags = Flags();
-  flags[1] = "--device-root=" + (dir_ / "no-dev").string();
-  Plugin plugin(dir_, flags);
+  flags[1] = "--device-root=" + (host_ / "no-dev").string();
+  Plugin plugin(host_.root(), flags);
   ASSERT_TRUE(kubelet.WaitForRegistration(1, 30s).has_value()) << plugin.err();
   EXPECT_EQ(FirstList(kubelet).devices_size(), 0);
   plugin.Signal(SIGTERM);

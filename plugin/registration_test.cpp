@@ -12,15 +12,15 @@
 #include "plugin/discovery/devfs.hpp"
 #include "plugin/health.hpp"
 #include "plugin/server.hpp"
-#include "tests/plugin/fake_kubelet.hpp"
-#include "tests/plugin/temp_dir.hpp"
+#include "plugin/testing/fake_host.hpp"
+#include "plugin/testing/fake_kubelet.hpp"
 
 namespace ascend::plugin {
 namespace {
 
 using namespace std::chrono_literals;
+using kube::testing::TempDir;
 using testing::FakeKubelet;
-using testing::TempDir;
 
 // The parts main() wires, on a temp directory and a fake device tree.
 class PluginStack {
@@ -65,11 +65,6 @@ bool Eventually(const std::function<bool()>& done) {
 
 class RegistrationTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    testing::MakeDeviceTree(dir_ / "dev", 8);
-    std::filesystem::create_directories(dir_ / "plugins");
-  }
-
   // What the kubelet does after Register: dial the endpoint, read the device list.
   static v1beta1::ListAndWatchResponse FirstList(v1beta1::DevicePlugin::Stub& stub) {
     v1beta1::ListAndWatchResponse response = ListOnce(stub);
@@ -86,13 +81,13 @@ class RegistrationTest : public ::testing::Test {
     return response;
   }
 
-  TempDir dir_;
+  testing::FakeHost host_;
 };
 
 TEST_F(RegistrationTest, RegistersAndServesTheKubelet) {
-  FakeKubelet kubelet(dir_ / "plugins");
+  FakeKubelet kubelet(host_.plugins());
   kubelet.Start();
-  PluginStack plugin(dir_.path());
+  PluginStack plugin(host_.root());
   plugin.registrar().Start();
 
   const auto registration = kubelet.WaitForRegistration(1, 20s);
@@ -119,23 +114,23 @@ TEST_F(RegistrationTest, RegistersAndServesTheKubelet) {
 }
 
 TEST_F(RegistrationTest, WaitsForAnAbsentKubelet) {
-  PluginStack plugin(dir_.path());
+  PluginStack plugin(host_.root());
   plugin.registrar().Start();
   // No kubelet yet: the plugin serves and keeps retrying.
   std::this_thread::sleep_for(300ms);
   EXPECT_FALSE(plugin.registrar().registered());
-  EXPECT_TRUE(std::filesystem::exists(dir_ / "plugins/Ascend910.sock"));
+  EXPECT_TRUE(std::filesystem::exists(host_ / "plugins/Ascend910.sock"));
 
-  FakeKubelet kubelet(dir_ / "plugins");
+  FakeKubelet kubelet(host_.plugins());
   kubelet.Start();
   ASSERT_TRUE(kubelet.WaitForRegistration(1, 20s).has_value());
 }
 
 TEST_F(RegistrationTest, RetriesWhileTheKubeletRefuses) {
-  FakeKubelet kubelet(dir_ / "plugins");
+  FakeKubelet kubelet(host_.plugins());
   kubelet.set_reject(true);
   kubelet.Start();
-  PluginStack plugin(dir_.path());
+  PluginStack plugin(host_.root());
   plugin.registrar().Start();
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(kubelet.registrations(), 0U);
@@ -145,9 +140,9 @@ TEST_F(RegistrationTest, RetriesWhileTheKubeletRefuses) {
 }
 
 TEST_F(RegistrationTest, KubeletRestartsAreSurvivedWithinTwoSeconds) {
-  FakeKubelet kubelet(dir_ / "plugins");
+  FakeKubelet kubelet(host_.plugins());
   kubelet.Start();
-  PluginStack plugin(dir_.path());
+  PluginStack plugin(host_.root());
   plugin.registrar().Start();
   ASSERT_TRUE(kubelet.WaitForRegistration(1, 20s).has_value());
 
@@ -172,9 +167,9 @@ TEST_F(RegistrationTest, KubeletRestartsAreSurvivedWithinTwoSeconds) {
 }
 
 TEST_F(RegistrationTest, KubeletSeesAVanishedChipAsUnhealthy) {
-  FakeKubelet kubelet(dir_ / "plugins");
+  FakeKubelet kubelet(host_.plugins());
   kubelet.Start();
-  PluginStack plugin(dir_.path());
+  PluginStack plugin(host_.root());
   plugin.monitor().Start();
   plugin.registrar().Start();
   ASSERT_TRUE(kubelet.WaitForRegistration(1, 20s).has_value());
@@ -185,7 +180,7 @@ TEST_F(RegistrationTest, KubeletSeesAVanishedChipAsUnhealthy) {
   auto reader = stub->ListAndWatch(&context, v1beta1::Empty());
   v1beta1::ListAndWatchResponse response;
   ASSERT_TRUE(reader->Read(&response));
-  std::filesystem::remove(dir_ / "dev/davinci2");
+  std::filesystem::remove(host_ / "dev/davinci2");
   ASSERT_TRUE(reader->Read(&response));  // pushed by inotify, not the hour-long poll
   for (const auto& device : response.devices()) {
     EXPECT_EQ(device.health(), device.id() == "Ascend910-2" ? "Unhealthy" : "Healthy");
@@ -194,7 +189,7 @@ TEST_F(RegistrationTest, KubeletSeesAVanishedChipAsUnhealthy) {
 }
 
 TEST_F(RegistrationTest, RegisterWithoutKubeletIsAClearError) {
-  const Status status = RegisterWithKubelet(RegistrationOptions{dir_ / "plugins"});
+  const Status status = RegisterWithKubelet(RegistrationOptions{host_.plugins()});
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.error().message.find("kubelet.sock"), std::string::npos);
 }

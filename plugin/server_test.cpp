@@ -4,12 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "api/deviceplugin.grpc.pb.h"
-#include "tests/plugin/temp_dir.hpp"
+#include "plugin/testing/fake_host.hpp"
 
 namespace ascend::plugin {
 namespace {
 
-using testing::TempDir;
+using kube::testing::TempDir;
 
 std::vector<ChipStatus> Chips(int n, int sick = -1) {
   std::vector<ChipStatus> out(static_cast<std::size_t>(n));
@@ -31,7 +31,7 @@ std::map<std::string, std::string> Health(const v1beta1::ListAndWatchResponse& r
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::MakeDeviceTree(dir_ / "dev", 8);
+    testing::make_device_tree(dir_ / "dev", 8);
     inventory_.Update(Chips(8));
     ContainerSpecOptions options;
     options.device_root = dir_ / "dev";

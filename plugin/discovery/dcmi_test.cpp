@@ -1,5 +1,5 @@
 // Runs the DCMI backend's real dlopen path against the fake libdcmi.so built by the tests
-// (tests/plugin/fake_dcmi), with scripted inventories and injected faults.
+// (plugin/testing/fake_dcmi), with scripted inventories and injected faults.
 
 #include "plugin/discovery/dcmi.hpp"
 
@@ -7,14 +7,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/plugin/temp_dir.hpp"
+#include "kube/testing/temp_dir.hpp"
 
 namespace ascend::plugin {
 namespace {
 
+using kube::testing::TempDir;
+using kube::testing::write_file;
 using ::testing::HasSubstr;
-using testing::TempDir;
-using testing::WriteFile;
 
 // The fake reads its inventory path from fake_dcmi_set_inventory(). dlopen of the same file
 // returns the same handle the backend gets, so this reaches the copy the backend calls.
@@ -57,7 +57,7 @@ DcmiOptions FakeOnly() {
 
 TEST(Dcmi, EnumeratesCardsChipsAndIds) {
   TempDir dir;
-  WriteFile(dir / "inv", kEightChips);
+  write_file(dir / "inv", kEightChips);
   FakeDcmi fake;
   fake.Use(dir / "inv");
   DcmiDiscovery dcmi(FakeOnly());
@@ -79,7 +79,7 @@ TEST(Dcmi, EnumeratesCardsChipsAndIds) {
 
 TEST(Dcmi, SeveralChipsPerCard) {
   TempDir dir;
-  WriteFile(dir / "inv", "chip 0 0 0 0 910A 0\nchip 0 1 1 1 910A 0\nchip 1 0 2 2 910A 0\n");
+  write_file(dir / "inv", "chip 0 0 0 0 910A 0\nchip 0 1 1 1 910A 0\nchip 1 0 2 2 910A 0\n");
   FakeDcmi fake;
   fake.Use(dir / "inv");
   DcmiDiscovery dcmi(FakeOnly());
@@ -92,7 +92,7 @@ TEST(Dcmi, SeveralChipsPerCard) {
 
 TEST(Dcmi, UnhealthyChipsCarryHealthAndErrorCodes) {
   TempDir dir;
-  WriteFile(dir / "inv", "chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 3 80E01801,80CB8009\n");
+  write_file(dir / "inv", "chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 3 80E01801,80CB8009\n");
   FakeDcmi fake;
   fake.Use(dir / "inv");
   DcmiDiscovery dcmi(FakeOnly());
@@ -108,12 +108,12 @@ TEST(Dcmi, WarningCodesKeepTheChipHealthyAndAreReported) {
   TempDir dir;
   // Chip 1: a minor alarm with a default warning code; chip 2: a major alarm whose only code
   // is a warning; chip 3: a minor alarm with a critical code; chip 4: a code nobody listed.
-  WriteFile(dir / "inv",
-            "chip 0 0 0 0 910B3 0\n"
-            "chip 1 0 1 1 910B3 1 80E21007\n"
-            "chip 2 0 2 2 910B3 2 80E38003\n"
-            "chip 3 0 3 3 910B3 1 80E3A201\n"
-            "chip 4 0 4 4 910B3 1 80CB8009\n");
+  write_file(dir / "inv",
+             "chip 0 0 0 0 910B3 0\n"
+             "chip 1 0 1 1 910B3 1 80E21007\n"
+             "chip 2 0 2 2 910B3 2 80E38003\n"
+             "chip 3 0 3 3 910B3 1 80E3A201\n"
+             "chip 4 0 4 4 910B3 1 80CB8009\n");
   FakeDcmi fake;
   fake.Use(dir / "inv");
   DcmiDiscovery dcmi(FakeOnly());
@@ -136,7 +136,7 @@ TEST(Dcmi, WarningCodesKeepTheChipHealthyAndAreReported) {
 
 TEST(Dcmi, ConfiguredFaultTableDecides) {
   TempDir dir;
-  WriteFile(dir / "inv", "chip 0 0 0 0 910B3 1 80CB8009\nchip 1 0 1 1 910B3 2 80CB8008\n");
+  write_file(dir / "inv", "chip 0 0 0 0 910B3 1 80CB8009\nchip 1 0 1 1 910B3 2 80CB8008\n");
   FakeDcmi fake;
   fake.Use(dir / "inv");
   DcmiOptions options = FakeOnly();
@@ -153,9 +153,9 @@ TEST(Dcmi, ConfiguredFaultTableDecides) {
 
 TEST(Dcmi, UnreadableCodesLeaveItToTheHealthValue) {
   TempDir dir;
-  WriteFile(dir / "inv",
-            "chip 0 0 0 0 910B3 1 80E3A201\nchip 1 0 1 1 910B3 2 80E21007\n"
-            "fail dcmi_get_device_errorcode_v2 -8020\n");
+  write_file(dir / "inv",
+             "chip 0 0 0 0 910B3 1 80E3A201\nchip 1 0 1 1 910B3 2 80E21007\n"
+             "fail dcmi_get_device_errorcode_v2 -8020\n");
   FakeDcmi fake;
   fake.Use(dir / "inv");
   DcmiDiscovery dcmi(FakeOnly());
@@ -170,7 +170,7 @@ TEST(Dcmi, UnreadableCodesLeaveItToTheHealthValue) {
 
 TEST(Dcmi, HealthCallFailureMakesTheChipUnhealthy) {
   TempDir dir;
-  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_get_device_health -8020\n");
+  write_file(dir / "inv", std::string(kEightChips) + "fail dcmi_get_device_health -8020\n");
   FakeDcmi fake;
   fake.Use(dir / "inv");
   DcmiDiscovery dcmi(FakeOnly());
@@ -183,7 +183,7 @@ TEST(Dcmi, HealthCallFailureMakesTheChipUnhealthy) {
 
 TEST(Dcmi, CardListFailureIsAnError) {
   TempDir dir;
-  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_get_card_num_list -8001\n");
+  write_file(dir / "inv", std::string(kEightChips) + "fail dcmi_get_card_num_list -8001\n");
   FakeDcmi fake;
   fake.Use(dir / "inv");
   DcmiDiscovery dcmi(FakeOnly());
@@ -194,7 +194,8 @@ TEST(Dcmi, CardListFailureIsAnError) {
 
 TEST(Dcmi, ChipsWithUnreadableIdsAreLeftOut) {
   TempDir dir;
-  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_get_device_phyid_from_logicid -1\n");
+  write_file(dir / "inv",
+             std::string(kEightChips) + "fail dcmi_get_device_phyid_from_logicid -1\n");
   FakeDcmi fake;
   fake.Use(dir / "inv");
   DcmiDiscovery dcmi(FakeOnly());
@@ -205,7 +206,7 @@ TEST(Dcmi, ChipsWithUnreadableIdsAreLeftOut) {
 
 TEST(Dcmi, InitFailureNamesTheCodeAndWhatToCheck) {
   TempDir dir;
-  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_init -8005\n");
+  write_file(dir / "inv", std::string(kEightChips) + "fail dcmi_init -8005\n");
   FakeDcmi fake;
   fake.Use(dir / "inv");
   DcmiDiscovery dcmi(FakeOnly());
@@ -214,7 +215,7 @@ TEST(Dcmi, InitFailureNamesTheCodeAndWhatToCheck) {
   EXPECT_THAT(loaded.error().message, HasSubstr("dcmi_init returned -8005"));
   EXPECT_THAT(loaded.error().message, HasSubstr("npu-smi"));
   // The driver comes back: the next scan loads the library and sees the chips.
-  WriteFile(dir / "inv", kEightChips);
+  write_file(dir / "inv", kEightChips);
   auto chips = dcmi.Scan();
   ASSERT_TRUE(chips.ok()) << chips.error().message;
   EXPECT_EQ(chips.value().size(), 8U);
@@ -234,7 +235,7 @@ TEST(Dcmi, MissingLibraryListsWhatWasTried) {
 
 TEST(Dcmi, CorruptLibraryIsRefused) {
   TempDir dir;
-  WriteFile(dir / "libdcmi.so", "this is not an ELF file");
+  write_file(dir / "libdcmi.so", "this is not an ELF file");
   DcmiDiscovery dcmi(DcmiOptions{{dir.path()}, false});
   const Status loaded = dcmi.Load();
   ASSERT_FALSE(loaded.ok());

@@ -3,14 +3,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/plugin/temp_dir.hpp"
+#include "plugin/testing/fake_host.hpp"
 
 namespace ascend::plugin {
 namespace {
 
+using kube::testing::TempDir;
+using kube::testing::write_file;
 using ::testing::HasSubstr;
-using testing::TempDir;
-using testing::WriteFile;
 
 std::vector<int> Ids(const std::vector<ChipStatus>& chips) {
   std::vector<int> out;
@@ -32,10 +32,10 @@ TEST(Devfs, ChipIdsFromFileNames) {
 
 TEST(Devfs, FindsEveryChipNodeInOrder) {
   TempDir dir;
-  testing::MakeDeviceTree(dir.path(), 0);
+  testing::make_device_tree(dir.path(), 0);
   for (int id : {10, 2, 0, 3})
-    WriteFile(dir / ("davinci" + std::to_string(id)));
-  WriteFile(dir / "davinciX");
+    write_file(dir / ("davinci" + std::to_string(id)));
+  write_file(dir / "davinciX");
   std::filesystem::create_directory(dir / "davinci9");  // a directory is not a device
   DevfsDiscovery discovery({dir.path(), true});
   auto chips = discovery.Scan();
@@ -48,7 +48,7 @@ TEST(Devfs, FindsEveryChipNodeInOrder) {
 
 TEST(Devfs, RegularFilesCountOnlyWhenAllowed) {
   TempDir dir;
-  testing::MakeDeviceTree(dir.path(), 4);
+  testing::make_device_tree(dir.path(), 4);
   DevfsDiscovery strict({dir.path(), false});
   auto chips = strict.Scan();
   ASSERT_TRUE(chips.ok());

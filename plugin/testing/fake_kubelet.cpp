@@ -1,4 +1,4 @@
-#include "tests/plugin/fake_kubelet.hpp"
+#include "plugin/testing/fake_kubelet.hpp"
 
 #include <grpcpp/grpcpp.h>
 
