@@ -40,18 +40,15 @@ Result<Preference> Allocator::Choose(const PreferredRequest& request) const {
   offered.insert(must.begin(), must.end());
   const int size = request.size;
   if (size < 1) {
-    return Error{ErrorCode::kInvalidArgument,
-                 "allocation size " + std::to_string(size) + " is not positive"};
+    return invalid_argument("allocation size " + std::to_string(size) + " is not positive");
   }
   if (static_cast<int>(offered.size()) < size) {
-    return Error{ErrorCode::kInvalidArgument, "allocation size " + std::to_string(size) +
-                                                  " exceeds the " + std::to_string(offered.size()) +
-                                                  " chips offered"};
+    return invalid_argument("allocation size " + std::to_string(size) + " exceeds the " +
+                            std::to_string(offered.size()) + " chips offered");
   }
   if (static_cast<int>(must.size()) > size) {
-    return Error{ErrorCode::kInvalidArgument, std::to_string(must.size()) +
-                                                  " must-include chips exceed allocation size " +
-                                                  std::to_string(size)};
+    return invalid_argument(std::to_string(must.size()) +
+                            " must-include chips exceed allocation size " + std::to_string(size));
   }
 
   std::map<int, DomainFree> by_domain;

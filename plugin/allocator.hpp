@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "plugin/result.hpp"
+#include "plugin/error.hpp"
 #include "plugin/topology.hpp"
 
 namespace ascend::plugin {

@@ -122,10 +122,9 @@ TEST(Allocator, Box16LargeRequestsSplitEvenly) {
 
 TEST(Allocator, RejectsImpossibleRequests) {
   const Allocator allocator{Topology(TopologyKind::kModule8)};
-  EXPECT_EQ(allocator.Choose({Range(0, 8), {}, 0}).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(allocator.Choose({Range(0, 2), {}, 3}).error().code, ErrorCode::kInvalidArgument);
-  EXPECT_EQ(allocator.Choose({Range(0, 8), {1, 2, 3}, 2}).error().code,
-            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(allocator.Choose({Range(0, 8), {}, 0}).error().reason, kInvalidArgument);
+  EXPECT_EQ(allocator.Choose({Range(0, 2), {}, 3}).error().reason, kInvalidArgument);
+  EXPECT_EQ(allocator.Choose({Range(0, 8), {1, 2, 3}, 2}).error().reason, kInvalidArgument);
 }
 
 // Whatever the request, the answer keeps the contract the kubelet relies on.

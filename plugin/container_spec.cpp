@@ -40,8 +40,8 @@ Result<HostMount> ParseMount(const std::string& text) {
   mount.host_path = text.substr(0, colon);
   mount.container_path = colon == std::string::npos ? mount.host_path : text.substr(colon + 1);
   if (!mount.host_path.starts_with('/') || !mount.container_path.starts_with('/')) {
-    return Error{ErrorCode::kInvalidArgument,
-                 "mount \"" + text + "\" must be /abs/path or /host/path:/container/path"};
+    return invalid_argument("mount \"" + text +
+                            "\" must be /abs/path or /host/path:/container/path");
   }
   return mount;
 }
@@ -49,27 +49,26 @@ Result<HostMount> ParseMount(const std::string& text) {
 Result<ContainerSpec> ContainerSpecBuilder::Build(const std::vector<std::string>& device_ids,
                                                   const InventorySnapshot& inventory) const {
   if (device_ids.empty()) {
-    return Error{ErrorCode::kInvalidArgument, "no devices in the container request"};
+    return invalid_argument("no devices in the container request");
   }
   std::vector<int> physical;
   std::set<int> seen;
   for (const std::string& id : device_ids) {
     const auto parsed = PhysicalIdFromDeviceId(id);
     if (!parsed) {
-      return Error{ErrorCode::kInvalidArgument,
-                   "device ID \"" + id + "\" is not of the form Ascend910-<physical id>"};
+      return invalid_argument("device ID \"" + id +
+                              "\" is not of the form Ascend910-<physical id>");
     }
     const ChipStatus* chip = inventory.Find(*parsed);
     if (chip == nullptr) {
-      return Error{ErrorCode::kInvalidArgument,
-                   "unknown device " + id + "; this node has " + KnownIds(inventory)};
+      return invalid_argument("unknown device " + id + "; this node has " + KnownIds(inventory));
     }
     if (!chip->healthy) {
-      return Error{ErrorCode::kFailedPrecondition,
-                   "device " + id + " is Unhealthy (" + chip->reason + "); not allocating it"};
+      return failed_precondition("device " + id + " is Unhealthy (" + chip->reason +
+                                 "); not allocating it");
     }
     if (!seen.insert(*parsed).second) {
-      return Error{ErrorCode::kInvalidArgument, "device " + id + " requested twice"};
+      return invalid_argument("device " + id + " requested twice");
     }
     physical.push_back(*parsed);
   }

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "plugin/error.hpp"
 #include "plugin/inventory.hpp"
-#include "plugin/result.hpp"
 
 namespace ascend::plugin {
 

@@ -86,13 +86,13 @@ TEST_F(ContainerSpecTest, RefusesUnknownUnhealthyMalformedAndDuplicateIds) {
 
   auto unknown = builder.Build({"Ascend910-9"}, inv);
   ASSERT_FALSE(unknown.ok());
-  EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(unknown.error().reason, kInvalidArgument);
   EXPECT_THAT(unknown.error().message, HasSubstr("unknown device Ascend910-9"));
   EXPECT_THAT(unknown.error().message, HasSubstr("Ascend910-0"));
 
   auto sick = builder.Build({"Ascend910-1", "Ascend910-6"}, inv);
   ASSERT_FALSE(sick.ok());
-  EXPECT_EQ(sick.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(sick.error().reason, kFailedPrecondition);
   EXPECT_THAT(sick.error().message, HasSubstr("Ascend910-6 is Unhealthy (dcmi health 0x3)"));
 
   auto malformed = builder.Build({"GPU-0"}, inv);

@@ -1,15 +1,25 @@
 #pragma once
 
-// What the plugin reports as it works, for metrics (and tests). Every method is a no-op by
-// default; implementations must be thread-safe and quick (they run on gRPC and monitor threads).
+// What the plugin reports as it works: events for metrics (and tests), and its log lines.
 
 #include <chrono>
 #include <cstddef>
 
+#include "kube/logging.hpp"
 #include "plugin/inventory.hpp"
 
 namespace ascend::plugin {
 
+/// The plugin's structured logger: kube/'s, with component=plugin bound first on every line:
+///   2026-01-02T03:04:05.678Z info registered with kubelet component=plugin resource=...
+inline const kube::log::Logger& logger() {
+  static const kube::log::Logger log =
+      kube::log::Logger().with({kube::log::kv("component", "plugin")});
+  return log;
+}
+
+/// Events for metrics. Every method is a no-op by default; implementations must be
+/// thread-safe and quick (they run on gRPC and monitor threads).
 class PluginEvents {
  public:
   virtual ~PluginEvents() = default;

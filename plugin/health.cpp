@@ -13,9 +13,10 @@
 #include <vector>
 
 #include "plugin/discovery/devfs.hpp"
-#include "plugin/log.hpp"
 
 namespace ascend::plugin {
+
+using kube::log::kv;
 namespace {
 
 constexpr std::uint32_t kRootEvents =
@@ -59,16 +60,16 @@ void LogFaultChanges(const ChipStatus& now, const ChipStatus* before) {
   const std::string device = DeviceId(now.chip.physical_id);
   for (const ChipFault& fault : now.faults) {
     if (Reports(old_faults, fault.code)) continue;
-    log::Warn("chip fault reported",
-              {log::kv("device", device), log::kv("code", FaultCodeText(fault.code)),
-               log::kv("severity", FaultSeverityName(fault.severity)),
-               log::kv("health", now.healthy ? "Healthy" : "Unhealthy")});
+    logger().warn("chip fault reported",
+                  {kv("device", device), kv("code", FaultCodeText(fault.code)),
+                   kv("severity", FaultSeverityName(fault.severity)),
+                   kv("health", now.healthy ? "Healthy" : "Unhealthy")});
   }
   for (const ChipFault& fault : old_faults) {
     if (Reports(now.faults, fault.code)) continue;
-    log::Info("chip fault cleared",
-              {log::kv("device", device), log::kv("code", FaultCodeText(fault.code)),
-               log::kv("severity", FaultSeverityName(fault.severity))});
+    logger().info("chip fault cleared",
+                  {kv("device", device), kv("code", FaultCodeText(fault.code)),
+                   kv("severity", FaultSeverityName(fault.severity))});
   }
 }
 
@@ -94,7 +95,7 @@ bool HealthMonitor::CheckNow() {
   auto scanned = discovery_.Scan();
   if (scanned.ok()) {
     if (!last_scan_error_.empty()) {
-      log::Info("discovery recovered", {log::kv("backend", discovery_.Name())});
+      logger().info("discovery recovered", {kv("backend", discovery_.Name())});
       last_scan_error_.clear();
     }
     for (const ChipStatus& status : scanned.value()) {
@@ -103,8 +104,8 @@ bool HealthMonitor::CheckNow() {
     }
   } else if (scanned.error().message != last_scan_error_) {
     last_scan_error_ = scanned.error().message;
-    log::Warn("discovery failed",
-              {log::kv("backend", discovery_.Name()), log::kv("error", last_scan_error_)});
+    logger().warn("discovery failed",
+                  {kv("backend", discovery_.Name()), kv("error", last_scan_error_)});
   }
 
   const DevfsOptions devfs{options_.device_root, options_.allow_regular_files};
@@ -137,14 +138,14 @@ bool HealthMonitor::CheckNow() {
       if (old != nullptr && old->healthy == status.healthy) continue;
       const std::string device = DeviceId(status.chip.physical_id);
       if (old == nullptr) {
-        log::Info("chip discovered", {log::kv("device", device), log::kv("name", status.chip.name),
-                                      log::kv("health", status.healthy ? "Healthy" : "Unhealthy"),
-                                      log::kv("reason", status.reason)});
+        logger().info("chip discovered", {kv("device", device), kv("name", status.chip.name),
+                                          kv("health", status.healthy ? "Healthy" : "Unhealthy"),
+                                          kv("reason", status.reason)});
       } else if (status.healthy) {
-        log::Info("chip health changed", {log::kv("device", device), log::kv("health", "Healthy")});
+        logger().info("chip health changed", {kv("device", device), kv("health", "Healthy")});
       } else {
-        log::Warn("chip health changed", {log::kv("device", device), log::kv("health", "Unhealthy"),
-                                          log::kv("reason", status.reason)});
+        logger().warn("chip health changed", {kv("device", device), kv("health", "Unhealthy"),
+                                              kv("reason", status.reason)});
       }
     }
   }
@@ -174,8 +175,8 @@ void HealthMonitor::Stop() {
 void HealthMonitor::Run(const std::stop_token& stop) {
   const int inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd < 0) {
-    log::Warn("inotify unavailable, polling only",
-              {log::kv("error", std::error_code(errno, std::system_category()).message())});
+    logger().warn("inotify unavailable, polling only",
+                  {kv("error", std::error_code(errno, std::system_category()).message())});
   }
   int watch = -1;
   auto next_check = std::chrono::steady_clock::now() + options_.interval;

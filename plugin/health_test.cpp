@@ -20,7 +20,7 @@ class ScriptedDiscovery final : public Discovery {
   std::string_view Name() const override { return "scripted"; }
   Result<std::vector<ChipStatus>> Scan() override {
     const std::lock_guard lock(mu_);
-    if (!error_.empty()) return Error{ErrorCode::kUnavailable, error_};
+    if (!error_.empty()) return unavailable(error_);
     return chips_;
   }
   void Set(std::vector<ChipStatus> chips) {

@@ -19,16 +19,16 @@
 #include "plugin/container_spec.hpp"
 #include "plugin/discovery/dcmi.hpp"
 #include "plugin/discovery/devfs.hpp"
+#include "plugin/events.hpp"
 #include "plugin/health.hpp"
 #include "plugin/inventory.hpp"
-#include "plugin/log.hpp"
 #include "plugin/metrics.hpp"
 #include "plugin/registration.hpp"
 #include "plugin/server.hpp"
 #include "plugin/topology.hpp"
 
 namespace ap = ascend::plugin;
-using ap::log::kv;
+using ascend::kube::log::kv;
 
 namespace {
 
@@ -48,15 +48,15 @@ ap::DiscoveryPtr ChooseDiscovery(const ap::PluginConfig& config) {
       ap::DcmiOptions{config.driver_lib_dirs, true, config.dcmi_faults});
   const ap::Status loaded = dcmi->Load();
   if (loaded.ok()) {
-    ap::log::Info("discovery", {kv("backend", "dcmi"), kv("library", dcmi->library_path())});
+    ap::logger().info("discovery", {kv("backend", "dcmi"), kv("library", dcmi->library_path())});
     return dcmi;
   }
   if (config.discovery == ap::DiscoveryMode::kDcmi) {
-    ap::log::Error("DCMI not available; serving no chips until it loads",
-                   {kv("error", loaded.error().message)});
+    ap::logger().error("DCMI not available; serving no chips until it loads",
+                       {kv("error", loaded.error().message)});
     return dcmi;
   }
-  ap::log::Warn(
+  ap::logger().warn(
       "DCMI not available, using device files",
       {kv("error", loaded.error().message), kv("device_root", config.device_root.string())});
   return std::make_unique<ap::DevfsDiscovery>(devfs);
@@ -105,9 +105,9 @@ int main(int argc, char** argv) {
   for (const auto& chip : first.chips)
     ids.push_back(chip.chip.physical_id);
   const ap::Topology topology(config.topology.value_or(ap::InferTopology(model, ids)));
-  ap::log::Info("inventory",
-                {kv("chips", first.chips.size()), kv("model", ap::ChipModelName(model)),
-                 kv("topology", topology.Name()), kv("backend", discovery->Name())});
+  ap::logger().info("inventory",
+                    {kv("chips", first.chips.size()), kv("model", ap::ChipModelName(model)),
+                     kv("topology", topology.Name()), kv("backend", discovery->Name())});
 
   const ap::Allocator allocator(topology);
   const ap::ContainerSpecBuilder specs(
@@ -140,8 +140,9 @@ int main(int argc, char** argv) {
       return "not registered with the kubelet";
     });
     if (const auto started = http->start(); !started) {
-      ap::log::Error("cannot serve /healthz and /metrics; continuing without them",
-                     {kv("address", config.http_address), kv("error", started.error().message)});
+      ap::logger().error(
+          "cannot serve /healthz and /metrics; continuing without them",
+          {kv("address", config.http_address), kv("error", started.error().message)});
       http.reset();
     }
   }
@@ -151,11 +152,11 @@ int main(int argc, char** argv) {
 
   int signal = 0;
   sigwait(&signals, &signal);
-  ap::log::Info("shutting down", {kv("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")});
+  ap::logger().info("shutting down", {kv("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")});
   registrar.Stop();
   server.Stop();
   monitor.Stop();
   if (http) http->stop();
-  ap::log::Info("stopped");
+  ap::logger().info("stopped");
   return 0;
 }

@@ -13,9 +13,10 @@
 #include <string_view>
 
 #include "api/deviceplugin.grpc.pb.h"
-#include "plugin/log.hpp"
 
 namespace ascend::plugin {
+
+using kube::log::kv;
 namespace {
 
 constexpr std::uint32_t kDirEvents =
@@ -76,11 +77,10 @@ Status RegisterWithKubelet(const RegistrationOptions& options) {
   v1beta1::Empty reply;
   const grpc::Status status = stub->Register(&context, request, &reply);
   if (!status.ok()) {
-    return Error{ErrorCode::kUnavailable, "register at " + kubelet.string() +
-                                              " failed: " + status.error_message() + " (code " +
-                                              std::to_string(status.error_code()) + ")"};
+    return unavailable("register at " + kubelet.string() + " failed: " + status.error_message() +
+                       " (code " + std::to_string(status.error_code()) + ")");
   }
-  return Ok{};
+  return {};
 }
 
 Registrar::Registrar(RegistrationOptions options, ServeFn serve, PluginEvents* events)
@@ -143,8 +143,8 @@ void Registrar::Run(const std::stop_token& stop) {
     // Register deadline: seen with the kubelet's own registration server.)
     const bool kubelet_present = Identify(kubelet_path).exists;
     if (!need_serve && !(Identify(plugin_path) == served)) {
-      log::Info("plugin socket gone (kubelet restarting?), serving again",
-                {log::kv("socket", plugin_path.string())});
+      logger().info("plugin socket gone (kubelet restarting?), serving again",
+                    {kv("socket", plugin_path.string())});
       need_serve = true;
       registered_ = false;
       backoff = options_.initial_backoff;
@@ -157,8 +157,8 @@ void Registrar::Run(const std::stop_token& stop) {
         need_register = true;
         served = Identify(plugin_path);
       } else {
-        log::Error("cannot serve", {log::kv("error", status.error().message),
-                                    log::kv("retry_in_ms", backoff.count())});
+        logger().error("cannot serve",
+                       {kv("error", status.error().message), kv("retry_in_ms", backoff.count())});
         wait = backoff;
         backoff = std::min(backoff * 2, options_.max_backoff);
       }
@@ -167,7 +167,7 @@ void Registrar::Run(const std::stop_token& stop) {
       // No kubelet yet (or it is restarting): its socket's creation wakes us through inotify;
       // the recheck interval covers a lost event.
       if (!waiting_logged) {
-        log::Info("waiting for the kubelet", {log::kv("kubelet", kubelet_path.string())});
+        logger().info("waiting for the kubelet", {kv("kubelet", kubelet_path.string())});
         waiting_logged = true;
       }
     } else if (!need_serve && need_register) {
@@ -180,21 +180,21 @@ void Registrar::Run(const std::stop_token& stop) {
         registrations_.fetch_add(1);
         events_.Registered();
         backoff = options_.initial_backoff;
-        log::Info("registered with kubelet",
-                  {log::kv("resource", options_.resource_name),
-                   log::kv("endpoint", options_.plugin_socket),
-                   log::kv("kubelet", kubelet_path.string()), log::kv("attempts", failures + 1)});
+        logger().info(
+            "registered with kubelet",
+            {kv("resource", options_.resource_name), kv("endpoint", options_.plugin_socket),
+             kv("kubelet", kubelet_path.string()), kv("attempts", failures + 1)});
         failures = 0;
       } else {
         // The first failure is worth a warning, then about one a minute (every 12th retry at
         // the 5 s ceiling); debug level in between.
         if (failures % 12 == 0) {
-          log::Warn("kubelet not reachable, will retry",
-                    {log::kv("error", status.error().message),
-                     log::kv("retry_in_ms", backoff.count()), log::kv("failures", failures + 1)});
+          logger().warn("kubelet not reachable, will retry",
+                        {kv("error", status.error().message), kv("retry_in_ms", backoff.count()),
+                         kv("failures", failures + 1)});
         } else {
-          log::Debug("register retry", {log::kv("error", status.error().message),
-                                        log::kv("retry_in_ms", backoff.count())});
+          logger().debug("register retry",
+                         {kv("error", status.error().message), kv("retry_in_ms", backoff.count())});
         }
         ++failures;
         wait = backoff;
@@ -219,8 +219,8 @@ void Registrar::Run(const std::stop_token& stop) {
     // event alone is not enough: it may be queued from a restart we already handled.)
     const FileId kubelet_now = Identify(kubelet_path);
     if (!need_register && !(kubelet_now == registered_at)) {
-      log::Info("kubelet socket changed (kubelet restarted or stopped), registering again",
-                {log::kv("kubelet", kubelet_path.string())});
+      logger().info("kubelet socket changed (kubelet restarted or stopped), registering again",
+                    {kv("kubelet", kubelet_path.string())});
       need_register = true;
       registered_ = false;
       backoff = options_.initial_backoff;

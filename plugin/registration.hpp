@@ -17,8 +17,8 @@
 #include <string>
 #include <thread>
 
+#include "plugin/error.hpp"
 #include "plugin/events.hpp"
-#include "plugin/result.hpp"
 
 namespace ascend::plugin {
 

@@ -6,24 +6,19 @@
 #include <vector>
 
 #include "api/deviceplugin.grpc.pb.h"
-#include "plugin/log.hpp"
 
 namespace ascend::plugin {
+
+using kube::log::kv;
 namespace {
 
 constexpr std::chrono::milliseconds kStreamPoll{1000};  // how often a stream checks its client
 
-grpc::StatusCode ToGrpc(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument:
-      return grpc::StatusCode::INVALID_ARGUMENT;
-    case ErrorCode::kFailedPrecondition:
-      return grpc::StatusCode::FAILED_PRECONDITION;
-    case ErrorCode::kUnavailable:
-      return grpc::StatusCode::UNAVAILABLE;
-    case ErrorCode::kInternal:
-      break;
-  }
+// The plugin's error reasons (plugin/error.hpp) are named after the gRPC codes they stand for.
+grpc::StatusCode ToGrpc(const Error& error) {
+  if (error.reason == kInvalidArgument) return grpc::StatusCode::INVALID_ARGUMENT;
+  if (error.reason == kFailedPrecondition) return grpc::StatusCode::FAILED_PRECONDITION;
+  if (error.reason == kUnavailable) return grpc::StatusCode::UNAVAILABLE;
   return grpc::StatusCode::INTERNAL;
 }
 
@@ -76,8 +71,8 @@ class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
                             grpc::ServerWriter<v1beta1::ListAndWatchResponse>* writer) override {
     owner_.events_.StreamOpened();
     InventorySnapshot snapshot = owner_.inventory_.Snapshot();
-    log::Info("list-and-watch opened",
-              {log::kv("devices", snapshot.chips.size()), log::kv("version", snapshot.version)});
+    logger().info("list-and-watch opened",
+                  {kv("devices", snapshot.chips.size()), kv("version", snapshot.version)});
     for (;;) {
       v1beta1::ListAndWatchResponse response;
       Fill(snapshot, response);
@@ -89,7 +84,7 @@ class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
       if (!next) break;
       snapshot = std::move(*next);
     }
-    log::Info("list-and-watch closed", {log::kv("stopping", stop_.stop_requested())});
+    logger().info("list-and-watch closed", {kv("stopping", stop_.stop_requested())});
     return grpc::Status::OK;
   }
 
@@ -107,23 +102,23 @@ class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
       auto choice = owner_.allocator_.Choose(
           PreferredRequest{std::move(*available), std::move(*must), container.allocation_size()});
       if (!choice.ok()) {
-        log::Warn("preferred allocation refused", {log::kv("size", container.allocation_size()),
-                                                   log::kv("error", choice.error().message)});
-        return {ToGrpc(choice.error().code), choice.error().message};
+        logger().warn("preferred allocation refused", {kv("size", container.allocation_size()),
+                                                       kv("error", choice.error().message)});
+        return {ToGrpc(choice.error()), choice.error().message};
       }
       auto* out = response->add_container_responses();
       for (int id : choice.value().chips)
         out->add_deviceids(DeviceId(id));
       owner_.events_.PreferredAnswered(choice.value().within_domains);
       if (!choice.value().within_domains || !choice.value().valid_size) {
-        log::Warn("preferred allocation outside HCCS rules",
-                  {log::kv("size", container.allocation_size()),
-                   log::kv("topology", owner_.allocator_.topology().Name()),
-                   log::kv("valid_size", choice.value().valid_size),
-                   log::kv("devices", JoinIds(out->deviceids()))});
+        logger().warn("preferred allocation outside HCCS rules",
+                      {kv("size", container.allocation_size()),
+                       kv("topology", owner_.allocator_.topology().Name()),
+                       kv("valid_size", choice.value().valid_size),
+                       kv("devices", JoinIds(out->deviceids()))});
       } else {
-        log::Debug("preferred allocation", {log::kv("size", container.allocation_size()),
-                                            log::kv("devices", JoinIds(out->deviceids()))});
+        logger().debug("preferred allocation", {kv("size", container.allocation_size()),
+                                                kv("devices", JoinIds(out->deviceids()))});
       }
     }
     return grpc::Status::OK;
@@ -138,9 +133,9 @@ class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
       auto spec = owner_.specs_.Build(ids, snapshot);
       if (!spec.ok()) {
         owner_.events_.AllocateRefused();
-        log::Warn("allocate refused", {log::kv("devices", JoinIds(container.devices_ids())),
-                                       log::kv("error", spec.error().message)});
-        return {ToGrpc(spec.error().code), spec.error().message};
+        logger().warn("allocate refused", {kv("devices", JoinIds(container.devices_ids())),
+                                           kv("error", spec.error().message)});
+        return {ToGrpc(spec.error()), spec.error().message};
       }
       auto* out = response->add_container_responses();
       for (const DeviceNode& node : spec.value().devices) {
@@ -158,9 +153,9 @@ class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
       for (const auto& [name, value] : spec.value().envs)
         (*out->mutable_envs())[name] = value;
       owner_.events_.Allocated(ids.size());
-      log::Info("allocate", {log::kv("devices", JoinIds(container.devices_ids())),
-                             log::kv("visible", spec.value().envs.at("ASCEND_VISIBLE_DEVICES")),
-                             log::kv("mounts", spec.value().mounts.size())});
+      logger().info("allocate", {kv("devices", JoinIds(container.devices_ids())),
+                                 kv("visible", spec.value().envs.at("ASCEND_VISIBLE_DEVICES")),
+                                 kv("mounts", spec.value().mounts.size())});
     }
     return grpc::Status::OK;
   }
@@ -200,14 +195,14 @@ Status PluginServer::Start(const std::filesystem::path& socket_path) {
   builder.RegisterService(service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
-    return Error{ErrorCode::kUnavailable, "cannot serve on unix:" + socket_path.string() +
-                                              " (does the directory exist and is it writable?)"};
+    return unavailable("cannot serve on unix:" + socket_path.string() +
+                       " (does the directory exist and is it writable?)");
   }
   service_ = std::move(service);
   grpc_server_ = std::move(server);
   socket_path_ = socket_path;
-  log::Info("serving device plugin", {log::kv("socket", socket_path.string())});
-  return Ok{};
+  logger().info("serving device plugin", {kv("socket", socket_path.string())});
+  return {};
 }
 
 void PluginServer::Stop() {
@@ -224,7 +219,7 @@ void PluginServer::StopLocked() {
   service_.reset();
   std::error_code ec;
   std::filesystem::remove(socket_path_, ec);
-  log::Info("stopped serving", {log::kv("socket", socket_path_.string())});
+  logger().info("stopped serving", {kv("socket", socket_path_.string())});
 }
 
 bool PluginServer::serving() const {

@@ -10,9 +10,9 @@
 
 #include "plugin/allocator.hpp"
 #include "plugin/container_spec.hpp"
+#include "plugin/error.hpp"
 #include "plugin/events.hpp"
 #include "plugin/inventory.hpp"
-#include "plugin/result.hpp"
 
 namespace grpc {
 class Server;

@@ -70,7 +70,7 @@ void DcmiDiscovery::Unload() {
 }
 
 Status DcmiDiscovery::Load() {
-  if (handle_ != nullptr) return Ok{};
+  if (handle_ != nullptr) return {};
   std::vector<std::string> candidates;
   for (const auto& dir : options_.library_dirs) {
     candidates.push_back((dir / "libdcmi.so").string());
@@ -90,10 +90,9 @@ Status DcmiDiscovery::Load() {
     tried += (tried.empty() ? "" : "; ") + (why != nullptr ? std::string(why) : candidate);
   }
   if (handle == nullptr) {
-    return Error{
-        ErrorCode::kUnavailable,
+    return unavailable(
         "cannot load libdcmi.so (is the Ascend driver installed? see --driver-lib-dirs): " +
-            (tried.empty() ? std::string("no directories configured") : tried)};
+        (tried.empty() ? std::string("no directories configured") : tried));
   }
 
   auto api = std::make_unique<Api>();
@@ -109,20 +108,18 @@ Status DcmiDiscovery::Load() {
   Resolve(handle, "dcmi_get_device_chip_info", api->get_device_chip_info, missing);
   if (!missing.empty()) {
     ::dlclose(handle);
-    return Error{ErrorCode::kUnavailable,
-                 loaded + " lacks " + missing + " (driver too old, or not the DCMI library)"};
+    return unavailable(loaded + " lacks " + missing + " (driver too old, or not the DCMI library)");
   }
   const int rc = api->init();
   if (rc != 0) {
     ::dlclose(handle);
-    return Error{ErrorCode::kUnavailable,
-                 CallFailed("dcmi_init", rc) + " from " + loaded +
-                     " (driver not running? check `npu-smi info` on the host)"};
+    return unavailable(CallFailed("dcmi_init", rc) + " from " + loaded +
+                       " (driver not running? check `npu-smi info` on the host)");
   }
   handle_ = handle;
   api_ = std::move(api);
   library_path_ = loaded;
-  return Ok{};
+  return {};
 }
 
 Result<std::vector<ChipStatus>> DcmiDiscovery::Scan() {
@@ -130,7 +127,7 @@ Result<std::vector<ChipStatus>> DcmiDiscovery::Scan() {
   int card_count = 0;
   int cards[kMaxCards] = {};
   const int rc = api_->get_card_num_list(&card_count, cards, kMaxCards);
-  if (rc != 0) return Error{ErrorCode::kUnavailable, CallFailed("dcmi_get_card_num_list", rc)};
+  if (rc != 0) return unavailable(CallFailed("dcmi_get_card_num_list", rc));
   card_count = std::clamp(card_count, 0, kMaxCards);
 
   std::vector<ChipStatus> chips;

@@ -226,7 +226,7 @@ TEST(Dcmi, MissingLibraryListsWhatWasTried) {
   DcmiDiscovery dcmi(DcmiOptions{{dir / "lib64", dir / "lib64/driver"}, false});
   const Status loaded = dcmi.Load();
   ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(loaded.error().reason, kUnavailable);
   EXPECT_THAT(loaded.error().message, HasSubstr((dir / "lib64/libdcmi.so").string()));
   EXPECT_THAT(loaded.error().message, HasSubstr((dir / "lib64/driver/libdcmi.so").string()));
   EXPECT_THAT(loaded.error().message, HasSubstr("--driver-lib-dirs"));

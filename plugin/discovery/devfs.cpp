@@ -31,9 +31,8 @@ Result<std::vector<ChipStatus>> DevfsDiscovery::Scan() {
   std::error_code ec;
   std::filesystem::directory_iterator it(options_.device_root, ec);
   if (ec) {
-    return Error{ErrorCode::kUnavailable, "cannot read device root " +
-                                              options_.device_root.string() + ": " + ec.message() +
-                                              " (set --device-root to where davinci<N> live)"};
+    return unavailable("cannot read device root " + options_.device_root.string() + ": " +
+                       ec.message() + " (set --device-root to where davinci<N> live)");
   }
   std::vector<ChipStatus> chips;
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {

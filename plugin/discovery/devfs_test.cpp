@@ -64,7 +64,7 @@ TEST(Devfs, MissingRootIsAClearError) {
   DevfsDiscovery discovery({dir / "nope", true});
   auto chips = discovery.Scan();
   ASSERT_FALSE(chips.ok());
-  EXPECT_EQ(chips.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(chips.error().reason, kUnavailable);
   EXPECT_THAT(chips.error().message, HasSubstr((dir / "nope").string()));
   EXPECT_THAT(chips.error().message, HasSubstr("--device-root"));
 }

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "plugin/chip.hpp"
-#include "plugin/result.hpp"
+#include "plugin/error.hpp"
 
 namespace ascend::plugin {
 
