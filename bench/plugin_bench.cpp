@@ -164,7 +164,7 @@ int main(int argc, char** argv) {
   testing::make_device_tree(dir / "dev", kChips);
   std::filesystem::create_directories(dir / "plugins");
   testing::FakeKubelet kubelet(dir / "plugins");
-  kubelet.Start();
+  kubelet.start();
 
   const std::vector<std::string> args = {binary,
                                          "--socket-dir=" + (dir / "plugins").string(),
@@ -184,12 +184,12 @@ int main(int argc, char** argv) {
     std::perror("execv");
     std::_Exit(127);
   }
-  if (!kubelet.WaitForRegistration(1, 20s)) {
+  if (!kubelet.wait_for_registration(1, 20s)) {
     std::fprintf(stderr, "plugin did not register\n");
     ::kill(pid, SIGTERM);
     return 1;
   }
-  auto stub = kubelet.Dial("Ascend910.sock");
+  auto stub = kubelet.dial("Ascend910.sock");
 
   // The kubelet keeps one ListAndWatch stream open; so does the bench.
   grpc::ClientContext watch_context;

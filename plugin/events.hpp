@@ -25,17 +25,18 @@ class PluginEvents {
   virtual ~PluginEvents() = default;
 
   /// A container was given `chips` chips by Allocate.
-  virtual void Allocated(std::size_t chips) { static_cast<void>(chips); }
+  virtual void allocated(std::size_t chips) { static_cast<void>(chips); }
   /// An Allocate call was refused (unknown or unhealthy chips, malformed IDs).
-  virtual void AllocateRefused() {}
+  virtual void allocate_refused() {}
   /// A GetPreferredAllocation container answer; false when no HCCS-respecting choice existed.
-  virtual void PreferredAnswered(bool within_domains) { static_cast<void>(within_domains); }
+  virtual void preferred_answered(bool within_domains) { static_cast<void>(within_domains); }
   /// A ListAndWatch stream was opened by the kubelet.
-  virtual void StreamOpened() {}
+  virtual void stream_opened() {}
   /// Register with the kubelet succeeded.
-  virtual void Registered() {}
+  virtual void registered() {}
   /// A health check finished in `duration` and the inventory is now `snapshot`.
-  virtual void HealthChecked(std::chrono::nanoseconds duration, const InventorySnapshot& snapshot) {
+  virtual void health_checked(std::chrono::nanoseconds duration,
+                              const InventorySnapshot& snapshot) {
     static_cast<void>(duration);
     static_cast<void>(snapshot);
   }

@@ -32,21 +32,21 @@ using ascend::kube::log::kv;
 
 namespace {
 
-std::optional<std::string> GetEnv(const std::string& name) {
+std::optional<std::string> get_env(const std::string& name) {
   // Read before any thread starts, so the environment cannot change underneath.
   const char* value = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe)
   return value != nullptr ? std::optional<std::string>(value) : std::nullopt;
 }
 
 // The backend the configuration asks for; in auto mode DCMI when it loads, else device files.
-ap::DiscoveryPtr ChooseDiscovery(const ap::PluginConfig& config) {
+ap::DiscoveryPtr choose_discovery(const ap::PluginConfig& config) {
   const ap::DevfsOptions devfs{config.device_root, config.allow_regular_device_files};
   if (config.discovery == ap::DiscoveryMode::kDevfs) {
     return std::make_unique<ap::DevfsDiscovery>(devfs);
   }
   auto dcmi = std::make_unique<ap::DcmiDiscovery>(
       ap::DcmiOptions{config.driver_lib_dirs, true, config.dcmi_faults});
-  const ap::Status loaded = dcmi->Load();
+  const ap::Status loaded = dcmi->load();
   if (loaded.ok()) {
     ap::logger().info("discovery", {kv("backend", "dcmi"), kv("library", dcmi->library_path())});
     return dcmi;
@@ -70,9 +70,9 @@ int main(int argc, char** argv) {
   // two arenas are plenty (~0.2 MiB less RSS at idle, bench/README.md). MALLOC_ARENA_MAX in the
   // environment still decides when set. Done before any thread starts: mallopt is not
   // thread-safe.
-  if (!GetEnv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);  // NOLINT(concurrency-mt-unsafe)
+  if (!get_env("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);  // NOLINT(concurrency-mt-unsafe)
 
-  const ap::ConfigLoad load = ap::LoadConfig(argc, argv, GetEnv);
+  const ap::ConfigLoad load = ap::load_config(argc, argv, get_env);
   if (load.exit_code >= 0) {
     (load.exit_code == 0 ? std::cout : std::cerr) << load.message << '\n';
     return load.exit_code;
@@ -91,23 +91,23 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto metrics = std::make_shared<ap::PluginMetrics>();
-  ap::DiscoveryPtr discovery = ChooseDiscovery(config);
+  ap::DiscoveryPtr discovery = choose_discovery(config);
   ap::Inventory inventory;
   ap::HealthMonitor monitor(*discovery, inventory,
                             ap::HealthOptions{config.device_root, config.health_interval, true,
                                               config.allow_regular_device_files},
                             metrics.get());
-  monitor.CheckNow();
+  monitor.check_now();
 
-  const ap::InventorySnapshot first = inventory.Snapshot();
-  const ap::ChipModel model = ap::ResolveChipModel(config.chip_model, first.chips);
+  const ap::InventorySnapshot first = inventory.snapshot();
+  const ap::ChipModel model = ap::resolve_chip_model(config.chip_model, first.chips);
   std::vector<int> ids;
   for (const auto& chip : first.chips)
     ids.push_back(chip.chip.physical_id);
-  const ap::Topology topology(config.topology.value_or(ap::InferTopology(model, ids)));
+  const ap::Topology topology(config.topology.value_or(ap::infer_topology(model, ids)));
   ap::logger().info("inventory",
-                    {kv("chips", first.chips.size()), kv("model", ap::ChipModelName(model)),
-                     kv("topology", topology.Name()), kv("backend", discovery->Name())});
+                    {kv("chips", first.chips.size()), kv("model", ap::chip_model_name(model)),
+                     kv("topology", topology.name()), kv("backend", discovery->name())});
 
   const ap::Allocator allocator(topology);
   const ap::ContainerSpecBuilder specs(
@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
   ap::Registrar registrar(
       ap::RegistrationOptions{config.socket_dir, config.kubelet_socket, config.socket_name,
                               config.resource_name},
-      [&] { return server.Start(socket_path); }, metrics.get());
+      [&] { return server.start(socket_path); }, metrics.get());
 
   std::unique_ptr<ascend::kube::ServingServer> http;
   if (!config.http_address.empty()) {
@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
     const auto stale_after = config.health_interval * 3 + std::chrono::seconds(5);
     http->add_health_check("health-monitor",
                            [metrics, stale_after]() -> std::optional<std::string> {
-                             if (metrics->SinceLastHealthCheck() <= stale_after)
+                             if (metrics->since_last_health_check() <= stale_after)
                                return std::nullopt;
                              return "no health check completed recently";
                            });
@@ -147,15 +147,15 @@ int main(int argc, char** argv) {
     }
   }
 
-  monitor.Start();
-  registrar.Start();
+  monitor.start();
+  registrar.start();
 
   int signal = 0;
   sigwait(&signals, &signal);
   ap::logger().info("shutting down", {kv("signal", signal == SIGTERM ? "SIGTERM" : "SIGINT")});
-  registrar.Stop();
-  server.Stop();
-  monitor.Stop();
+  registrar.stop();
+  server.stop();
+  monitor.stop();
   if (http) http->stop();
   ap::logger().info("stopped");
   return 0;

@@ -1,8 +1,6 @@
 #include "plugin/registration.hpp"
 
 #include <grpcpp/grpcpp.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -29,7 +27,7 @@ struct DirChange {
   bool watch_lost = false;       // the directory itself went away or events overflowed
 };
 
-DirChange DrainEvents(int fd, const RegistrationOptions& options) {
+DirChange drain_events(int fd, const RegistrationOptions& options) {
   alignas(inotify_event) std::array<char, 8192> buffer{};
   DirChange change;
   for (;;) {
@@ -57,7 +55,7 @@ DirChange DrainEvents(int fd, const RegistrationOptions& options) {
 
 }  // namespace
 
-Status RegisterWithKubelet(const RegistrationOptions& options) {
+Status register_with_kubelet(const RegistrationOptions& options) {
   const auto kubelet = options.socket_dir / options.kubelet_socket;
   grpc::ChannelArguments args;
   args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "localhost");
@@ -89,35 +87,26 @@ Registrar::Registrar(RegistrationOptions options, ServeFn serve, PluginEvents* e
       events_(events != nullptr ? *events : no_events_) {}
 
 Registrar::~Registrar() {
-  Stop();
+  stop();
 }
 
-Registrar::FileId Registrar::Identify(const std::filesystem::path& path) {
+Registrar::FileId Registrar::identify(const std::filesystem::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {};
   return FileId{st.st_dev, st.st_ino, st.st_ctim, true};
 }
 
-void Registrar::Start() {
-  if (thread_.joinable()) return;
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  thread_ = std::jthread([this](const std::stop_token& stop) { Run(stop); });
+void Registrar::start() {
+  loop_.start([this](const std::stop_token& stop) { run(stop); });
 }
 
-void Registrar::Stop() {
-  if (!thread_.joinable()) return;
-  thread_.request_stop();
-  const std::uint64_t one = 1;
-  if (::write(wake_fd_, &one, sizeof one) < 0) {
-    // The loop also wakes at its next timeout.
-  }
-  thread_.join();
-  ::close(wake_fd_);
-  wake_fd_ = -1;
+void Registrar::stop() {
+  if (!loop_.running()) return;
+  loop_.stop();
   registered_ = false;
 }
 
-void Registrar::Run(const std::stop_token& stop) {
+void Registrar::run(const std::stop_token& stop) {
   const auto plugin_path = options_.socket_dir / options_.plugin_socket;
   const auto kubelet_path = options_.socket_dir / options_.kubelet_socket;
   const int inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -141,8 +130,8 @@ void Registrar::Run(const std::stop_token& stop) {
     // after that cannot race with it. (Checked the other way round, our socket could vanish
     // between the check and Register, and the kubelet would hang dialling it until our
     // Register deadline: seen with the kubelet's own registration server.)
-    const bool kubelet_present = Identify(kubelet_path).exists;
-    if (!need_serve && !(Identify(plugin_path) == served)) {
+    const bool kubelet_present = identify(kubelet_path).exists;
+    if (!need_serve && !(identify(plugin_path) == served)) {
       logger().info("plugin socket gone (kubelet restarting?), serving again",
                     {kv("socket", plugin_path.string())});
       need_serve = true;
@@ -155,7 +144,7 @@ void Registrar::Run(const std::stop_token& stop) {
       if (status.ok()) {
         need_serve = false;
         need_register = true;
-        served = Identify(plugin_path);
+        served = identify(plugin_path);
       } else {
         logger().error("cannot serve",
                        {kv("error", status.error().message), kv("retry_in_ms", backoff.count())});
@@ -172,13 +161,13 @@ void Registrar::Run(const std::stop_token& stop) {
       }
     } else if (!need_serve && need_register) {
       waiting_logged = false;
-      const Status status = RegisterWithKubelet(options_);
+      const Status status = register_with_kubelet(options_);
       if (status.ok()) {
         need_register = false;
         registered_ = true;
-        registered_at = Identify(kubelet_path);
+        registered_at = identify(kubelet_path);
         registrations_.fetch_add(1);
-        events_.Registered();
+        events_.registered();
         backoff = options_.initial_backoff;
         logger().info(
             "registered with kubelet",
@@ -202,13 +191,12 @@ void Registrar::Run(const std::stop_token& stop) {
       }
     }
 
-    std::array<pollfd, 2> fds{pollfd{wake_fd_, POLLIN, 0}, pollfd{inotify_fd, POLLIN, 0}};
-    const int ready = ::poll(fds.data(), inotify_fd >= 0 ? 2 : 1, static_cast<int>(wait.count()));
+    const bool events = loop_.wait(inotify_fd, wait);
     if (stop.stop_requested()) break;
 
     bool kubelet_created = false;
-    if (ready > 0 && inotify_fd >= 0 && (fds[1].revents & POLLIN) != 0) {
-      const DirChange change = DrainEvents(inotify_fd, options_);
+    if (events) {
+      const DirChange change = drain_events(inotify_fd, options_);
       kubelet_created = change.kubelet_created;
       if (change.watch_lost && watch >= 0) {
         ::inotify_rm_watch(inotify_fd, watch);
@@ -217,7 +205,7 @@ void Registrar::Run(const std::stop_token& stop) {
     }
     // A kubelet.sock other than the one we registered at means a new kubelet. (The creation
     // event alone is not enough: it may be queued from a restart we already handled.)
-    const FileId kubelet_now = Identify(kubelet_path);
+    const FileId kubelet_now = identify(kubelet_path);
     if (!need_register && !(kubelet_now == registered_at)) {
       logger().info("kubelet socket changed (kubelet restarted or stopped), registering again",
                     {kv("kubelet", kubelet_path.string())});

@@ -33,7 +33,7 @@ class FakeDcmi {
   FakeDcmi(const FakeDcmi&) = delete;
   FakeDcmi& operator=(const FakeDcmi&) = delete;
 
-  void Use(const std::filesystem::path& inventory) { set_(inventory.c_str()); }
+  void use(const std::filesystem::path& inventory) { set_(inventory.c_str()); }
 
  private:
   void* handle_ = nullptr;
@@ -51,7 +51,7 @@ constexpr const char* kEightChips =
     "chip 6 0 6 7 910B3 0\n"
     "chip 7 0 7 6 910B3 0\n";
 
-DcmiOptions FakeOnly() {
+DcmiOptions fake_only() {
   return DcmiOptions{{FAKE_DCMI_DIR}, false};
 }
 
@@ -59,11 +59,11 @@ TEST(Dcmi, EnumeratesCardsChipsAndIds) {
   TempDir dir;
   write_file(dir / "inv", kEightChips);
   FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  ASSERT_TRUE(dcmi.Load().ok());
+  fake.use(dir / "inv");
+  DcmiDiscovery dcmi(fake_only());
+  ASSERT_TRUE(dcmi.load().ok());
   EXPECT_EQ(dcmi.library_path(), FAKE_DCMI_DIR "/libdcmi.so");
-  auto chips = dcmi.Scan();
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok()) << chips.error().message;
   ASSERT_EQ(chips.value().size(), 8U);
   // Sorted by physical id; logic 6 is physical 7 and the other way round.
@@ -81,9 +81,9 @@ TEST(Dcmi, SeveralChipsPerCard) {
   TempDir dir;
   write_file(dir / "inv", "chip 0 0 0 0 910A 0\nchip 0 1 1 1 910A 0\nchip 1 0 2 2 910A 0\n");
   FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  fake.use(dir / "inv");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok()) << chips.error().message;
   ASSERT_EQ(chips.value().size(), 3U);
   EXPECT_EQ(chips.value()[1].chip.card_id, 0);
@@ -94,9 +94,9 @@ TEST(Dcmi, UnhealthyChipsCarryHealthAndErrorCodes) {
   TempDir dir;
   write_file(dir / "inv", "chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 3 80E01801,80CB8009\n");
   FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  fake.use(dir / "inv");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
   ASSERT_EQ(chips.value().size(), 2U);
   EXPECT_TRUE(chips.value()[0].healthy);
@@ -115,9 +115,9 @@ TEST(Dcmi, WarningCodesKeepTheChipHealthyAndAreReported) {
              "chip 3 0 3 3 910B3 1 80E3A201\n"
              "chip 4 0 4 4 910B3 1 80CB8009\n");
   FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto scanned = dcmi.Scan();
+  fake.use(dir / "inv");
+  DcmiDiscovery dcmi(fake_only());
+  auto scanned = dcmi.scan();
   ASSERT_TRUE(scanned.ok()) << scanned.error().message;
   const auto& chips = scanned.value();
   ASSERT_EQ(chips.size(), 5U);
@@ -138,13 +138,13 @@ TEST(Dcmi, ConfiguredFaultTableDecides) {
   TempDir dir;
   write_file(dir / "inv", "chip 0 0 0 0 910B3 1 80CB8009\nchip 1 0 1 1 910B3 2 80CB8008\n");
   FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiOptions options = FakeOnly();
+  fake.use(dir / "inv");
+  DcmiOptions options = fake_only();
   options.faults = DcmiFaultTable();
-  options.faults.Set(0x80CB8009, FaultSeverity::kCritical);
-  options.faults.Set(0x80CB8008, FaultSeverity::kWarning);
+  options.faults.set(0x80CB8009, FaultSeverity::kCritical);
+  options.faults.set(0x80CB8008, FaultSeverity::kWarning);
   DcmiDiscovery dcmi(options);
-  auto chips = dcmi.Scan();
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
   ASSERT_EQ(chips.value().size(), 2U);
   EXPECT_FALSE(chips.value()[0].healthy);
@@ -157,9 +157,9 @@ TEST(Dcmi, UnreadableCodesLeaveItToTheHealthValue) {
              "chip 0 0 0 0 910B3 1 80E3A201\nchip 1 0 1 1 910B3 2 80E21007\n"
              "fail dcmi_get_device_errorcode_v2 -8020\n");
   FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  fake.use(dir / "inv");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
   ASSERT_EQ(chips.value().size(), 2U);
   EXPECT_TRUE(chips.value()[0].healthy);  // minor alarm
@@ -172,9 +172,9 @@ TEST(Dcmi, HealthCallFailureMakesTheChipUnhealthy) {
   TempDir dir;
   write_file(dir / "inv", std::string(kEightChips) + "fail dcmi_get_device_health -8020\n");
   FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  fake.use(dir / "inv");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
   ASSERT_EQ(chips.value().size(), 8U);
   EXPECT_FALSE(chips.value()[0].healthy);
@@ -185,9 +185,9 @@ TEST(Dcmi, CardListFailureIsAnError) {
   TempDir dir;
   write_file(dir / "inv", std::string(kEightChips) + "fail dcmi_get_card_num_list -8001\n");
   FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  fake.use(dir / "inv");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_FALSE(chips.ok());
   EXPECT_EQ(chips.error().message, "dcmi_get_card_num_list returned -8001");
 }
@@ -197,9 +197,9 @@ TEST(Dcmi, ChipsWithUnreadableIdsAreLeftOut) {
   write_file(dir / "inv",
              std::string(kEightChips) + "fail dcmi_get_device_phyid_from_logicid -1\n");
   FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  fake.use(dir / "inv");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
   EXPECT_TRUE(chips.value().empty());
 }
@@ -208,15 +208,15 @@ TEST(Dcmi, InitFailureNamesTheCodeAndWhatToCheck) {
   TempDir dir;
   write_file(dir / "inv", std::string(kEightChips) + "fail dcmi_init -8005\n");
   FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  const Status loaded = dcmi.Load();
+  fake.use(dir / "inv");
+  DcmiDiscovery dcmi(fake_only());
+  const Status loaded = dcmi.load();
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(loaded.error().message, HasSubstr("dcmi_init returned -8005"));
   EXPECT_THAT(loaded.error().message, HasSubstr("npu-smi"));
   // The driver comes back: the next scan loads the library and sees the chips.
   write_file(dir / "inv", kEightChips);
-  auto chips = dcmi.Scan();
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok()) << chips.error().message;
   EXPECT_EQ(chips.value().size(), 8U);
 }
@@ -224,37 +224,37 @@ TEST(Dcmi, InitFailureNamesTheCodeAndWhatToCheck) {
 TEST(Dcmi, MissingLibraryListsWhatWasTried) {
   TempDir dir;
   DcmiDiscovery dcmi(DcmiOptions{{dir / "lib64", dir / "lib64/driver"}, false});
-  const Status loaded = dcmi.Load();
+  const Status loaded = dcmi.load();
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.error().reason, kUnavailable);
   EXPECT_THAT(loaded.error().message, HasSubstr((dir / "lib64/libdcmi.so").string()));
   EXPECT_THAT(loaded.error().message, HasSubstr((dir / "lib64/driver/libdcmi.so").string()));
   EXPECT_THAT(loaded.error().message, HasSubstr("--driver-lib-dirs"));
-  EXPECT_FALSE(dcmi.Scan().ok());
+  EXPECT_FALSE(dcmi.scan().ok());
 }
 
 TEST(Dcmi, CorruptLibraryIsRefused) {
   TempDir dir;
   write_file(dir / "libdcmi.so", "this is not an ELF file");
   DcmiDiscovery dcmi(DcmiOptions{{dir.path()}, false});
-  const Status loaded = dcmi.Load();
+  const Status loaded = dcmi.load();
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(loaded.error().message, HasSubstr((dir / "libdcmi.so").string()));
 }
 
 TEST(Dcmi, LibraryWithoutRequiredFunctionsIsRefused) {
   DcmiDiscovery dcmi(DcmiOptions{{FAKE_DCMI_BROKEN_DIR}, false});
-  const Status loaded = dcmi.Load();
+  const Status loaded = dcmi.load();
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(loaded.error().message, HasSubstr("lacks dcmi_get_device_health"));
 }
 
 TEST(Dcmi, HealthValues) {
-  EXPECT_TRUE(DcmiHealthIsUsable(0));
-  EXPECT_TRUE(DcmiHealthIsUsable(1));
-  EXPECT_FALSE(DcmiHealthIsUsable(2));
-  EXPECT_FALSE(DcmiHealthIsUsable(3));
-  EXPECT_FALSE(DcmiHealthIsUsable(0xFFFFFFFFU));
+  EXPECT_TRUE(dcmi_health_is_usable(0));
+  EXPECT_TRUE(dcmi_health_is_usable(1));
+  EXPECT_FALSE(dcmi_health_is_usable(2));
+  EXPECT_FALSE(dcmi_health_is_usable(3));
+  EXPECT_FALSE(dcmi_health_is_usable(0xFFFFFFFFU));
 }
 
 }  // namespace

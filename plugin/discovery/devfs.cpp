@@ -8,14 +8,14 @@
 
 namespace ascend::plugin {
 
-bool IsDeviceNode(const std::filesystem::path& path, const DevfsOptions& options) {
+bool is_device_node(const std::filesystem::path& path, const DevfsOptions& options) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return false;
   if (S_ISCHR(st.st_mode)) return true;
   return options.allow_regular_files && S_ISREG(st.st_mode);
 }
 
-int ChipIdFromFileName(std::string_view name) {
+int chip_id_from_file_name(std::string_view name) {
   constexpr std::string_view kPrefix = "davinci";
   if (!name.starts_with(kPrefix)) return -1;
   const std::string_view digits = name.substr(kPrefix.size());
@@ -27,7 +27,7 @@ int ChipIdFromFileName(std::string_view name) {
   return id;
 }
 
-Result<std::vector<ChipStatus>> DevfsDiscovery::Scan() {
+Result<std::vector<ChipStatus>> DevfsDiscovery::scan() {
   std::error_code ec;
   std::filesystem::directory_iterator it(options_.device_root, ec);
   if (ec) {
@@ -37,8 +37,8 @@ Result<std::vector<ChipStatus>> DevfsDiscovery::Scan() {
   std::vector<ChipStatus> chips;
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
     if (ec) break;
-    const int id = ChipIdFromFileName(it->path().filename().native());
-    if (id < 0 || !IsDeviceNode(it->path(), options_)) continue;
+    const int id = chip_id_from_file_name(it->path().filename().native());
+    if (id < 0 || !is_device_node(it->path(), options_)) continue;
     ChipStatus status;
     status.chip.physical_id = id;
     chips.push_back(std::move(status));
