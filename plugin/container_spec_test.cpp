@@ -34,7 +34,7 @@ class ContainerSpecTest : public ::testing::Test {
     write_file(dir_ / "host/npu-smi");
   }
 
-  ContainerSpecOptions Options() const {
+  ContainerSpecOptions spec_options() const {
     ContainerSpecOptions o;
     o.device_root = dir_ / "dev";
     o.allow_regular_files = true;
@@ -50,7 +50,7 @@ class ContainerSpecTest : public ::testing::Test {
 };
 
 TEST_F(ContainerSpecTest, DevicesMountsAndEnvForTheAllocatedChips) {
-  const ContainerSpecBuilder builder(Options());
+  const ContainerSpecBuilder builder(spec_options());
   auto spec = builder.build({"Ascend910-5", "Ascend910-2"}, eight_chips());
   ASSERT_TRUE(spec.ok()) << spec.error().message;
   const auto& s = spec.value();
@@ -69,7 +69,7 @@ TEST_F(ContainerSpecTest, DevicesMountsAndEnvForTheAllocatedChips) {
 }
 
 TEST_F(ContainerSpecTest, AscendRuntimeModeReturnsEnvOnly) {
-  ContainerSpecOptions o = Options();
+  ContainerSpecOptions o = spec_options();
   o.ascend_runtime = true;
   auto spec =
       ContainerSpecBuilder(o).build({"Ascend910-0", "Ascend910-1", "Ascend910-7"}, eight_chips());
@@ -81,7 +81,7 @@ TEST_F(ContainerSpecTest, AscendRuntimeModeReturnsEnvOnly) {
 }
 
 TEST_F(ContainerSpecTest, RefusesUnknownUnhealthyMalformedAndDuplicateIds) {
-  const ContainerSpecBuilder builder(Options());
+  const ContainerSpecBuilder builder(spec_options());
   const InventorySnapshot inv = eight_chips();
 
   auto unknown = builder.build({"Ascend910-9"}, inv);

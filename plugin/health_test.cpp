@@ -70,7 +70,7 @@ bool wait_for_inventory(const Inventory& inventory,
 class HealthTest : public ::testing::Test {
  protected:
   void SetUp() override { testing::make_device_tree(dir_ / "dev", 8); }
-  HealthOptions Options(std::chrono::milliseconds interval = std::chrono::hours(1)) const {
+  HealthOptions health_options(std::chrono::milliseconds interval = std::chrono::hours(1)) const {
     return HealthOptions{dir_ / "dev", interval, true, true};
   }
 
@@ -80,7 +80,7 @@ class HealthTest : public ::testing::Test {
 
 TEST_F(HealthTest, VanishedNodeIsUnhealthyAndRecovers) {
   DevfsDiscovery devfs({dir_ / "dev", true});
-  HealthMonitor monitor(devfs, inventory_, Options());
+  HealthMonitor monitor(devfs, inventory_, health_options());
   ASSERT_TRUE(monitor.check_now());
   EXPECT_EQ(inventory_.snapshot().chips.size(), 8U);
 
@@ -100,7 +100,7 @@ TEST_F(HealthTest, VanishedNodeIsUnhealthyAndRecovers) {
 TEST_F(HealthTest, DeviceNodeCheckAppliesToEveryBackend) {
   ScriptedDiscovery backend;
   backend.set(make_chips(8));
-  HealthMonitor monitor(backend, inventory_, Options());
+  HealthMonitor monitor(backend, inventory_, health_options());
   monitor.check_now();
   std::filesystem::remove(dir_ / "dev/davinci5");
   monitor.check_now();
@@ -113,7 +113,7 @@ TEST_F(HealthTest, DeviceNodeCheckAppliesToEveryBackend) {
 TEST_F(HealthTest, BackendFaultsComeAndGo) {
   ScriptedDiscovery backend;
   backend.set(make_chips(8));
-  HealthMonitor monitor(backend, inventory_, Options());
+  HealthMonitor monitor(backend, inventory_, health_options());
   monitor.check_now();
 
   backend.set(make_chips(8, 2));
@@ -141,7 +141,7 @@ TEST_F(HealthTest, BackendFaultsComeAndGo) {
 TEST_F(HealthTest, WarningsTravelWithAHealthyChip) {
   ScriptedDiscovery backend;
   backend.set(make_chips(8));
-  HealthMonitor monitor(backend, inventory_, Options());
+  HealthMonitor monitor(backend, inventory_, health_options());
   monitor.check_now();
 
   auto warned = make_chips(8);
@@ -170,7 +170,7 @@ TEST_F(HealthTest, WarningsTravelWithAHealthyChip) {
 
 TEST_F(HealthTest, InotifySeesAVanishedNodeWithoutWaitingForThePoll) {
   DevfsDiscovery devfs({dir_ / "dev", true});
-  HealthMonitor monitor(devfs, inventory_, Options(std::chrono::hours(1)));
+  HealthMonitor monitor(devfs, inventory_, health_options(std::chrono::hours(1)));
   monitor.check_now();
   monitor.start();
   std::filesystem::remove(dir_ / "dev/davinci6");
@@ -186,7 +186,7 @@ TEST_F(HealthTest, InotifySeesAVanishedNodeWithoutWaitingForThePoll) {
 TEST_F(HealthTest, PollingSeesBackendChanges) {
   ScriptedDiscovery backend;
   backend.set(make_chips(8));
-  HealthMonitor monitor(backend, inventory_, Options(std::chrono::milliseconds(100)));
+  HealthMonitor monitor(backend, inventory_, health_options(std::chrono::milliseconds(100)));
   monitor.check_now();
   monitor.start();
   backend.set(make_chips(8, 1));
@@ -201,7 +201,7 @@ TEST_F(HealthTest, PollingSeesBackendChanges) {
 
 TEST_F(HealthTest, MissingDeviceRootServesNothingThenPicksChipsUp) {
   DevfsDiscovery devfs({dir_ / "later", true});
-  HealthMonitor monitor(devfs, inventory_, Options(std::chrono::milliseconds(100)));
+  HealthMonitor monitor(devfs, inventory_, health_options(std::chrono::milliseconds(100)));
   EXPECT_FALSE(monitor.check_now());
   EXPECT_TRUE(inventory_.snapshot().chips.empty());
   monitor.start();
@@ -222,7 +222,7 @@ TEST_F(HealthTest, ReportsEachCheck) {
     std::size_t chips = 0;
   } recorder;
   DevfsDiscovery devfs({dir_ / "dev", true});
-  HealthMonitor monitor(devfs, inventory_, Options(), &recorder);
+  HealthMonitor monitor(devfs, inventory_, health_options(), &recorder);
   monitor.check_now();
   monitor.check_now();
   EXPECT_EQ(recorder.checks, 2);

@@ -16,15 +16,18 @@ using kube::testing::TempDir;
 using kube::testing::write_file;
 using ::testing::HasSubstr;
 
-// The fake reads its inventory path from fake_dcmi_set_inventory(). dlopen of the same file
-// returns the same handle the backend gets, so this reaches the copy the backend calls.
-class FakeDcmi {
+// The fake libdcmi.so with a scripted inventory in a temp file. The fake reads the inventory's
+// path from fake_dcmi_set_inventory(); dlopen of the same file returns the same handle the
+// backend gets, so this reaches the copy the backend calls.
+class FakeDcmi final {
  public:
-  FakeDcmi() {
+  explicit FakeDcmi(const std::string& inventory) {
     handle_ = ::dlopen(FAKE_DCMI_DIR "/libdcmi.so", RTLD_NOW | RTLD_LOCAL);
     if (handle_ == nullptr) throw std::runtime_error("fake libdcmi.so missing");
     set_ = reinterpret_cast<void (*)(const char*)>(  // NOLINT
         ::dlsym(handle_, "fake_dcmi_set_inventory"));
+    rewrite(inventory);
+    set_((dir_ / "inv").c_str());
   }
   ~FakeDcmi() {
     set_(nullptr);
@@ -33,9 +36,11 @@ class FakeDcmi {
   FakeDcmi(const FakeDcmi&) = delete;
   FakeDcmi& operator=(const FakeDcmi&) = delete;
 
-  void use(const std::filesystem::path& inventory) { set_(inventory.c_str()); }
+  /// Replaces the inventory; the fake reads it again on its next call.
+  void rewrite(const std::string& inventory) { write_file(dir_ / "inv", inventory); }
 
  private:
+  TempDir dir_;
   void* handle_ = nullptr;
   void (*set_)(const char*) = nullptr;
 };
@@ -56,10 +61,7 @@ DcmiOptions fake_only() {
 }
 
 TEST(Dcmi, EnumeratesCardsChipsAndIds) {
-  TempDir dir;
-  write_file(dir / "inv", kEightChips);
-  FakeDcmi fake;
-  fake.use(dir / "inv");
+  FakeDcmi fake(kEightChips);
   DcmiDiscovery dcmi(fake_only());
   ASSERT_TRUE(dcmi.load().ok());
   EXPECT_EQ(dcmi.library_path(), FAKE_DCMI_DIR "/libdcmi.so");
@@ -78,10 +80,7 @@ TEST(Dcmi, EnumeratesCardsChipsAndIds) {
 }
 
 TEST(Dcmi, SeveralChipsPerCard) {
-  TempDir dir;
-  write_file(dir / "inv", "chip 0 0 0 0 910A 0\nchip 0 1 1 1 910A 0\nchip 1 0 2 2 910A 0\n");
-  FakeDcmi fake;
-  fake.use(dir / "inv");
+  FakeDcmi fake("chip 0 0 0 0 910A 0\nchip 0 1 1 1 910A 0\nchip 1 0 2 2 910A 0\n");
   DcmiDiscovery dcmi(fake_only());
   auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok()) << chips.error().message;
@@ -91,10 +90,7 @@ TEST(Dcmi, SeveralChipsPerCard) {
 }
 
 TEST(Dcmi, UnhealthyChipsCarryHealthAndErrorCodes) {
-  TempDir dir;
-  write_file(dir / "inv", "chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 3 80E01801,80CB8009\n");
-  FakeDcmi fake;
-  fake.use(dir / "inv");
+  FakeDcmi fake("chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 3 80E01801,80CB8009\n");
   DcmiDiscovery dcmi(fake_only());
   auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
@@ -105,17 +101,14 @@ TEST(Dcmi, UnhealthyChipsCarryHealthAndErrorCodes) {
 }
 
 TEST(Dcmi, WarningCodesKeepTheChipHealthyAndAreReported) {
-  TempDir dir;
   // Chip 1: a minor alarm with a default warning code; chip 2: a major alarm whose only code
   // is a warning; chip 3: a minor alarm with a critical code; chip 4: a code nobody listed.
-  write_file(dir / "inv",
-             "chip 0 0 0 0 910B3 0\n"
-             "chip 1 0 1 1 910B3 1 80E21007\n"
-             "chip 2 0 2 2 910B3 2 80E38003\n"
-             "chip 3 0 3 3 910B3 1 80E3A201\n"
-             "chip 4 0 4 4 910B3 1 80CB8009\n");
-  FakeDcmi fake;
-  fake.use(dir / "inv");
+  FakeDcmi fake(
+      "chip 0 0 0 0 910B3 0\n"
+      "chip 1 0 1 1 910B3 1 80E21007\n"
+      "chip 2 0 2 2 910B3 2 80E38003\n"
+      "chip 3 0 3 3 910B3 1 80E3A201\n"
+      "chip 4 0 4 4 910B3 1 80CB8009\n");
   DcmiDiscovery dcmi(fake_only());
   auto scanned = dcmi.scan();
   ASSERT_TRUE(scanned.ok()) << scanned.error().message;
@@ -135,10 +128,7 @@ TEST(Dcmi, WarningCodesKeepTheChipHealthyAndAreReported) {
 }
 
 TEST(Dcmi, ConfiguredFaultTableDecides) {
-  TempDir dir;
-  write_file(dir / "inv", "chip 0 0 0 0 910B3 1 80CB8009\nchip 1 0 1 1 910B3 2 80CB8008\n");
-  FakeDcmi fake;
-  fake.use(dir / "inv");
+  FakeDcmi fake("chip 0 0 0 0 910B3 1 80CB8009\nchip 1 0 1 1 910B3 2 80CB8008\n");
   DcmiOptions options = fake_only();
   options.faults = DcmiFaultTable();
   options.faults.set(0x80CB8009, FaultSeverity::kCritical);
@@ -152,12 +142,9 @@ TEST(Dcmi, ConfiguredFaultTableDecides) {
 }
 
 TEST(Dcmi, UnreadableCodesLeaveItToTheHealthValue) {
-  TempDir dir;
-  write_file(dir / "inv",
-             "chip 0 0 0 0 910B3 1 80E3A201\nchip 1 0 1 1 910B3 2 80E21007\n"
-             "fail dcmi_get_device_errorcode_v2 -8020\n");
-  FakeDcmi fake;
-  fake.use(dir / "inv");
+  FakeDcmi fake(
+      "chip 0 0 0 0 910B3 1 80E3A201\nchip 1 0 1 1 910B3 2 80E21007\n"
+      "fail dcmi_get_device_errorcode_v2 -8020\n");
   DcmiDiscovery dcmi(fake_only());
   auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
@@ -169,10 +156,7 @@ TEST(Dcmi, UnreadableCodesLeaveItToTheHealthValue) {
 }
 
 TEST(Dcmi, HealthCallFailureMakesTheChipUnhealthy) {
-  TempDir dir;
-  write_file(dir / "inv", std::string(kEightChips) + "fail dcmi_get_device_health -8020\n");
-  FakeDcmi fake;
-  fake.use(dir / "inv");
+  FakeDcmi fake(std::string(kEightChips) + "fail dcmi_get_device_health -8020\n");
   DcmiDiscovery dcmi(fake_only());
   auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
@@ -182,10 +166,7 @@ TEST(Dcmi, HealthCallFailureMakesTheChipUnhealthy) {
 }
 
 TEST(Dcmi, CardListFailureIsAnError) {
-  TempDir dir;
-  write_file(dir / "inv", std::string(kEightChips) + "fail dcmi_get_card_num_list -8001\n");
-  FakeDcmi fake;
-  fake.use(dir / "inv");
+  FakeDcmi fake(std::string(kEightChips) + "fail dcmi_get_card_num_list -8001\n");
   DcmiDiscovery dcmi(fake_only());
   auto chips = dcmi.scan();
   ASSERT_FALSE(chips.ok());
@@ -193,11 +174,7 @@ TEST(Dcmi, CardListFailureIsAnError) {
 }
 
 TEST(Dcmi, ChipsWithUnreadableIdsAreLeftOut) {
-  TempDir dir;
-  write_file(dir / "inv",
-             std::string(kEightChips) + "fail dcmi_get_device_phyid_from_logicid -1\n");
-  FakeDcmi fake;
-  fake.use(dir / "inv");
+  FakeDcmi fake(std::string(kEightChips) + "fail dcmi_get_device_phyid_from_logicid -1\n");
   DcmiDiscovery dcmi(fake_only());
   auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
@@ -205,17 +182,14 @@ TEST(Dcmi, ChipsWithUnreadableIdsAreLeftOut) {
 }
 
 TEST(Dcmi, InitFailureNamesTheCodeAndWhatToCheck) {
-  TempDir dir;
-  write_file(dir / "inv", std::string(kEightChips) + "fail dcmi_init -8005\n");
-  FakeDcmi fake;
-  fake.use(dir / "inv");
+  FakeDcmi fake(std::string(kEightChips) + "fail dcmi_init -8005\n");
   DcmiDiscovery dcmi(fake_only());
   const Status loaded = dcmi.load();
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(loaded.error().message, HasSubstr("dcmi_init returned -8005"));
   EXPECT_THAT(loaded.error().message, HasSubstr("npu-smi"));
   // The driver comes back: the next scan loads the library and sees the chips.
-  write_file(dir / "inv", kEightChips);
+  fake.rewrite(kEightChips);
   auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok()) << chips.error().message;
   EXPECT_EQ(chips.value().size(), 8U);
