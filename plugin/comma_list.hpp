@@ -15,8 +15,9 @@ namespace ascend::plugin {
 
 /// The items as text, `separator` between them ("" for no items); `format` turns an item into
 /// text.
-template <typename Range, typename Format>
-  requires std::is_invocable_v<Format, decltype(*std::begin(std::declval<const Range&>()))>
+template <typename Range, typename Format,
+          typename = std::enable_if_t<
+              std::is_invocable_v<Format, decltype(*std::begin(std::declval<const Range&>()))>>>
 std::string join(const Range& items, Format format, std::string_view separator = ",") {
   std::string out;
   bool first = true;
