@@ -94,7 +94,7 @@ DcmiVerdict classify_dcmi(unsigned int health, const std::vector<unsigned int>& 
     if (!codes.empty()) {
       verdict.reason +=
           ", error codes " + join(verdict.faults, [](const ChipFault& fault) {
-            const std::string code = fault_code_text(fault.code);
+            std::string code = fault_code_text(fault.code);
             if (fault.severity == FaultSeverity::kUnknown) return code;
             return code + " (" + std::string(fault_severity_name(fault.severity)) + ")";
           });
