@@ -97,16 +97,18 @@ Status DcmiDiscovery::load() {
 
   auto api = std::make_unique<Api>();
   std::string missing;
-  resolve(handle, "dcmi_init", api->init, missing);
-  resolve(handle, "dcmi_get_card_num_list", api->get_card_num_list, missing);
-  resolve(handle, "dcmi_get_device_num_in_card", api->get_device_num_in_card, missing);
-  resolve(handle, "dcmi_get_device_logic_id", api->get_device_logic_id, missing);
-  resolve(handle, "dcmi_get_device_phyid_from_logicid", api->get_device_phyid_from_logicid,
-          missing);
-  resolve(handle, "dcmi_get_device_health", api->get_device_health, missing);
-  resolve(handle, "dcmi_get_device_errorcode_v2", api->get_device_errorcode_v2, missing);
-  resolve(handle, "dcmi_get_device_chip_info", api->get_device_chip_info, missing);
-  if (!missing.empty()) {
+  // Every symbol is looked up (not only up to the first missing one) so the error lists them all.
+  bool complete = resolve(handle, "dcmi_init", api->init, missing);
+  complete &= resolve(handle, "dcmi_get_card_num_list", api->get_card_num_list, missing);
+  complete &= resolve(handle, "dcmi_get_device_num_in_card", api->get_device_num_in_card, missing);
+  complete &= resolve(handle, "dcmi_get_device_logic_id", api->get_device_logic_id, missing);
+  complete &= resolve(handle, "dcmi_get_device_phyid_from_logicid",
+                      api->get_device_phyid_from_logicid, missing);
+  complete &= resolve(handle, "dcmi_get_device_health", api->get_device_health, missing);
+  complete &=
+      resolve(handle, "dcmi_get_device_errorcode_v2", api->get_device_errorcode_v2, missing);
+  complete &= resolve(handle, "dcmi_get_device_chip_info", api->get_device_chip_info, missing);
+  if (!complete) {
     ::dlclose(handle);
     return unavailable(loaded + " lacks " + missing + " (driver too old, or not the DCMI library)");
   }
