@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "api/deviceplugin.grpc.pb.h"
-#include "tests/plugin/fake_kubelet.hpp"
-#include "tests/plugin/temp_dir.hpp"
+#include "plugin/testing/fake_host.hpp"
+#include "plugin/testing/fake_kubelet.hpp"
 
 namespace {
 
@@ -42,7 +42,7 @@ struct Stats {
   double p50_us, p99_us, max_us;
 };
 
-Stats Summarize(std::vector<double> us) {
+Stats summarize(std::vector<double> us) {
   std::sort(us.begin(), us.end());
   auto at = [&](double q) {
     return us[static_cast<std::size_t>(q * static_cast<double>(us.size() - 1))];
@@ -50,12 +50,12 @@ Stats Summarize(std::vector<double> us) {
   return {at(0.50), at(0.99), us.back()};
 }
 
-double Micros(Clock::duration d) {
+double micros(Clock::duration d) {
   return std::chrono::duration<double, std::micro>(d).count();
 }
 
 // A field of /proc/<pid>/status in KiB ("VmRSS", "RssAnon", "RssFile").
-long StatusKiB(pid_t pid, const std::string& field) {
+long status_kib(pid_t pid, const std::string& field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line)) {
@@ -65,7 +65,7 @@ long StatusKiB(pid_t pid, const std::string& field) {
 }
 
 // /proc/<pid>/smaps_rollup: the fields that explain RSS, in KiB.
-void PrintRollup(pid_t pid) {
+void print_rollup(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/smaps_rollup");
   std::string line;
   std::printf("smaps_rollup:");
@@ -82,7 +82,7 @@ void PrintRollup(pid_t pid) {
 
 // Resident pages by mapping, from /proc/<pid>/smaps: each file-backed mapping summed by the
 // file's name (text, data and relro of one library together), anonymous mappings as one line.
-void PrintResidentByMapping(pid_t pid) {
+void print_resident_by_mapping(pid_t pid) {
   struct Usage {
     long rss = 0;
     long private_dirty = 0;
@@ -134,7 +134,7 @@ void PrintResidentByMapping(pid_t pid) {
 }
 
 // utime + stime of a process, in clock ticks.
-long CpuTicks(pid_t pid) {
+long cpu_ticks(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat;
   std::getline(in, stat);  // one line
@@ -160,11 +160,11 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--binary") == 0) binary = argv[i + 1];
   }
 
-  testing::TempDir dir;
-  testing::MakeDeviceTree(dir / "dev", kChips);
+  ascend::kube::testing::TempDir dir;
+  testing::make_device_tree(dir / "dev", kChips);
   std::filesystem::create_directories(dir / "plugins");
   testing::FakeKubelet kubelet(dir / "plugins");
-  kubelet.Start();
+  kubelet.start();
 
   const std::vector<std::string> args = {binary,
                                          "--socket-dir=" + (dir / "plugins").string(),
@@ -184,12 +184,12 @@ int main(int argc, char** argv) {
     std::perror("execv");
     std::_Exit(127);
   }
-  if (!kubelet.WaitForRegistration(1, 20s)) {
+  if (!kubelet.wait_for_registration(1, 20s)) {
     std::fprintf(stderr, "plugin did not register\n");
     ::kill(pid, SIGTERM);
     return 1;
   }
-  auto stub = kubelet.Dial("Ascend910.sock");
+  auto stub = kubelet.dial("Ascend910.sock");
 
   // The kubelet keeps one ListAndWatch stream open; so does the bench.
   grpc::ClientContext watch_context;
@@ -218,13 +218,13 @@ int main(int argc, char** argv) {
       v1beta1::AllocateResponse response;
       const auto start = Clock::now();
       const grpc::Status status = stub->Allocate(&context, request, &response);
-      us.push_back(Micros(Clock::now() - start));
+      us.push_back(micros(Clock::now() - start));
       if (!status.ok()) {
         std::fprintf(stderr, "Allocate failed: %s\n", status.error_message().c_str());
         return 1;
       }
     }
-    const Stats s = Summarize(us);
+    const Stats s = summarize(us);
     std::printf("Allocate (8 chips)            p50 %7.1f us  p99 %7.1f us  max %8.1f us\n",
                 s.p50_us, s.p99_us, s.max_us);
   }
@@ -253,13 +253,13 @@ int main(int argc, char** argv) {
       v1beta1::PreferredAllocationResponse response;
       const auto start = Clock::now();
       const grpc::Status status = stub->GetPreferredAllocation(&context, request, &response);
-      us.push_back(Micros(Clock::now() - start));
+      us.push_back(micros(Clock::now() - start));
       if (!status.ok()) {
         std::fprintf(stderr, "GetPreferredAllocation failed: %s\n", status.error_message().c_str());
         return 1;
       }
     }
-    const Stats s = Summarize(us);
+    const Stats s = summarize(us);
     std::printf("GetPreferredAllocation        p50 %7.1f us  p99 %7.1f us  max %8.1f us\n",
                 s.p50_us, s.p99_us, s.max_us);
   }
@@ -276,7 +276,7 @@ int main(int argc, char** argv) {
         if (vanish) {
           std::filesystem::remove(dir / "dev" / name);
         } else {
-          testing::WriteFile(dir / "dev" / name);
+          ascend::kube::testing::write_file(dir / "dev" / name);
         }
         const std::string want = vanish ? "Unhealthy" : "Healthy";
         bool seen = false;
@@ -288,11 +288,11 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "stream ended\n");
           return 1;
         }
-        (vanish ? fault_us : recover_us).push_back(Micros(Clock::now() - start));
+        (vanish ? fault_us : recover_us).push_back(micros(Clock::now() - start));
       }
     }
-    const Stats f = Summarize(fault_us);
-    const Stats r = Summarize(recover_us);
+    const Stats f = summarize(fault_us);
+    const Stats r = summarize(recover_us);
     std::printf(
         "node vanished -> Unhealthy    p50 %7.1f us  p99 %7.1f us  max %8.1f us  (50 faults)\n",
         f.p50_us, f.p99_us, f.max_us);
@@ -303,20 +303,22 @@ int main(int argc, char** argv) {
   // Idle: the kubelet connected, nothing happening but the 5 s health poll.
   {
     std::this_thread::sleep_for(2s);
-    const long ticks_before = CpuTicks(pid);
+    const long ticks_before = cpu_ticks(pid);
     const auto start = Clock::now();
     std::this_thread::sleep_for(std::chrono::seconds(idle_seconds));
-    const long ticks = CpuTicks(pid) - ticks_before;
+    const long ticks = cpu_ticks(pid) - ticks_before;
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
     const double cpu_percent =
         100.0 * static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK)) / seconds;
-    auto mib = [&](const char* field) { return static_cast<double>(StatusKiB(pid, field)) / 1024; };
+    auto mib = [&](const char* field) {
+      return static_cast<double>(status_kib(pid, field)) / 1024;
+    };
     std::printf("idle over %ds: CPU %.3f%% of one core (%ld ticks)\n", idle_seconds, cpu_percent,
                 ticks);
     std::printf("RSS %.1f MiB (anonymous %.1f MiB, shared-library and file pages %.1f MiB)\n",
                 mib("VmRSS"), mib("RssAnon"), mib("RssFile"));
-    PrintRollup(pid);
-    PrintResidentByMapping(pid);
+    print_rollup(pid);
+    print_resident_by_mapping(pid);
   }
 
   watch_context.TryCancel();

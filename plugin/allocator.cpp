@@ -16,7 +16,7 @@ struct DomainFree {
 };
 
 // Takes `count` chips of a domain: its must_include chips first, then the lowest ids.
-void TakeFrom(const DomainFree& d, int count, const std::set<int>& must, std::vector<int>& out) {
+void take_from(const DomainFree& d, int count, const std::set<int>& must, std::vector<int>& out) {
   int taken = 0;
   for (int id : d.free) {
     if (taken < count && must.count(id) != 0) {
@@ -34,30 +34,27 @@ void TakeFrom(const DomainFree& d, int count, const std::set<int>& must, std::ve
 
 }  // namespace
 
-Result<Preference> Allocator::Choose(const PreferredRequest& request) const {
+Result<Preference> Allocator::choose(const PreferredRequest& request) const {
   std::set<int> offered(request.available.begin(), request.available.end());
   const std::set<int> must(request.must_include.begin(), request.must_include.end());
   offered.insert(must.begin(), must.end());
   const int size = request.size;
   if (size < 1) {
-    return Error{ErrorCode::kInvalidArgument,
-                 "allocation size " + std::to_string(size) + " is not positive"};
+    return invalid_argument("allocation size " + std::to_string(size) + " is not positive");
   }
   if (static_cast<int>(offered.size()) < size) {
-    return Error{ErrorCode::kInvalidArgument, "allocation size " + std::to_string(size) +
-                                                  " exceeds the " + std::to_string(offered.size()) +
-                                                  " chips offered"};
+    return invalid_argument("allocation size " + std::to_string(size) + " exceeds the " +
+                            std::to_string(offered.size()) + " chips offered");
   }
   if (static_cast<int>(must.size()) > size) {
-    return Error{ErrorCode::kInvalidArgument, std::to_string(must.size()) +
-                                                  " must-include chips exceed allocation size " +
-                                                  std::to_string(size)};
+    return invalid_argument(std::to_string(must.size()) +
+                            " must-include chips exceed allocation size " + std::to_string(size));
   }
 
   std::map<int, DomainFree> by_domain;
   for (int id : offered) {
-    DomainFree& d = by_domain[topology_.DomainOf(id)];
-    d.domain = topology_.DomainOf(id);
+    DomainFree& d = by_domain[topology_.domain_of(id)];
+    d.domain = topology_.domain_of(id);
     d.free.push_back(id);
     if (must.count(id) != 0) ++d.must;
   }
@@ -82,7 +79,7 @@ Result<Preference> Allocator::Choose(const PreferredRequest& request) const {
   }
 
   Preference out;
-  out.valid_size = topology_.ValidSize(size);
+  out.valid_size = topology_.valid_size(size);
   const int total_must = static_cast<int>(must.size());
 
   // Inside HCCS domains: split the request evenly over the fewest domains that can hold it.
@@ -106,7 +103,7 @@ Result<Preference> Allocator::Choose(const PreferredRequest& request) const {
       }
       if (static_cast<int>(chosen.size()) == span) {
         for (const DomainFree* d : chosen)
-          TakeFrom(*d, per_domain, must, out.chips);
+          take_from(*d, per_domain, must, out.chips);
         std::sort(out.chips.begin(), out.chips.end());
         return out;
       }
@@ -123,7 +120,7 @@ Result<Preference> Allocator::Choose(const PreferredRequest& request) const {
   });
   // Must-include chips are taken before anything else so that they always fit.
   for (const DomainFree* d : fallback)
-    TakeFrom(*d, d->must, must, out.chips);
+    take_from(*d, d->must, must, out.chips);
   int remaining = size - total_must;
   for (const DomainFree* d : fallback) {
     for (int id : d->free) {

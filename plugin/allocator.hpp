@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "plugin/result.hpp"
+#include "plugin/error.hpp"
 #include "plugin/topology.hpp"
 
 namespace ascend::plugin {
@@ -48,7 +48,7 @@ class Allocator final {
   /// decides. When none exists the answer is still returned with within_domains=false.
   /// Errors: kInvalidArgument when size < 1, size exceeds the chips offered, or must_include
   /// holds more than size chips.
-  Result<Preference> Choose(const PreferredRequest& request) const;
+  Result<Preference> choose(const PreferredRequest& request) const;
 
   const Topology& topology() const { return topology_; }
 

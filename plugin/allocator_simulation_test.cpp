@@ -9,9 +9,9 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <random>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "plugin/allocator.hpp"
@@ -25,7 +25,7 @@ struct Job {
 };
 
 // One arrival per step; sizes 1, 2, 4, 8 with weights 40/25/20/15, lifetimes 1..max_duration.
-std::vector<Job> Trace(unsigned seed, int count, int max_duration) {
+std::vector<Job> make_trace(unsigned seed, int count, int max_duration) {
   std::mt19937 rng(seed);
   std::discrete_distribution<int> size_index({40, 25, 20, 15});
   const int sizes[] = {1, 2, 4, 8};
@@ -39,8 +39,8 @@ std::vector<Job> Trace(unsigned seed, int count, int max_duration) {
 }
 
 // Large jobs (`large` chips) refused although enough chips were free: stranded by placement.
-int Stranded(TopologyKind kind, int chips, int large, const std::vector<Job>& trace,
-             AllocationPolicy policy) {
+int count_stranded(TopologyKind kind, int chips, int large, const std::vector<Job>& trace,
+                   AllocationPolicy policy) {
   const Allocator allocator{Topology(kind), policy};
   std::set<int> free;
   for (int id = 0; id < chips; ++id)
@@ -62,7 +62,7 @@ int Stranded(TopologyKind kind, int chips, int large, const std::vector<Job>& tr
     }
     const Job& job = trace[static_cast<std::size_t>(now)];
     if (static_cast<int>(free.size()) < job.size) continue;  // no capacity: not placement
-    auto choice = allocator.Choose({std::vector<int>(free.begin(), free.end()), {}, job.size});
+    auto choice = allocator.choose({std::vector<int>(free.begin(), free.end()), {}, job.size});
     if (!choice.ok() || !choice.value().within_domains || !choice.value().valid_size) {
       if (job.size == large) ++stranded;
       continue;
@@ -80,7 +80,9 @@ struct Scenario {
   int chips;
   int large;  // the job size that needs a whole domain
   int max_duration;
-  bool asserted;  // near saturation the policies converge; such scenarios are only reported
+  // Near saturation keep-whole and first fit converge: keep-whole is then only required not
+  // to be worse (2426 against 2436 stranded on these traces), elsewhere to be strictly better.
+  bool beats_first_fit;
 };
 
 TEST(AllocatorSimulation, KeepWholeStrandsFewerLargeJobsThanFirstFit) {
@@ -94,19 +96,20 @@ TEST(AllocatorSimulation, KeepWholeStrandsFewerLargeJobsThanFirstFit) {
     int first_fit = 0;
     int fewest_free = 0;
     for (unsigned seed = 1; seed <= 5; ++seed) {
-      const auto trace = Trace(seed, 20000, s.max_duration);
-      keep_whole += Stranded(s.kind, s.chips, s.large, trace, AllocationPolicy::kKeepWhole);
-      first_fit += Stranded(s.kind, s.chips, s.large, trace, AllocationPolicy::kFirstFit);
-      fewest_free += Stranded(s.kind, s.chips, s.large, trace, AllocationPolicy::kFewestFree);
+      const auto trace = make_trace(seed, 20000, s.max_duration);
+      keep_whole += count_stranded(s.kind, s.chips, s.large, trace, AllocationPolicy::kKeepWhole);
+      first_fit += count_stranded(s.kind, s.chips, s.large, trace, AllocationPolicy::kFirstFit);
+      fewest_free += count_stranded(s.kind, s.chips, s.large, trace, AllocationPolicy::kFewestFree);
     }
-    std::printf(
-        "%s: stranded large jobs over 5 traces: keep-whole %d, first-fit %d, "
-        "fewest-free %d\n",
-        s.name, keep_whole, first_fit, fewest_free);
-    EXPECT_GT(first_fit, 0) << s.name;  // the traces do exercise fragmentation
-    if (!s.asserted) continue;
-    EXPECT_LT(keep_whole, first_fit) << s.name;
-    EXPECT_LE(keep_whole, fewest_free) << s.name;
+    const std::string counts =
+        std::string(s.name) + ": stranded over 5 traces: keep-whole " + std::to_string(keep_whole) +
+        ", first-fit " + std::to_string(first_fit) + ", fewest-free " + std::to_string(fewest_free);
+    EXPECT_GT(first_fit, 0) << counts;  // the traces do exercise fragmentation
+    EXPECT_LE(keep_whole, first_fit) << counts;
+    EXPECT_LE(keep_whole, fewest_free) << counts;
+    if (s.beats_first_fit) {
+      EXPECT_LT(keep_whole, first_fit) << counts;
+    }
   }
 }
 

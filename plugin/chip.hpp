@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "plugin/error.hpp"
+
 namespace ascend::plugin {
 
 /// Chip families whose HCCS layout differs.
@@ -56,24 +58,25 @@ struct ChipStatus {
 };
 
 /// "warning", "critical" or "unknown" (log fields and metric labels).
-std::string_view FaultSeverityName(FaultSeverity severity);
+std::string_view fault_severity_name(FaultSeverity severity);
 
 /// A fault code as npu-smi and Huawei's fault tables print it, e.g. "0x80E21007".
-std::string FaultCodeText(unsigned int code);
+std::string fault_code_text(unsigned int code);
 
 /// The family of a chip from its driver name ("910B3" -> k910B, "910A"/"910ProB" -> k910A).
-ChipModel ModelFromChipName(std::string_view name);
+ChipModel model_from_chip_name(std::string_view name);
 
 /// Parses a configured model ("910A", "910B", "910A3"; case-insensitive). nullopt if unknown.
-std::optional<ChipModel> ParseChipModel(std::string_view text);
+std::optional<ChipModel> parse_chip_model(std::string_view text);
 
 /// Printable model name, e.g. "910B".
-std::string_view ChipModelName(ChipModel model);
+std::string_view chip_model_name(ChipModel model);
 
 /// The kubelet device ID of a chip: "Ascend910-<physical id>".
-std::string DeviceId(int physical_id);
+std::string device_id(int physical_id);
 
-/// The physical id inside a kubelet device ID; nullopt unless the ID is "Ascend910-<digits>".
-std::optional<int> PhysicalIdFromDeviceId(std::string_view device_id);
+/// The physical id inside a kubelet device ID ("Ascend910-3" -> 3).
+/// Errors: kInvalidArgument naming the ID unless it is "Ascend910-<digits>".
+Result<int> parse_device_id(std::string_view device_id);
 
 }  // namespace ascend::plugin

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "kube/program.hpp"
+#include "plugin/comma_list.hpp"
 
 namespace ascend::plugin {
 namespace {
@@ -37,51 +38,29 @@ struct Raw {
   std::string source;
 };
 
-std::string Join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items)
-    out += (out.empty() ? "" : ",") + item;
-  return out;
-}
-
-std::vector<std::string> Split(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream stream(text);
-  std::string item;
-  while (std::getline(stream, item, ',')) {
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-std::string EnvName(const std::string& key) {
+std::string env_name(const std::string& key) {
   std::string out = "ASCEND_DP_";
   for (char c : key)
     out += c == '-' ? '_' : static_cast<char>(std::toupper(c));
   return out;
 }
 
-std::string MountText(const HostMount& m) {
+std::string mount_text(const HostMount& m) {
   return m.host_path == m.container_path ? m.host_path : m.host_path + ":" + m.container_path;
 }
 
-std::string CodesText(const std::vector<unsigned int>& codes) {
-  std::string out;
-  for (unsigned int code : codes)
-    out += (out.empty() ? "" : ",") + FaultCodeText(code).substr(2);
-  return out;
+std::string codes_text(const std::vector<unsigned int>& codes) {
+  return join(codes, [](unsigned int code) { return fault_code_text(code).substr(2); });
 }
 
-std::vector<Key> Keys() {
+std::vector<Key> all_keys() {
   const PluginConfig d;
   std::vector<std::string> libs;
   for (const auto& p : d.driver_lib_dirs)
     libs.push_back(p.string());
   std::vector<std::string> mounts;
   for (const auto& m : d.driver_mounts)
-    mounts.push_back(MountText(m));
+    mounts.push_back(mount_text(m));
   return {
       {"socket-dir", Kind::kText, d.socket_dir.string(),
        "Kubelet device-plugin directory holding the kubelet's socket and ours"},
@@ -96,7 +75,7 @@ std::vector<Key> Keys() {
        "watched and used as the host path of device specs"},
       {"discovery", Kind::kText, "auto",
        "Chip discovery: auto (DCMI if libdcmi.so loads, else device files), dcmi, devfs"},
-      {"driver-lib-dirs", Kind::kList, Join(libs),
+      {"driver-lib-dirs", Kind::kList, join(libs),
        "Comma-separated directories searched for libdcmi.so before the linker's own search"},
       {"chip-model", Kind::kText, "auto",
        "Chip model when discovery cannot tell: auto, 910A, 910B, 910A3"},
@@ -105,20 +84,21 @@ std::vector<Key> Keys() {
       {"health-interval", Kind::kText, "5s",
        "Health polling interval (100ms..30m; e.g. 5s, 500ms); vanished device nodes are seen "
        "at once through inotify regardless"},
-      {"dcmi-warning-codes", Kind::kList, CodesText(d.dcmi_faults.Codes(FaultSeverity::kWarning)),
+      {"dcmi-warning-codes", Kind::kList, codes_text(d.dcmi_faults.codes(FaultSeverity::kWarning)),
        "Comma-separated DCMI fault codes (hex, as npu-smi shows them) that are logged and "
        "exported but leave the chip Healthy; replaces the built-in list"},
-      {"dcmi-critical-codes", Kind::kList, CodesText(d.dcmi_faults.Codes(FaultSeverity::kCritical)),
+      {"dcmi-critical-codes", Kind::kList,
+       codes_text(d.dcmi_faults.codes(FaultSeverity::kCritical)),
        "Comma-separated DCMI fault codes that make the chip Unhealthy whatever its alarm level; "
        "replaces the built-in list. Codes in neither list leave it to the health value: minor "
        "alarms Healthy, major and critical ones Unhealthy"},
       {"container-runtime", Kind::kText, "default",
        "default: Allocate returns devices, driver mounts and env; ascend: the Ascend container "
        "runtime adds devices and mounts itself, so only env is returned"},
-      {"driver-mounts", Kind::kList, Join(mounts),
+      {"driver-mounts", Kind::kList, join(mounts),
        "Comma-separated read-only mounts added when present on the host: /path or "
        "/host/path:/container/path; empty for none"},
-      {"shared-devices", Kind::kList, Join(d.shared_devices),
+      {"shared-devices", Kind::kList, join(d.shared_devices),
        "Comma-separated shared device nodes under --device-root given to every container "
        "when present"},
       {"allow-regular-device-files", Kind::kBool, "false",
@@ -130,7 +110,7 @@ std::vector<Key> Keys() {
 }
 
 // Converts the merged text values into the typed config. Every error names the value's source.
-std::optional<std::string> Convert(const std::map<std::string, Raw>& raw, PluginConfig& c) {
+std::optional<std::string> convert(const std::map<std::string, Raw>& raw, PluginConfig& c) {
   auto bad = [&](const std::string& key, const std::string& accepted) {
     const Raw& r = raw.at(key);
     return key + "=\"" + r.text + "\" (from " + r.source + ") is invalid: " + accepted;
@@ -178,25 +158,25 @@ std::optional<std::string> Convert(const std::map<std::string, Raw>& raw, Plugin
     return bad("discovery", "accepted: auto, dcmi, devfs");
   }
   c.driver_lib_dirs.clear();
-  for (const auto& dir : Split(text("driver-lib-dirs")))
+  for (const auto& dir : split(text("driver-lib-dirs")))
     c.driver_lib_dirs.emplace_back(dir);
 
   if (text("chip-model") == "auto") {
     c.chip_model.reset();
-  } else if (const auto model = ParseChipModel(text("chip-model"))) {
+  } else if (const auto model = parse_chip_model(text("chip-model"))) {
     c.chip_model = *model;
   } else {
     return bad("chip-model", "accepted: auto, 910A, 910B, 910A3");
   }
   if (text("topology") == "auto") {
     c.topology.reset();
-  } else if (const auto topology = ParseTopologyKind(text("topology"))) {
+  } else if (const auto topology = parse_topology_kind(text("topology"))) {
     c.topology = *topology;
   } else {
     return bad("topology", "accepted: auto, flat, 910a-ring4, 910b-module8, box16");
   }
 
-  const auto interval = ParseDuration(text("health-interval"));
+  const auto interval = parse_duration(text("health-interval"));
   if (!interval || *interval < kMinInterval || *interval > kMaxInterval) {
     return bad("health-interval", "need a duration from 100ms to 30m, e.g. 5s");
   }
@@ -205,14 +185,14 @@ std::optional<std::string> Convert(const std::map<std::string, Raw>& raw, Plugin
   c.dcmi_faults = DcmiFaultTable();
   for (const auto& [key, severity] : {std::pair{"dcmi-warning-codes", FaultSeverity::kWarning},
                                       std::pair{"dcmi-critical-codes", FaultSeverity::kCritical}}) {
-    for (const auto& item : Split(text(key))) {
-      const auto code = ParseFaultCode(item);
+    for (const auto& item : split(text(key))) {
+      const auto code = parse_fault_code(item);
       if (!code) return bad(key, "\"" + item + "\" is not a fault code (up to 8 hex digits)");
-      const FaultSeverity listed = c.dcmi_faults.Classify(*code);
+      const FaultSeverity listed = c.dcmi_faults.classify(*code);
       if (listed != FaultSeverity::kUnknown && listed != severity) {
-        return bad(key, FaultCodeText(*code) + " is also in --dcmi-warning-codes");
+        return bad(key, fault_code_text(*code) + " is also in --dcmi-warning-codes");
       }
-      c.dcmi_faults.Set(*code, severity);
+      c.dcmi_faults.set(*code, severity);
     }
   }
 
@@ -223,12 +203,12 @@ std::optional<std::string> Convert(const std::map<std::string, Raw>& raw, Plugin
   c.ascend_runtime = runtime == "ascend";
 
   c.driver_mounts.clear();
-  for (const auto& item : Split(text("driver-mounts"))) {
-    auto mount = ParseMount(item);
+  for (const auto& item : split(text("driver-mounts"))) {
+    auto mount = parse_mount(item);
     if (!mount.ok()) return bad("driver-mounts", mount.error().message);
     c.driver_mounts.push_back(mount.value());
   }
-  c.shared_devices = Split(text("shared-devices"));
+  c.shared_devices = split(text("shared-devices"));
   for (const auto& name : c.shared_devices) {
     if (name.find('/') != std::string::npos) {
       return bad("shared-devices", "need file names under --device-root");
@@ -262,8 +242,9 @@ std::optional<std::string> Convert(const std::map<std::string, Raw>& raw, Plugin
 }
 
 // Reads the YAML file into `raw`. Returns an error message, or nullopt.
-std::optional<std::string> ReadFile(const std::filesystem::path& path, const std::vector<Key>& keys,
-                                    std::map<std::string, Raw>& raw) {
+std::optional<std::string> read_config_file(const std::filesystem::path& path,
+                                            const std::vector<Key>& keys,
+                                            std::map<std::string, Raw>& raw) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(path.string());
@@ -292,7 +273,7 @@ std::optional<std::string> ReadFile(const std::filesystem::path& path, const std
           return "config file " + path.string() + ": " + name + " items must be strings";
         items.push_back(item.as<std::string>());
       }
-      raw[name] = Raw{Join(items), source};
+      raw[name] = Raw{join(items), source};
     } else if (value.IsScalar()) {
       raw[name] = Raw{value.as<std::string>(), source};
     } else if (value.IsNull()) {
@@ -305,14 +286,14 @@ std::optional<std::string> ReadFile(const std::filesystem::path& path, const std
   return std::nullopt;
 }
 
-std::string OneLine(std::string text) {
+std::string one_line(std::string text) {
   std::replace(text.begin(), text.end(), '\n', ' ');
   return text;
 }
 
 }  // namespace
 
-std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
   double scale = 1000.0;  // bare numbers are seconds
   std::string number = text;
   if (text.ends_with("ms")) {
@@ -334,8 +315,8 @@ std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text) 
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(value * scale)));
 }
 
-ConfigLoad LoadConfig(int argc, const char* const* argv, const EnvLookup& env) {
-  const std::vector<Key> keys = Keys();
+ConfigLoad load_config(int argc, const char* const* argv, const EnvLookup& env) {
+  const std::vector<Key> keys = all_keys();
   CLI::App app(
       "ascend-device-plugin: advertises Huawei Ascend NPUs (910A/910B) to the kubelet as an "
       "extended resource, keeps their health current and hands them to containers.",
@@ -355,7 +336,7 @@ ConfigLoad LoadConfig(int argc, const char* const* argv, const EnvLookup& env) {
   std::map<std::string, bool> bool_values;
   std::map<std::string, CLI::Option*> options;
   for (const Key& key : keys) {
-    const std::string help = key.help + " [env " + EnvName(key.name) + "]";
+    const std::string help = key.help + " [env " + env_name(key.name) + "]";
     if (key.kind == Kind::kBool) {
       options[key.name] = app.add_flag("--" + key.name, bool_values[key.name], help);
     } else {
@@ -380,15 +361,15 @@ ConfigLoad LoadConfig(int argc, const char* const* argv, const EnvLookup& env) {
     if (auto from_env = env("ASCEND_DP_CONFIG")) config_path = *from_env;
   }
   if (!config_path.empty()) {
-    if (auto error = ReadFile(config_path, keys, raw)) {
+    if (auto error = read_config_file(config_path, keys, raw)) {
       out.exit_code = 2;
-      out.message = std::string(kProgram) + ": " + OneLine(*error);
+      out.message = std::string(kProgram) + ": " + one_line(*error);
       return out;
     }
     out.config.config_file = config_path;
   }
   for (const Key& key : keys) {
-    const std::string variable = EnvName(key.name);
+    const std::string variable = env_name(key.name);
     if (auto value = env(variable)) raw[key.name] = Raw{*value, "env " + variable};
     if (options[key.name]->count() > 0) {
       raw[key.name] = Raw{key.kind == Kind::kBool ? (bool_values[key.name] ? "true" : "false")
@@ -396,9 +377,9 @@ ConfigLoad LoadConfig(int argc, const char* const* argv, const EnvLookup& env) {
                           "flag --" + key.name};
     }
   }
-  if (auto error = Convert(raw, out.config)) {
+  if (auto error = convert(raw, out.config)) {
     out.exit_code = 2;
-    out.message = std::string(kProgram) + ": " + OneLine(*error);
+    out.message = std::string(kProgram) + ": " + one_line(*error);
   }
   return out;
 }

@@ -40,9 +40,9 @@ struct PluginConfig {
   std::optional<TopologyKind> topology;  ///< nullopt: from the chip model and count
   std::chrono::milliseconds health_interval{5000};
   /// DCMI fault codes by severity (--dcmi-warning-codes, --dcmi-critical-codes).
-  DcmiFaultTable dcmi_faults = DcmiFaultTable::Defaults();
+  DcmiFaultTable dcmi_faults = DcmiFaultTable::defaults();
   bool ascend_runtime = false;  ///< env only in Allocate answers
-  std::vector<HostMount> driver_mounts = DefaultDriverMounts();
+  std::vector<HostMount> driver_mounts = default_driver_mounts();
   std::vector<std::string> shared_devices = {"davinci_manager", "devmm_svm", "hisi_hdc"};
   bool allow_regular_device_files = false;
   std::string log_level = "info";
@@ -65,9 +65,9 @@ struct ConfigLoad {
 /// Reads flags (argv[0] is the program name), environment and the YAML file named by --config
 /// or ASCEND_DP_CONFIG. Errors are values: exit_code 2 and a one-line message naming the key,
 /// the source and what is accepted.
-ConfigLoad LoadConfig(int argc, const char* const* argv, const EnvLookup& env);
+ConfigLoad load_config(int argc, const char* const* argv, const EnvLookup& env);
 
 /// Parses a duration: "5s", "500ms", "2m", or a bare number of seconds ("1.5").
-std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text);
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
 
 }  // namespace ascend::plugin

@@ -4,13 +4,13 @@
 
 #include <map>
 
-#include "tests/plugin/temp_dir.hpp"
+#include "kube/testing/temp_dir.hpp"
 
 namespace ascend::plugin {
 namespace {
 
-using testing::TempDir;
-using testing::WriteFile;
+using kube::testing::TempDir;
+using kube::testing::write_file;
 
 struct Env {
   std::map<std::string, std::string> vars;
@@ -22,15 +22,15 @@ struct Env {
   }
 };
 
-ConfigLoad Load(const std::vector<std::string>& args, const Env& env = {}) {
+ConfigLoad load_with(const std::vector<std::string>& args, const Env& env = {}) {
   std::vector<const char*> argv = {"ascend-device-plugin"};
   for (const auto& a : args)
     argv.push_back(a.c_str());
-  return LoadConfig(static_cast<int>(argv.size()), argv.data(), env.lookup());
+  return load_config(static_cast<int>(argv.size()), argv.data(), env.lookup());
 }
 
 TEST(Config, DefaultsMatchTheContract) {
-  const ConfigLoad load = Load({});
+  const ConfigLoad load = load_with({});
   ASSERT_EQ(load.exit_code, -1) << load.message;
   const PluginConfig& c = load.config;
   EXPECT_EQ(c.socket_dir, "/var/lib/kubelet/device-plugins");
@@ -49,10 +49,10 @@ TEST(Config, DefaultsMatchTheContract) {
 }
 
 TEST(Config, FlagsSetEveryKind) {
-  const ConfigLoad load = Load({"--socket-dir=/tmp/dp", "--health-interval", "500ms", "--discovery",
-                                "devfs", "--chip-model", "910A", "--topology", "box16",
-                                "--container-runtime", "ascend", "--driver-mounts", "/a,/b:/c",
-                                "--allow-regular-device-files", "--http-address", "off"});
+  const ConfigLoad load = load_with(
+      {"--socket-dir=/tmp/dp", "--health-interval", "500ms", "--discovery", "devfs", "--chip-model",
+       "910A", "--topology", "box16", "--container-runtime", "ascend", "--driver-mounts",
+       "/a,/b:/c", "--allow-regular-device-files", "--http-address", "off"});
   ASSERT_EQ(load.exit_code, -1) << load.message;
   const PluginConfig& c = load.config;
   EXPECT_EQ(c.socket_dir, "/tmp/dp");
@@ -68,31 +68,31 @@ TEST(Config, FlagsSetEveryKind) {
 }
 
 TEST(Config, DcmiFaultCodesReplaceTheBuiltInLists) {
-  const ConfigLoad defaults = Load({});
+  const ConfigLoad defaults = load_with({});
   ASSERT_EQ(defaults.exit_code, -1) << defaults.message;
-  EXPECT_EQ(defaults.config.dcmi_faults, DcmiFaultTable::Defaults());
+  EXPECT_EQ(defaults.config.dcmi_faults, DcmiFaultTable::defaults());
 
   TempDir dir;
-  WriteFile(dir / "c.yaml", "dcmi-critical-codes: [80E21007, 0x80cb8009]\n");
+  write_file(dir / "c.yaml", "dcmi-critical-codes: [80E21007, 0x80cb8009]\n");
   const ConfigLoad load =
-      Load({"--config", (dir / "c.yaml").string(), "--dcmi-warning-codes", "0x80E01801"});
+      load_with({"--config", (dir / "c.yaml").string(), "--dcmi-warning-codes", "0x80E01801"});
   ASSERT_EQ(load.exit_code, -1) << load.message;
   const DcmiFaultTable& table = load.config.dcmi_faults;
-  EXPECT_EQ(table.Codes(FaultSeverity::kWarning), (std::vector<unsigned int>{0x80E01801}));
-  EXPECT_EQ(table.Codes(FaultSeverity::kCritical),
+  EXPECT_EQ(table.codes(FaultSeverity::kWarning), (std::vector<unsigned int>{0x80E01801}));
+  EXPECT_EQ(table.codes(FaultSeverity::kCritical),
             (std::vector<unsigned int>{0x80CB8009, 0x80E21007}));
 
   Env empty;  // both lists emptied: the health value alone decides
   empty.vars["ASCEND_DP_DCMI_WARNING_CODES"] = "";
   empty.vars["ASCEND_DP_DCMI_CRITICAL_CODES"] = "";
-  const ConfigLoad none = Load({}, empty);
+  const ConfigLoad none = load_with({}, empty);
   ASSERT_EQ(none.exit_code, -1) << none.message;
   EXPECT_EQ(none.config.dcmi_faults, DcmiFaultTable());
 }
 
 TEST(Config, KeyWithEqualsAndNothingIsTheEmptyValue) {
   // As a manifest writes it: the flag after an empty one is not taken as its value.
-  const ConfigLoad load = Load(
+  const ConfigLoad load = load_with(
       {"--dcmi-warning-codes=", "--dcmi-critical-codes=", "--driver-mounts=", "--log-level=debug"});
   ASSERT_EQ(load.exit_code, -1) << load.message;
   EXPECT_EQ(load.config.dcmi_faults, DcmiFaultTable());
@@ -102,16 +102,16 @@ TEST(Config, KeyWithEqualsAndNothingIsTheEmptyValue) {
 
 TEST(Config, PrecedenceIsFlagThenEnvThenFileThenDefault) {
   TempDir dir;
-  WriteFile(dir / "c.yaml",
-            "socket-name: file.sock\n"
-            "resource-name: example.com/file\n"
-            "log-level: debug\n"
-            "driver-lib-dirs: [/x, /y]\n");
+  write_file(dir / "c.yaml",
+             "socket-name: file.sock\n"
+             "resource-name: example.com/file\n"
+             "log-level: debug\n"
+             "driver-lib-dirs: [/x, /y]\n");
   Env env;
   env.vars["ASCEND_DP_CONFIG"] = (dir / "c.yaml").string();
   env.vars["ASCEND_DP_RESOURCE_NAME"] = "example.com/env";
   env.vars["ASCEND_DP_LOG_LEVEL"] = "warn";
-  const ConfigLoad load = Load({"--log-level", "error"}, env);
+  const ConfigLoad load = load_with({"--log-level", "error"}, env);
   ASSERT_EQ(load.exit_code, -1) << load.message;
   EXPECT_EQ(load.config.socket_name, "file.sock");          // file
   EXPECT_EQ(load.config.resource_name, "example.com/env");  // env over file
@@ -123,7 +123,7 @@ TEST(Config, PrecedenceIsFlagThenEnvThenFileThenDefault) {
 }
 
 TEST(Config, HelpExplainsEveryFlagAndExitsZero) {
-  const ConfigLoad load = Load({"--help"});
+  const ConfigLoad load = load_with({"--help"});
   EXPECT_EQ(load.exit_code, 0);
   for (const char* flag : {"--socket-dir", "--device-root", "--discovery", "--health-interval",
                            "--driver-mounts", "--container-runtime", "--config",
@@ -162,7 +162,7 @@ TEST(Config, BadInputIsOneClearLine) {
   for (const BadCase& c : cases) {
     Env env;
     env.vars = c.env;
-    const ConfigLoad load = Load(c.args, env);
+    const ConfigLoad load = load_with(c.args, env);
     EXPECT_EQ(load.exit_code, 2) << c.expected;
     EXPECT_NE(load.message.find(c.expected), std::string::npos) << load.message;
     EXPECT_EQ(load.message.find('\n'), std::string::npos) << load.message;
@@ -172,18 +172,18 @@ TEST(Config, BadInputIsOneClearLine) {
 
 TEST(Config, BadFilesAreOneClearLine) {
   TempDir dir;
-  WriteFile(dir / "broken.yaml", "socket-dir: [unclosed\n");
-  WriteFile(dir / "typo.yaml", "socket-dri: /x\n");
-  WriteFile(dir / "list.yaml", "- a\n- b\n");
-  WriteFile(dir / "nested.yaml", "socket-dir: {a: b}\n");
-  WriteFile(dir / "bad-value.yaml", "health-interval: forever\n");
+  write_file(dir / "broken.yaml", "socket-dir: [unclosed\n");
+  write_file(dir / "typo.yaml", "socket-dri: /x\n");
+  write_file(dir / "list.yaml", "- a\n- b\n");
+  write_file(dir / "nested.yaml", "socket-dir: {a: b}\n");
+  write_file(dir / "bad-value.yaml", "health-interval: forever\n");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"broken.yaml", "not valid YAML"},  {"typo.yaml", "unknown key \"socket-dri\""},
       {"list.yaml", "must be a mapping"}, {"nested.yaml", "must be a scalar"},
       {"bad-value.yaml", "(from file "},  {"missing.yaml", "cannot be read"},
   };
   for (const auto& [file, expected] : cases) {
-    const ConfigLoad load = Load({"--config", (dir / file).string()});
+    const ConfigLoad load = load_with({"--config", (dir / file).string()});
     EXPECT_EQ(load.exit_code, 2) << file;
     EXPECT_NE(load.message.find(expected), std::string::npos) << load.message;
     EXPECT_EQ(load.message.find('\n'), std::string::npos) << load.message;
@@ -192,20 +192,20 @@ TEST(Config, BadFilesAreOneClearLine) {
 
 TEST(Config, EmptyFileIsEmptyConfig) {
   TempDir dir;
-  WriteFile(dir / "empty.yaml", "");
-  const ConfigLoad load = Load({"--config", (dir / "empty.yaml").string()});
+  write_file(dir / "empty.yaml", "");
+  const ConfigLoad load = load_with({"--config", (dir / "empty.yaml").string()});
   EXPECT_EQ(load.exit_code, -1) << load.message;
 }
 
 TEST(Config, Durations) {
-  EXPECT_EQ(ParseDuration("5s"), std::chrono::seconds(5));
-  EXPECT_EQ(ParseDuration("1.5"), std::chrono::milliseconds(1500));
-  EXPECT_EQ(ParseDuration("250ms"), std::chrono::milliseconds(250));
-  EXPECT_EQ(ParseDuration("2m"), std::chrono::minutes(2));
-  EXPECT_FALSE(ParseDuration("").has_value());
-  EXPECT_FALSE(ParseDuration("s").has_value());
-  EXPECT_FALSE(ParseDuration("-1s").has_value());
-  EXPECT_FALSE(ParseDuration("1h").has_value());
+  EXPECT_EQ(parse_duration("5s"), std::chrono::seconds(5));
+  EXPECT_EQ(parse_duration("1.5"), std::chrono::milliseconds(1500));
+  EXPECT_EQ(parse_duration("250ms"), std::chrono::milliseconds(250));
+  EXPECT_EQ(parse_duration("2m"), std::chrono::minutes(2));
+  EXPECT_FALSE(parse_duration("").has_value());
+  EXPECT_FALSE(parse_duration("s").has_value());
+  EXPECT_FALSE(parse_duration("-1s").has_value());
+  EXPECT_FALSE(parse_duration("1h").has_value());
 }
 
 }  // namespace

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "plugin/error.hpp"
 #include "plugin/inventory.hpp"
-#include "plugin/result.hpp"
 
 namespace ascend::plugin {
 
@@ -63,7 +63,7 @@ class ContainerSpecBuilder final {
   /// ASCEND_RT_VISIBLE_DEVICES=0..n-1.
   /// Errors: kInvalidArgument for an empty list, a malformed, duplicate or unknown ID;
   /// kFailedPrecondition for a chip that is Unhealthy now.
-  Result<ContainerSpec> Build(const std::vector<std::string>& device_ids,
+  Result<ContainerSpec> build(const std::vector<std::string>& device_ids,
                               const InventorySnapshot& inventory) const;
 
  private:
@@ -72,10 +72,10 @@ class ContainerSpecBuilder final {
 
 /// The driver mounts Ascend containers need (what LLaMA-Factory's NPU compose file mounts, plus
 /// /etc/hccn.conf), each at the same path in the container.
-std::vector<HostMount> DefaultDriverMounts();
+std::vector<HostMount> default_driver_mounts();
 
 /// Parses a mount list entry: "/path" (same path inside) or "/host/path:/container/path".
 /// Errors: kInvalidArgument unless both paths are absolute.
-Result<HostMount> ParseMount(const std::string& text);
+Result<HostMount> parse_mount(const std::string& text);
 
 }  // namespace ascend::plugin

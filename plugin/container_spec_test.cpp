@@ -3,17 +3,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/plugin/temp_dir.hpp"
+#include "plugin/testing/fake_host.hpp"
 
 namespace ascend::plugin {
 namespace {
 
+using kube::testing::TempDir;
+using kube::testing::write_file;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::TempDir;
-using testing::WriteFile;
 
-InventorySnapshot EightChips() {
+InventorySnapshot eight_chips() {
   InventorySnapshot s;
   for (int i = 0; i < 8; ++i) {
     ChipStatus c;
@@ -28,13 +28,13 @@ InventorySnapshot EightChips() {
 class ContainerSpecTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::MakeDeviceTree(dir_ / "dev", 8);
+    testing::make_device_tree(dir_ / "dev", 8);
     std::filesystem::remove(dir_ / "dev" / "hisi_hdc");  // only the present ones are given
-    WriteFile(dir_ / "host/driver/lib64/libascend_hal.so");
-    WriteFile(dir_ / "host/npu-smi");
+    write_file(dir_ / "host/driver/lib64/libascend_hal.so");
+    write_file(dir_ / "host/npu-smi");
   }
 
-  ContainerSpecOptions Options() const {
+  ContainerSpecOptions spec_options() const {
     ContainerSpecOptions o;
     o.device_root = dir_ / "dev";
     o.allow_regular_files = true;
@@ -50,8 +50,8 @@ class ContainerSpecTest : public ::testing::Test {
 };
 
 TEST_F(ContainerSpecTest, DevicesMountsAndEnvForTheAllocatedChips) {
-  const ContainerSpecBuilder builder(Options());
-  auto spec = builder.Build({"Ascend910-5", "Ascend910-2"}, EightChips());
+  const ContainerSpecBuilder builder(spec_options());
+  auto spec = builder.build({"Ascend910-5", "Ascend910-2"}, eight_chips());
   ASSERT_TRUE(spec.ok()) << spec.error().message;
   const auto& s = spec.value();
   const std::string dev = (dir_ / "dev").string();
@@ -69,10 +69,10 @@ TEST_F(ContainerSpecTest, DevicesMountsAndEnvForTheAllocatedChips) {
 }
 
 TEST_F(ContainerSpecTest, AscendRuntimeModeReturnsEnvOnly) {
-  ContainerSpecOptions o = Options();
+  ContainerSpecOptions o = spec_options();
   o.ascend_runtime = true;
   auto spec =
-      ContainerSpecBuilder(o).Build({"Ascend910-0", "Ascend910-1", "Ascend910-7"}, EightChips());
+      ContainerSpecBuilder(o).build({"Ascend910-0", "Ascend910-1", "Ascend910-7"}, eight_chips());
   ASSERT_TRUE(spec.ok());
   EXPECT_TRUE(spec.value().devices.empty());
   EXPECT_TRUE(spec.value().mounts.empty());
@@ -81,43 +81,43 @@ TEST_F(ContainerSpecTest, AscendRuntimeModeReturnsEnvOnly) {
 }
 
 TEST_F(ContainerSpecTest, RefusesUnknownUnhealthyMalformedAndDuplicateIds) {
-  const ContainerSpecBuilder builder(Options());
-  const InventorySnapshot inv = EightChips();
+  const ContainerSpecBuilder builder(spec_options());
+  const InventorySnapshot inv = eight_chips();
 
-  auto unknown = builder.Build({"Ascend910-9"}, inv);
+  auto unknown = builder.build({"Ascend910-9"}, inv);
   ASSERT_FALSE(unknown.ok());
-  EXPECT_EQ(unknown.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(unknown.error().reason, kInvalidArgument);
   EXPECT_THAT(unknown.error().message, HasSubstr("unknown device Ascend910-9"));
   EXPECT_THAT(unknown.error().message, HasSubstr("Ascend910-0"));
 
-  auto sick = builder.Build({"Ascend910-1", "Ascend910-6"}, inv);
+  auto sick = builder.build({"Ascend910-1", "Ascend910-6"}, inv);
   ASSERT_FALSE(sick.ok());
-  EXPECT_EQ(sick.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(sick.error().reason, kFailedPrecondition);
   EXPECT_THAT(sick.error().message, HasSubstr("Ascend910-6 is Unhealthy (dcmi health 0x3)"));
 
-  auto malformed = builder.Build({"GPU-0"}, inv);
+  auto malformed = builder.build({"GPU-0"}, inv);
   ASSERT_FALSE(malformed.ok());
   EXPECT_THAT(malformed.error().message, HasSubstr("not of the form"));
 
-  EXPECT_FALSE(builder.Build({"Ascend910-1", "Ascend910-1"}, inv).ok());
-  EXPECT_FALSE(builder.Build({}, inv).ok());
+  EXPECT_FALSE(builder.build({"Ascend910-1", "Ascend910-1"}, inv).ok());
+  EXPECT_FALSE(builder.build({}, inv).ok());
 }
 
 TEST(ContainerSpecMounts, ParsesMountEntries) {
-  auto same = ParseMount("/usr/local/dcmi");
+  auto same = parse_mount("/usr/local/dcmi");
   ASSERT_TRUE(same.ok());
   EXPECT_EQ(same.value(), (HostMount{"/usr/local/dcmi", "/usr/local/dcmi", true}));
-  auto mapped = ParseMount("/host/x:/x");
+  auto mapped = parse_mount("/host/x:/x");
   ASSERT_TRUE(mapped.ok());
   EXPECT_EQ(mapped.value().host_path, "/host/x");
   EXPECT_EQ(mapped.value().container_path, "/x");
-  EXPECT_FALSE(ParseMount("x").ok());
-  EXPECT_FALSE(ParseMount("/x:y").ok());
+  EXPECT_FALSE(parse_mount("x").ok());
+  EXPECT_FALSE(parse_mount("/x:y").ok());
 }
 
 TEST(ContainerSpecMounts, DefaultsAreWhatAscendContainersNeed) {
   std::vector<std::string> paths;
-  const auto mounts = DefaultDriverMounts();
+  const auto mounts = default_driver_mounts();
   paths.reserve(mounts.size());
   for (const auto& m : mounts) {
     EXPECT_TRUE(m.read_only);

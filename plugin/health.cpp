@@ -1,7 +1,5 @@
 #include "plugin/health.hpp"
 
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -13,9 +11,10 @@
 #include <vector>
 
 #include "plugin/discovery/devfs.hpp"
-#include "plugin/log.hpp"
 
 namespace ascend::plugin {
+
+using kube::log::kv;
 namespace {
 
 constexpr std::uint32_t kRootEvents =
@@ -23,7 +22,7 @@ constexpr std::uint32_t kRootEvents =
 
 // Reads every pending inotify event. Returns true if one concerns a davinci node or the watch
 // itself went away (*watch_lost is set then); other /dev churn (ttys, loop devices) is ignored.
-bool DrainEvents(int fd, bool* watch_lost) {
+bool drain_events(int fd, bool* watch_lost) {
   alignas(inotify_event) std::array<char, 8192> buffer{};
   bool relevant = false;
   for (;;) {
@@ -46,29 +45,29 @@ bool DrainEvents(int fd, bool* watch_lost) {
   return relevant;
 }
 
-bool Reports(const std::vector<ChipFault>& faults, unsigned int code) {
+bool reports(const std::vector<ChipFault>& faults, unsigned int code) {
   return std::any_of(faults.begin(), faults.end(),
                      [code](const ChipFault& fault) { return fault.code == code; });
 }
 
 // One line per fault code that appeared or cleared since the last check, so a warning that
 // leaves the chip Healthy is still on record (its health line would not mention it).
-void LogFaultChanges(const ChipStatus& now, const ChipStatus* before) {
+void log_fault_changes(const ChipStatus& now, const ChipStatus* before) {
   static const std::vector<ChipFault> kNone;
   const std::vector<ChipFault>& old_faults = before != nullptr ? before->faults : kNone;
-  const std::string device = DeviceId(now.chip.physical_id);
+  const std::string device = device_id(now.chip.physical_id);
   for (const ChipFault& fault : now.faults) {
-    if (Reports(old_faults, fault.code)) continue;
-    log::Warn("chip fault reported",
-              {log::kv("device", device), log::kv("code", FaultCodeText(fault.code)),
-               log::kv("severity", FaultSeverityName(fault.severity)),
-               log::kv("health", now.healthy ? "Healthy" : "Unhealthy")});
+    if (reports(old_faults, fault.code)) continue;
+    logger().warn("chip fault reported",
+                  {kv("device", device), kv("code", fault_code_text(fault.code)),
+                   kv("severity", fault_severity_name(fault.severity)),
+                   kv("health", now.healthy ? "Healthy" : "Unhealthy")});
   }
   for (const ChipFault& fault : old_faults) {
-    if (Reports(now.faults, fault.code)) continue;
-    log::Info("chip fault cleared",
-              {log::kv("device", device), log::kv("code", FaultCodeText(fault.code)),
-               log::kv("severity", FaultSeverityName(fault.severity))});
+    if (reports(now.faults, fault.code)) continue;
+    logger().info("chip fault cleared",
+                  {kv("device", device), kv("code", fault_code_text(fault.code)),
+                   kv("severity", fault_severity_name(fault.severity))});
   }
 }
 
@@ -82,19 +81,19 @@ HealthMonitor::HealthMonitor(Discovery& discovery, Inventory& inventory, HealthO
       events_(events != nullptr ? *events : no_events_) {}
 
 HealthMonitor::~HealthMonitor() {
-  Stop();
+  stop();
 }
 
-bool HealthMonitor::CheckNow() {
+bool HealthMonitor::check_now() {
   const std::lock_guard lock(check_mu_);
   const auto started = std::chrono::steady_clock::now();
-  const InventorySnapshot before = inventory_.Snapshot();
+  const InventorySnapshot before = inventory_.snapshot();
 
   std::map<int, ChipStatus> now;
-  auto scanned = discovery_.Scan();
+  auto scanned = discovery_.scan();
   if (scanned.ok()) {
     if (!last_scan_error_.empty()) {
-      log::Info("discovery recovered", {log::kv("backend", discovery_.Name())});
+      logger().info("discovery recovered", {kv("backend", discovery_.name())});
       last_scan_error_.clear();
     }
     for (const ChipStatus& status : scanned.value()) {
@@ -103,8 +102,8 @@ bool HealthMonitor::CheckNow() {
     }
   } else if (scanned.error().message != last_scan_error_) {
     last_scan_error_ = scanned.error().message;
-    log::Warn("discovery failed",
-              {log::kv("backend", discovery_.Name()), log::kv("error", last_scan_error_)});
+    logger().warn("discovery failed",
+                  {kv("backend", discovery_.name()), kv("error", last_scan_error_)});
   }
 
   const DevfsOptions devfs{options_.device_root, options_.allow_regular_files};
@@ -115,7 +114,7 @@ bool HealthMonitor::CheckNow() {
     status.chip = chip;
     const auto node = options_.device_root / ("davinci" + std::to_string(id));
     const auto reported = now.find(id);
-    if (options_.require_device_nodes && !IsDeviceNode(node, devfs)) {
+    if (options_.require_device_nodes && !is_device_node(node, devfs)) {
       // The most direct evidence first: without its node no container can use the chip.
       status.healthy = false;
       status.reason = "device node " + node.string() + " missing";
@@ -123,59 +122,49 @@ bool HealthMonitor::CheckNow() {
       status = reported->second;
     } else {
       status.healthy = false;
-      status.reason = std::string(discovery_.Name()) +
+      status.reason = std::string(discovery_.name()) +
                       (scanned.ok() ? " no longer reports the chip" : " scan failed");
     }
     published.push_back(std::move(status));
   }
 
-  const bool changed = inventory_.Update(published);
+  const bool changed = inventory_.update(published);
   if (changed) {
     for (const ChipStatus& status : published) {
-      const ChipStatus* old = before.Find(status.chip.physical_id);
-      LogFaultChanges(status, old);
+      const ChipStatus* old = before.find(status.chip.physical_id);
+      log_fault_changes(status, old);
       if (old != nullptr && old->healthy == status.healthy) continue;
-      const std::string device = DeviceId(status.chip.physical_id);
+      const std::string device = device_id(status.chip.physical_id);
       if (old == nullptr) {
-        log::Info("chip discovered", {log::kv("device", device), log::kv("name", status.chip.name),
-                                      log::kv("health", status.healthy ? "Healthy" : "Unhealthy"),
-                                      log::kv("reason", status.reason)});
+        logger().info("chip discovered", {kv("device", device), kv("name", status.chip.name),
+                                          kv("health", status.healthy ? "Healthy" : "Unhealthy"),
+                                          kv("reason", status.reason)});
       } else if (status.healthy) {
-        log::Info("chip health changed", {log::kv("device", device), log::kv("health", "Healthy")});
+        logger().info("chip health changed", {kv("device", device), kv("health", "Healthy")});
       } else {
-        log::Warn("chip health changed", {log::kv("device", device), log::kv("health", "Unhealthy"),
-                                          log::kv("reason", status.reason)});
+        logger().warn("chip health changed", {kv("device", device), kv("health", "Unhealthy"),
+                                              kv("reason", status.reason)});
       }
     }
   }
   checks_.fetch_add(1);
-  events_.HealthChecked(std::chrono::steady_clock::now() - started, inventory_.Snapshot());
+  events_.health_checked(std::chrono::steady_clock::now() - started, inventory_.snapshot());
   return changed;
 }
 
-void HealthMonitor::Start() {
-  if (thread_.joinable()) return;
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  thread_ = std::jthread([this](const std::stop_token& stop) { Run(stop); });
+void HealthMonitor::start() {
+  loop_.start([this](const std::stop_token& stop) { run(stop); });
 }
 
-void HealthMonitor::Stop() {
-  if (!thread_.joinable()) return;
-  thread_.request_stop();
-  const std::uint64_t one = 1;
-  if (::write(wake_fd_, &one, sizeof one) < 0) {
-    // The thread also wakes at its next interval; nothing else to do.
-  }
-  thread_.join();
-  ::close(wake_fd_);
-  wake_fd_ = -1;
+void HealthMonitor::stop() {
+  loop_.stop();
 }
 
-void HealthMonitor::Run(const std::stop_token& stop) {
+void HealthMonitor::run(const std::stop_token& stop) {
   const int inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd < 0) {
-    log::Warn("inotify unavailable, polling only",
-              {log::kv("error", std::error_code(errno, std::system_category()).message())});
+    logger().warn("inotify unavailable, polling only",
+                  {kv("error", std::error_code(errno, std::system_category()).message())});
   }
   int watch = -1;
   auto next_check = std::chrono::steady_clock::now() + options_.interval;
@@ -183,24 +172,22 @@ void HealthMonitor::Run(const std::stop_token& stop) {
     if (inotify_fd >= 0 && watch < 0) {
       // The root may not exist yet (or was replaced); retry every interval until it does.
       watch = ::inotify_add_watch(inotify_fd, options_.device_root.c_str(), kRootEvents);
-      if (watch >= 0) CheckNow();  // catch changes made while unwatched
+      if (watch >= 0) check_now();  // catch changes made while unwatched
     }
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
         next_check - std::chrono::steady_clock::now());
-    std::array<pollfd, 2> fds{pollfd{wake_fd_, POLLIN, 0}, pollfd{inotify_fd, POLLIN, 0}};
-    const int ready = ::poll(fds.data(), inotify_fd >= 0 ? 2 : 1,
-                             static_cast<int>(std::max<std::int64_t>(0, wait.count())));
+    const bool events = loop_.wait(inotify_fd, wait);
     if (stop.stop_requested()) break;
-    if (ready > 0 && (fds[1].revents & POLLIN) != 0) {
+    if (events) {
       bool watch_lost = false;
-      if (DrainEvents(inotify_fd, &watch_lost)) CheckNow();
+      if (drain_events(inotify_fd, &watch_lost)) check_now();
       if (watch_lost) {
         ::inotify_rm_watch(inotify_fd, watch);
         watch = -1;
       }
     }
     if (std::chrono::steady_clock::now() >= next_check) {
-      CheckNow();
+      check_now();
       next_check = std::chrono::steady_clock::now() + options_.interval;
     }
   }

@@ -10,12 +10,13 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <stop_token>
 #include <string>
-#include <thread>
 
 #include "plugin/discovery/discovery.hpp"
 #include "plugin/events.hpp"
 #include "plugin/inventory.hpp"
+#include "plugin/wake_loop.hpp"
 
 namespace ascend::plugin {
 
@@ -42,18 +43,18 @@ class HealthMonitor final {
   /// One check now: scan, merge with the chips seen before, publish. Returns true if the
   /// inventory changed. A chip once seen stays listed: missing or failing, it is Unhealthy.
   /// Thread-safe (checks are serialized).
-  bool CheckNow();
+  bool check_now();
 
   /// Starts the background thread (inotify on the device root, plus the polling interval).
-  void Start();
+  void start();
   /// Stops and joins the thread. Idempotent.
-  void Stop();
+  void stop();
 
   /// Checks completed so far.
   std::uint64_t checks() const { return checks_.load(); }
 
  private:
-  void Run(const std::stop_token& stop);
+  void run(const std::stop_token& stop);
 
   Discovery& discovery_;
   Inventory& inventory_;
@@ -66,8 +67,7 @@ class HealthMonitor final {
   std::string last_scan_error_;  // guarded by check_mu_: to log a failing backend once
   std::atomic<std::uint64_t> checks_{0};
 
-  int wake_fd_ = -1;  // eventfd: Stop() wakes the thread's poll()
-  std::jthread thread_;
+  WakeLoop loop_;  // the background thread; its stop() wakes run() at once
 };
 
 }  // namespace ascend::plugin

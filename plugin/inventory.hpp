@@ -21,7 +21,7 @@ struct InventorySnapshot {
   std::vector<ChipStatus> chips;  ///< sorted by physical id
 
   /// The chip with this physical id, or nullptr.
-  const ChipStatus* Find(int physical_id) const;
+  const ChipStatus* find(int physical_id) const;
 };
 
 /// Thread-safe, versioned list of chips. Chips are never removed: a chip that disappears is
@@ -31,16 +31,16 @@ class Inventory final {
  public:
   /// Replaces the chip list. Returns true (and bumps the version, waking waiters) if anything
   /// differs from the current list.
-  bool Update(std::vector<ChipStatus> chips);
+  bool update(std::vector<ChipStatus> chips);
 
   /// The current list.
-  InventorySnapshot Snapshot() const;
+  InventorySnapshot snapshot() const;
 
   /// Waits until the version differs from `seen`, `timeout` passes, or `stop` is requested.
   /// Returns the new snapshot, or nullopt on timeout or stop.
-  std::optional<InventorySnapshot> WaitForChange(std::uint64_t seen,
-                                                 std::chrono::milliseconds timeout,
-                                                 std::stop_token stop) const;
+  std::optional<InventorySnapshot> wait_for_change(std::uint64_t seen,
+                                                   std::chrono::milliseconds timeout,
+                                                   std::stop_token stop) const;
 
  private:
   mutable std::mutex mu_;

@@ -7,7 +7,7 @@
 namespace ascend::plugin {
 namespace {
 
-ChipStatus Chip(int id, bool healthy = true) {
+ChipStatus chip_status(int id, bool healthy = true) {
   ChipStatus s;
   s.chip.physical_id = id;
   s.healthy = healthy;
@@ -17,26 +17,26 @@ ChipStatus Chip(int id, bool healthy = true) {
 
 TEST(Inventory, VersionMovesOnlyOnChange) {
   Inventory inventory;
-  EXPECT_TRUE(inventory.Update({Chip(1), Chip(0)}));
-  const auto first = inventory.Snapshot();
+  EXPECT_TRUE(inventory.update({chip_status(1), chip_status(0)}));
+  const auto first = inventory.snapshot();
   EXPECT_EQ(first.version, 1U);
   ASSERT_EQ(first.chips.size(), 2U);
   EXPECT_EQ(first.chips[0].chip.physical_id, 0);  // sorted
-  EXPECT_FALSE(inventory.Update({Chip(0), Chip(1)}));
-  EXPECT_EQ(inventory.Snapshot().version, 1U);
-  EXPECT_TRUE(inventory.Update({Chip(0), Chip(1, false)}));
-  EXPECT_EQ(inventory.Snapshot().version, 2U);
-  ASSERT_NE(inventory.Snapshot().Find(1), nullptr);
-  EXPECT_FALSE(inventory.Snapshot().Find(1)->healthy);
-  EXPECT_EQ(inventory.Snapshot().Find(7), nullptr);
+  EXPECT_FALSE(inventory.update({chip_status(0), chip_status(1)}));
+  EXPECT_EQ(inventory.snapshot().version, 1U);
+  EXPECT_TRUE(inventory.update({chip_status(0), chip_status(1, false)}));
+  EXPECT_EQ(inventory.snapshot().version, 2U);
+  ASSERT_NE(inventory.snapshot().find(1), nullptr);
+  EXPECT_FALSE(inventory.snapshot().find(1)->healthy);
+  EXPECT_EQ(inventory.snapshot().find(7), nullptr);
 }
 
 TEST(Inventory, WaitReturnsTheChange) {
   Inventory inventory;
-  ASSERT_TRUE(inventory.Update({Chip(0)}));
+  ASSERT_TRUE(inventory.update({chip_status(0)}));
   std::stop_source stop;
-  std::thread writer([&] { inventory.Update({Chip(0, false)}); });
-  const auto next = inventory.WaitForChange(1, std::chrono::seconds(30), stop.get_token());
+  std::thread writer([&] { inventory.update({chip_status(0, false)}); });
+  const auto next = inventory.wait_for_change(1, std::chrono::seconds(30), stop.get_token());
   writer.join();
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->version, 2U);
@@ -47,7 +47,7 @@ TEST(Inventory, StopEndsTheWait) {
   Inventory inventory;
   std::stop_source stop;
   std::thread stopper([&] { stop.request_stop(); });
-  const auto next = inventory.WaitForChange(0, std::chrono::seconds(30), stop.get_token());
+  const auto next = inventory.wait_for_change(0, std::chrono::seconds(30), stop.get_token());
   stopper.join();
   EXPECT_FALSE(next.has_value());
 }

@@ -14,44 +14,44 @@
 #include "plugin/container_spec.hpp"
 #include "plugin/discovery/dcmi.hpp"
 #include "plugin/discovery/devfs.hpp"
+#include "plugin/events.hpp"
 #include "plugin/health.hpp"
 #include "plugin/inventory.hpp"
-#include "plugin/log.hpp"
 #include "plugin/metrics.hpp"
 #include "plugin/registration.hpp"
 #include "plugin/server.hpp"
 #include "plugin/topology.hpp"
 
 namespace ap = ascend::plugin;
-using ap::log::kv;
+using ascend::kube::log::kv;
 
 namespace {
 
-std::optional<std::string> GetEnv(const std::string& name) {
+std::optional<std::string> get_env(const std::string& name) {
   // Read before any thread starts, so the environment cannot change underneath.
   const char* value = std::getenv(name.c_str());  // NOLINT(concurrency-mt-unsafe)
   return value != nullptr ? std::optional<std::string>(value) : std::nullopt;
 }
 
 // The backend the configuration asks for; in auto mode DCMI when it loads, else device files.
-ap::DiscoveryPtr ChooseDiscovery(const ap::PluginConfig& config) {
+ap::DiscoveryPtr choose_discovery(const ap::PluginConfig& config) {
   const ap::DevfsOptions devfs{config.device_root, config.allow_regular_device_files};
   if (config.discovery == ap::DiscoveryMode::kDevfs) {
     return std::make_unique<ap::DevfsDiscovery>(devfs);
   }
   auto dcmi = std::make_unique<ap::DcmiDiscovery>(
       ap::DcmiOptions{config.driver_lib_dirs, true, config.dcmi_faults});
-  const ap::Status loaded = dcmi->Load();
+  const ap::Status loaded = dcmi->load();
   if (loaded.ok()) {
-    ap::log::Info("discovery", {kv("backend", "dcmi"), kv("library", dcmi->library_path())});
+    ap::logger().info("discovery", {kv("backend", "dcmi"), kv("library", dcmi->library_path())});
     return dcmi;
   }
   if (config.discovery == ap::DiscoveryMode::kDcmi) {
-    ap::log::Error("DCMI not available; serving no chips until it loads",
-                   {kv("error", loaded.error().message)});
+    ap::logger().error("DCMI not available; serving no chips until it loads",
+                       {kv("error", loaded.error().message)});
     return dcmi;
   }
-  ap::log::Warn(
+  ap::logger().warn(
       "DCMI not available, using device files",
       {kv("error", loaded.error().message), kv("device_root", config.device_root.string())});
   return std::make_unique<ap::DevfsDiscovery>(devfs);
@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   // ~0.2 MiB less RSS at idle (bench/README.md).
   ascend::kube::limit_malloc_arenas();
 
-  const ap::ConfigLoad load = ap::LoadConfig(argc, argv, GetEnv);
+  const ap::ConfigLoad load = ap::load_config(argc, argv, get_env);
   if (load.exit_code >= 0) return ascend::kube::exit_with(load.exit_code, load.message);
   const ap::PluginConfig& config = load.config;
   if (!ascend::kube::start_logging("ascend-device-plugin", {config.log_level, "text"})) return 2;
@@ -72,23 +72,23 @@ int main(int argc, char** argv) {
   ascend::kube::StopSignals signals;
 
   auto metrics = std::make_shared<ap::PluginMetrics>();
-  ap::DiscoveryPtr discovery = ChooseDiscovery(config);
+  ap::DiscoveryPtr discovery = choose_discovery(config);
   ap::Inventory inventory;
   ap::HealthMonitor monitor(*discovery, inventory,
                             ap::HealthOptions{config.device_root, config.health_interval, true,
                                               config.allow_regular_device_files},
                             metrics.get());
-  monitor.CheckNow();
+  monitor.check_now();
 
-  const ap::InventorySnapshot first = inventory.Snapshot();
-  const ap::ChipModel model = ap::ResolveChipModel(config.chip_model, first.chips);
+  const ap::InventorySnapshot first = inventory.snapshot();
+  const ap::ChipModel model = ap::resolve_chip_model(config.chip_model, first.chips);
   std::vector<int> ids;
   for (const auto& chip : first.chips)
     ids.push_back(chip.chip.physical_id);
-  const ap::Topology topology(config.topology.value_or(ap::InferTopology(model, ids)));
-  ap::log::Info("inventory",
-                {kv("chips", first.chips.size()), kv("model", ap::ChipModelName(model)),
-                 kv("topology", topology.Name()), kv("backend", discovery->Name())});
+  const ap::Topology topology(config.topology.value_or(ap::infer_topology(model, ids)));
+  ap::logger().info("inventory",
+                    {kv("chips", first.chips.size()), kv("model", ap::chip_model_name(model)),
+                     kv("topology", topology.name()), kv("backend", discovery->name())});
 
   const ap::Allocator allocator(topology);
   const ap::ContainerSpecBuilder specs(
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
   ap::Registrar registrar(
       ap::RegistrationOptions{config.socket_dir, config.kubelet_socket, config.socket_name,
                               config.resource_name},
-      [&] { return server.Start(socket_path); }, metrics.get());
+      [&] { return server.start(socket_path); }, metrics.get());
 
   std::unique_ptr<ascend::kube::ServingServer> http;
   if (!config.http_address.empty()) {
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     const auto stale_after = config.health_interval * 3 + std::chrono::seconds(5);
     http->add_health_check("health-monitor",
                            [metrics, stale_after]() -> std::optional<std::string> {
-                             if (metrics->SinceLastHealthCheck() <= stale_after)
+                             if (metrics->since_last_health_check() <= stale_after)
                                return std::nullopt;
                              return "no health check completed recently";
                            });
@@ -121,21 +121,22 @@ int main(int argc, char** argv) {
       return "not registered with the kubelet";
     });
     if (const auto started = http->start(); !started) {
-      ap::log::Error("cannot serve /healthz and /metrics; continuing without them",
-                     {kv("address", config.http_address), kv("error", started.error().message)});
+      ap::logger().error(
+          "cannot serve /healthz and /metrics; continuing without them",
+          {kv("address", config.http_address), kv("error", started.error().message)});
       http.reset();
     }
   }
 
-  monitor.Start();
-  registrar.Start();
+  monitor.start();
+  registrar.start();
 
   const std::string signal = signals.wait();
-  ap::log::Info("shutting down", {kv("signal", signal)});
-  registrar.Stop();
-  server.Stop();
-  monitor.Stop();
+  ap::logger().info("shutting down", {kv("signal", signal)});
+  registrar.stop();
+  server.stop();
+  monitor.stop();
   if (http) http->stop();
-  ap::log::Info("stopped");
+  ap::logger().info("stopped");
   return 0;
 }

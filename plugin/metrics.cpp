@@ -6,8 +6,8 @@
 namespace ascend::plugin {
 namespace {
 
-prometheus::Counter& MakeCounter(prometheus::Registry& registry, const std::string& name,
-                                 const std::string& help, const prometheus::Labels& labels = {}) {
+prometheus::Counter& make_counter(prometheus::Registry& registry, const std::string& name,
+                                  const std::string& help, const prometheus::Labels& labels = {}) {
   return prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add(labels);
 }
 
@@ -25,22 +25,22 @@ PluginMetrics::PluginMetrics()
                      .Help("Chips advertised to the kubelet, by health")
                      .Register(*registry_)
                      .Add({{"health", "Unhealthy"}})),
-      allocations_(MakeCounter(*registry_, "ascend_plugin_allocations_total",
-                               "Containers given chips by Allocate")),
-      allocated_chips_(MakeCounter(*registry_, "ascend_plugin_allocated_chips_total",
-                                   "Chips handed out by Allocate")),
-      refused_(MakeCounter(*registry_, "ascend_plugin_allocations_refused_total",
-                           "Allocate calls refused (unknown, unhealthy or malformed IDs)")),
-      preferred_within_(MakeCounter(*registry_, "ascend_plugin_preferred_allocations_total",
-                                    "GetPreferredAllocation answers by HCCS fit",
-                                    {{"hccs", "within"}})),
-      preferred_outside_(MakeCounter(*registry_, "ascend_plugin_preferred_allocations_total",
+      allocations_(make_counter(*registry_, "ascend_plugin_allocations_total",
+                                "Containers given chips by Allocate")),
+      allocated_chips_(make_counter(*registry_, "ascend_plugin_allocated_chips_total",
+                                    "Chips handed out by Allocate")),
+      refused_(make_counter(*registry_, "ascend_plugin_allocations_refused_total",
+                            "Allocate calls refused (unknown, unhealthy or malformed IDs)")),
+      preferred_within_(make_counter(*registry_, "ascend_plugin_preferred_allocations_total",
                                      "GetPreferredAllocation answers by HCCS fit",
-                                     {{"hccs", "outside"}})),
-      registrations_(MakeCounter(*registry_, "ascend_plugin_registrations_total",
-                                 "Successful Register calls to the kubelet")),
-      streams_(MakeCounter(*registry_, "ascend_plugin_list_watch_streams_total",
-                           "ListAndWatch streams opened by the kubelet")),
+                                     {{"hccs", "within"}})),
+      preferred_outside_(make_counter(*registry_, "ascend_plugin_preferred_allocations_total",
+                                      "GetPreferredAllocation answers by HCCS fit",
+                                      {{"hccs", "outside"}})),
+      registrations_(make_counter(*registry_, "ascend_plugin_registrations_total",
+                                  "Successful Register calls to the kubelet")),
+      streams_(make_counter(*registry_, "ascend_plugin_list_watch_streams_total",
+                            "ListAndWatch streams opened by the kubelet")),
       check_duration_(
           prometheus::BuildHistogram()
               .Name("ascend_plugin_health_check_duration_seconds")
@@ -54,36 +54,36 @@ PluginMetrics::PluginMetrics()
                                "(chip stays Healthy), critical, unknown (health value decides)")
                          .Register(*registry_)) {}
 
-std::chrono::steady_clock::duration PluginMetrics::SinceLastHealthCheck() const {
+std::chrono::steady_clock::duration PluginMetrics::since_last_health_check() const {
   const auto last = last_check_.load();
   if (last == 0) return std::chrono::steady_clock::duration::max();
   return std::chrono::steady_clock::now().time_since_epoch() -
          std::chrono::steady_clock::duration(last);
 }
 
-void PluginMetrics::Allocated(std::size_t chips) {
+void PluginMetrics::allocated(std::size_t chips) {
   allocations_.Increment();
   allocated_chips_.Increment(static_cast<double>(chips));
 }
 
-void PluginMetrics::AllocateRefused() {
+void PluginMetrics::allocate_refused() {
   refused_.Increment();
 }
 
-void PluginMetrics::PreferredAnswered(bool within_domains) {
+void PluginMetrics::preferred_answered(bool within_domains) {
   (within_domains ? preferred_within_ : preferred_outside_).Increment();
 }
 
-void PluginMetrics::StreamOpened() {
+void PluginMetrics::stream_opened() {
   streams_.Increment();
 }
 
-void PluginMetrics::Registered() {
+void PluginMetrics::registered() {
   registrations_.Increment();
 }
 
-void PluginMetrics::HealthChecked(std::chrono::nanoseconds duration,
-                                  const InventorySnapshot& snapshot) {
+void PluginMetrics::health_checked(std::chrono::nanoseconds duration,
+                                   const InventorySnapshot& snapshot) {
   int healthy = 0;
   for (const ChipStatus& chip : snapshot.chips)
     healthy += chip.healthy ? 1 : 0;
@@ -94,8 +94,8 @@ void PluginMetrics::HealthChecked(std::chrono::nanoseconds duration,
   std::set<FaultKey> now;
   for (const ChipStatus& chip : snapshot.chips) {
     for (const ChipFault& fault : chip.faults) {
-      now.emplace(DeviceId(chip.chip.physical_id), FaultCodeText(fault.code),
-                  std::string(FaultSeverityName(fault.severity)));
+      now.emplace(device_id(chip.chip.physical_id), fault_code_text(fault.code),
+                  std::string(fault_severity_name(fault.severity)));
     }
   }
   const std::lock_guard lock(faults_mu_);

@@ -39,14 +39,15 @@ class PluginMetrics final : public PluginEvents {
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
   /// Time since the last health check (for the liveness probe); large before the first one.
-  std::chrono::steady_clock::duration SinceLastHealthCheck() const;
+  std::chrono::steady_clock::duration since_last_health_check() const;
 
-  void Allocated(std::size_t chips) override;
-  void AllocateRefused() override;
-  void PreferredAnswered(bool within_domains) override;
-  void StreamOpened() override;
-  void Registered() override;
-  void HealthChecked(std::chrono::nanoseconds duration, const InventorySnapshot& snapshot) override;
+  void allocated(std::size_t chips) override;
+  void allocate_refused() override;
+  void preferred_answered(bool within_domains) override;
+  void stream_opened() override;
+  void registered() override;
+  void health_checked(std::chrono::nanoseconds duration,
+                      const InventorySnapshot& snapshot) override;
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

@@ -6,27 +6,27 @@
 namespace ascend::plugin {
 namespace {
 
-std::string Render(const PluginMetrics& metrics) {
+std::string render(const PluginMetrics& metrics) {
   return prometheus::TextSerializer().Serialize(metrics.registry()->Collect());
 }
 
 TEST(Metrics, EventsBecomeSeries) {
   PluginMetrics metrics;
-  EXPECT_GT(metrics.SinceLastHealthCheck(), std::chrono::hours(1));  // no check yet
+  EXPECT_GT(metrics.since_last_health_check(), std::chrono::hours(1));  // no check yet
 
   InventorySnapshot snapshot;
   snapshot.chips.resize(8);
   snapshot.chips[3].healthy = false;
-  metrics.HealthChecked(std::chrono::microseconds(250), snapshot);
-  metrics.Allocated(4);
-  metrics.Allocated(2);
-  metrics.AllocateRefused();
-  metrics.PreferredAnswered(true);
-  metrics.PreferredAnswered(false);
-  metrics.Registered();
-  metrics.StreamOpened();
+  metrics.health_checked(std::chrono::microseconds(250), snapshot);
+  metrics.allocated(4);
+  metrics.allocated(2);
+  metrics.allocate_refused();
+  metrics.preferred_answered(true);
+  metrics.preferred_answered(false);
+  metrics.registered();
+  metrics.stream_opened();
 
-  const std::string text = Render(metrics);
+  const std::string text = render(metrics);
   for (const char* line : {
            "ascend_plugin_devices{health=\"Healthy\"} 7",
            "ascend_plugin_devices{health=\"Unhealthy\"} 1",
@@ -41,7 +41,7 @@ TEST(Metrics, EventsBecomeSeries) {
        }) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
   }
-  EXPECT_LT(metrics.SinceLastHealthCheck(), std::chrono::hours(1));
+  EXPECT_LT(metrics.since_last_health_check(), std::chrono::hours(1));
 }
 
 TEST(Metrics, ChipFaultsAreSeriesWhileReported) {
@@ -52,8 +52,8 @@ TEST(Metrics, ChipFaultsAreSeriesWhileReported) {
   snapshot.chips[1].chip.physical_id = 1;
   snapshot.chips[1].faults = {{0x80E21007, FaultSeverity::kWarning},
                               {0x80CB8009, FaultSeverity::kUnknown}};
-  metrics.HealthChecked(std::chrono::microseconds(100), snapshot);
-  std::string text = Render(metrics);
+  metrics.health_checked(std::chrono::microseconds(100), snapshot);
+  std::string text = render(metrics);
   EXPECT_NE(text.find("ascend_plugin_devices{health=\"Healthy\"} 2"), std::string::npos) << text;
   for (const char* line : {
            "ascend_plugin_chip_faults{code=\"0x80E21007\",device=\"Ascend910-1\","
@@ -68,8 +68,8 @@ TEST(Metrics, ChipFaultsAreSeriesWhileReported) {
   snapshot.chips[1].faults = {{0x80CB8009, FaultSeverity::kUnknown}};
   snapshot.chips[0].healthy = false;
   snapshot.chips[0].faults = {{0x80E3A201, FaultSeverity::kCritical}};
-  metrics.HealthChecked(std::chrono::microseconds(100), snapshot);
-  text = Render(metrics);
+  metrics.health_checked(std::chrono::microseconds(100), snapshot);
+  text = render(metrics);
   EXPECT_EQ(text.find("0x80E21007"), std::string::npos) << text;
   EXPECT_NE(text.find("severity=\"unknown\"} 1"), std::string::npos) << text;
   EXPECT_NE(text.find("ascend_plugin_chip_faults{code=\"0x80E3A201\",device=\"Ascend910-0\","
@@ -79,8 +79,8 @@ TEST(Metrics, ChipFaultsAreSeriesWhileReported) {
 
   snapshot.chips[0].faults.clear();
   snapshot.chips[1].faults.clear();
-  metrics.HealthChecked(std::chrono::microseconds(100), snapshot);
-  EXPECT_EQ(Render(metrics).find("ascend_plugin_chip_faults{"), std::string::npos);
+  metrics.health_checked(std::chrono::microseconds(100), snapshot);
+  EXPECT_EQ(render(metrics).find("ascend_plugin_chip_faults{"), std::string::npos);
 }
 
 }  // namespace

@@ -1,8 +1,6 @@
 #include "plugin/registration.hpp"
 
 #include <grpcpp/grpcpp.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,9 +11,10 @@
 #include <string_view>
 
 #include "api/deviceplugin.grpc.pb.h"
-#include "plugin/log.hpp"
 
 namespace ascend::plugin {
+
+using kube::log::kv;
 namespace {
 
 constexpr std::uint32_t kDirEvents =
@@ -28,7 +27,7 @@ struct DirChange {
   bool watch_lost = false;       // the directory itself went away or events overflowed
 };
 
-DirChange DrainEvents(int fd, const RegistrationOptions& options) {
+DirChange drain_events(int fd, const RegistrationOptions& options) {
   alignas(inotify_event) std::array<char, 8192> buffer{};
   DirChange change;
   for (;;) {
@@ -56,7 +55,7 @@ DirChange DrainEvents(int fd, const RegistrationOptions& options) {
 
 }  // namespace
 
-Status RegisterWithKubelet(const RegistrationOptions& options) {
+Status register_with_kubelet(const RegistrationOptions& options) {
   const auto kubelet = options.socket_dir / options.kubelet_socket;
   grpc::ChannelArguments args;
   args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "localhost");
@@ -76,11 +75,10 @@ Status RegisterWithKubelet(const RegistrationOptions& options) {
   v1beta1::Empty reply;
   const grpc::Status status = stub->Register(&context, request, &reply);
   if (!status.ok()) {
-    return Error{ErrorCode::kUnavailable, "register at " + kubelet.string() +
-                                              " failed: " + status.error_message() + " (code " +
-                                              std::to_string(status.error_code()) + ")"};
+    return unavailable("register at " + kubelet.string() + " failed: " + status.error_message() +
+                       " (code " + std::to_string(status.error_code()) + ")");
   }
-  return Ok{};
+  return {};
 }
 
 Registrar::Registrar(RegistrationOptions options, ServeFn serve, PluginEvents* events)
@@ -89,35 +87,26 @@ Registrar::Registrar(RegistrationOptions options, ServeFn serve, PluginEvents* e
       events_(events != nullptr ? *events : no_events_) {}
 
 Registrar::~Registrar() {
-  Stop();
+  stop();
 }
 
-Registrar::FileId Registrar::Identify(const std::filesystem::path& path) {
+Registrar::FileId Registrar::identify(const std::filesystem::path& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return {};
   return FileId{st.st_dev, st.st_ino, st.st_ctim, true};
 }
 
-void Registrar::Start() {
-  if (thread_.joinable()) return;
-  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  thread_ = std::jthread([this](const std::stop_token& stop) { Run(stop); });
+void Registrar::start() {
+  loop_.start([this](const std::stop_token& stop) { run(stop); });
 }
 
-void Registrar::Stop() {
-  if (!thread_.joinable()) return;
-  thread_.request_stop();
-  const std::uint64_t one = 1;
-  if (::write(wake_fd_, &one, sizeof one) < 0) {
-    // The loop also wakes at its next timeout.
-  }
-  thread_.join();
-  ::close(wake_fd_);
-  wake_fd_ = -1;
+void Registrar::stop() {
+  if (!loop_.running()) return;
+  loop_.stop();
   registered_ = false;
 }
 
-void Registrar::Run(const std::stop_token& stop) {
+void Registrar::run(const std::stop_token& stop) {
   const auto plugin_path = options_.socket_dir / options_.plugin_socket;
   const auto kubelet_path = options_.socket_dir / options_.kubelet_socket;
   const int inotify_fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -141,10 +130,10 @@ void Registrar::Run(const std::stop_token& stop) {
     // after that cannot race with it. (Checked the other way round, our socket could vanish
     // between the check and Register, and the kubelet would hang dialling it until our
     // Register deadline: seen with the kubelet's own registration server.)
-    const bool kubelet_present = Identify(kubelet_path).exists;
-    if (!need_serve && !(Identify(plugin_path) == served)) {
-      log::Info("plugin socket gone (kubelet restarting?), serving again",
-                {log::kv("socket", plugin_path.string())});
+    const bool kubelet_present = identify(kubelet_path).exists;
+    if (!need_serve && !(identify(plugin_path) == served)) {
+      logger().info("plugin socket gone (kubelet restarting?), serving again",
+                    {kv("socket", plugin_path.string())});
       need_serve = true;
       registered_ = false;
       backoff = options_.initial_backoff;
@@ -155,10 +144,10 @@ void Registrar::Run(const std::stop_token& stop) {
       if (status.ok()) {
         need_serve = false;
         need_register = true;
-        served = Identify(plugin_path);
+        served = identify(plugin_path);
       } else {
-        log::Error("cannot serve", {log::kv("error", status.error().message),
-                                    log::kv("retry_in_ms", backoff.count())});
+        logger().error("cannot serve",
+                       {kv("error", status.error().message), kv("retry_in_ms", backoff.count())});
         wait = backoff;
         backoff = std::min(backoff * 2, options_.max_backoff);
       }
@@ -167,34 +156,34 @@ void Registrar::Run(const std::stop_token& stop) {
       // No kubelet yet (or it is restarting): its socket's creation wakes us through inotify;
       // the recheck interval covers a lost event.
       if (!waiting_logged) {
-        log::Info("waiting for the kubelet", {log::kv("kubelet", kubelet_path.string())});
+        logger().info("waiting for the kubelet", {kv("kubelet", kubelet_path.string())});
         waiting_logged = true;
       }
     } else if (!need_serve && need_register) {
       waiting_logged = false;
-      const Status status = RegisterWithKubelet(options_);
+      const Status status = register_with_kubelet(options_);
       if (status.ok()) {
         need_register = false;
         registered_ = true;
-        registered_at = Identify(kubelet_path);
+        registered_at = identify(kubelet_path);
         registrations_.fetch_add(1);
-        events_.Registered();
+        events_.registered();
         backoff = options_.initial_backoff;
-        log::Info("registered with kubelet",
-                  {log::kv("resource", options_.resource_name),
-                   log::kv("endpoint", options_.plugin_socket),
-                   log::kv("kubelet", kubelet_path.string()), log::kv("attempts", failures + 1)});
+        logger().info(
+            "registered with kubelet",
+            {kv("resource", options_.resource_name), kv("endpoint", options_.plugin_socket),
+             kv("kubelet", kubelet_path.string()), kv("attempts", failures + 1)});
         failures = 0;
       } else {
         // The first failure is worth a warning, then about one a minute (every 12th retry at
         // the 5 s ceiling); debug level in between.
         if (failures % 12 == 0) {
-          log::Warn("kubelet not reachable, will retry",
-                    {log::kv("error", status.error().message),
-                     log::kv("retry_in_ms", backoff.count()), log::kv("failures", failures + 1)});
+          logger().warn("kubelet not reachable, will retry",
+                        {kv("error", status.error().message), kv("retry_in_ms", backoff.count()),
+                         kv("failures", failures + 1)});
         } else {
-          log::Debug("register retry", {log::kv("error", status.error().message),
-                                        log::kv("retry_in_ms", backoff.count())});
+          logger().debug("register retry",
+                         {kv("error", status.error().message), kv("retry_in_ms", backoff.count())});
         }
         ++failures;
         wait = backoff;
@@ -202,13 +191,12 @@ void Registrar::Run(const std::stop_token& stop) {
       }
     }
 
-    std::array<pollfd, 2> fds{pollfd{wake_fd_, POLLIN, 0}, pollfd{inotify_fd, POLLIN, 0}};
-    const int ready = ::poll(fds.data(), inotify_fd >= 0 ? 2 : 1, static_cast<int>(wait.count()));
+    const bool events = loop_.wait(inotify_fd, wait);
     if (stop.stop_requested()) break;
 
     bool kubelet_created = false;
-    if (ready > 0 && inotify_fd >= 0 && (fds[1].revents & POLLIN) != 0) {
-      const DirChange change = DrainEvents(inotify_fd, options_);
+    if (events) {
+      const DirChange change = drain_events(inotify_fd, options_);
       kubelet_created = change.kubelet_created;
       if (change.watch_lost && watch >= 0) {
         ::inotify_rm_watch(inotify_fd, watch);
@@ -217,10 +205,10 @@ void Registrar::Run(const std::stop_token& stop) {
     }
     // A kubelet.sock other than the one we registered at means a new kubelet. (The creation
     // event alone is not enough: it may be queued from a restart we already handled.)
-    const FileId kubelet_now = Identify(kubelet_path);
+    const FileId kubelet_now = identify(kubelet_path);
     if (!need_register && !(kubelet_now == registered_at)) {
-      log::Info("kubelet socket changed (kubelet restarted or stopped), registering again",
-                {log::kv("kubelet", kubelet_path.string())});
+      logger().info("kubelet socket changed (kubelet restarted or stopped), registering again",
+                    {kv("kubelet", kubelet_path.string())});
       need_register = true;
       registered_ = false;
       backoff = options_.initial_backoff;

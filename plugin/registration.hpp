@@ -14,11 +14,12 @@
 #include <ctime>
 #include <filesystem>
 #include <functional>
+#include <stop_token>
 #include <string>
-#include <thread>
 
+#include "plugin/error.hpp"
 #include "plugin/events.hpp"
-#include "plugin/result.hpp"
+#include "plugin/wake_loop.hpp"
 
 namespace ascend::plugin {
 
@@ -40,7 +41,7 @@ using ServeFn = std::function<Status()>;
 /// Calls Register once on the kubelet at <socket_dir>/<kubelet_socket> (channel authority
 /// "localhost", as the kubelet's own clients use since kubernetes PR #112597).
 /// Errors: kUnavailable with the gRPC status when the kubelet is absent or refuses.
-Status RegisterWithKubelet(const RegistrationOptions& options);
+Status register_with_kubelet(const RegistrationOptions& options);
 
 /// Runs the serve-and-register loop on its own thread.
 class Registrar final {
@@ -52,9 +53,9 @@ class Registrar final {
   Registrar& operator=(const Registrar&) = delete;
 
   /// Starts the loop: serve, register, watch. Never gives up while running.
-  void Start();
+  void start();
   /// Stops and joins the loop. Does not stop the gRPC server (the caller owns it). Idempotent.
-  void Stop();
+  void stop();
 
   /// Successful Register calls so far.
   std::uint64_t registrations() const { return registrations_.load(); }
@@ -72,8 +73,8 @@ class Registrar final {
              changed.tv_nsec == o.changed.tv_nsec && exists == o.exists;
     }
   };
-  static FileId Identify(const std::filesystem::path& path);
-  void Run(const std::stop_token& stop);
+  static FileId identify(const std::filesystem::path& path);
+  void run(const std::stop_token& stop);
 
   const RegistrationOptions options_;
   const ServeFn serve_;
@@ -81,8 +82,7 @@ class Registrar final {
   PluginEvents& events_;
   std::atomic<std::uint64_t> registrations_{0};
   std::atomic<bool> registered_{false};
-  int wake_fd_ = -1;
-  std::jthread thread_;
+  WakeLoop loop_;  // the background thread; its stop() wakes run() at once
 };
 
 }  // namespace ascend::plugin

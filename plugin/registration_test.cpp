@@ -12,15 +12,15 @@
 #include "plugin/discovery/devfs.hpp"
 #include "plugin/health.hpp"
 #include "plugin/server.hpp"
-#include "tests/plugin/fake_kubelet.hpp"
-#include "tests/plugin/temp_dir.hpp"
+#include "plugin/testing/fake_host.hpp"
+#include "plugin/testing/fake_kubelet.hpp"
 
 namespace ascend::plugin {
 namespace {
 
 using namespace std::chrono_literals;
+using kube::testing::TempDir;
 using testing::FakeKubelet;
-using testing::TempDir;
 
 // The parts main() wires, on a temp directory and a fake device tree.
 class PluginStack {
@@ -32,13 +32,13 @@ class PluginStack {
         specs_(ContainerSpecOptions{root / "dev", {"davinci_manager"}, {}, false, true}),
         server_(inventory_, allocator_, specs_),
         registrar_(RegistrationOptions{root / "plugins"},
-                   [this, root] { return server_.Start(root / "plugins" / "Ascend910.sock"); }) {
-    monitor_.CheckNow();
+                   [this, root] { return server_.start(root / "plugins" / "Ascend910.sock"); }) {
+    monitor_.check_now();
   }
   ~PluginStack() {
-    registrar_.Stop();
-    server_.Stop();
-    monitor_.Stop();
+    registrar_.stop();
+    server_.stop();
+    monitor_.stop();
   }
   Registrar& registrar() { return registrar_; }
   HealthMonitor& monitor() { return monitor_; }
@@ -54,7 +54,7 @@ class PluginStack {
 };
 
 // The fake kubelet records a Register before the plugin sees the reply: wait for the plugin.
-bool Eventually(const std::function<bool()>& done) {
+bool eventually(const std::function<bool()>& done) {
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   while (!done()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
@@ -65,18 +65,13 @@ bool Eventually(const std::function<bool()>& done) {
 
 class RegistrationTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    testing::MakeDeviceTree(dir_ / "dev", 8);
-    std::filesystem::create_directories(dir_ / "plugins");
-  }
-
   // What the kubelet does after Register: dial the endpoint, read the device list.
-  static v1beta1::ListAndWatchResponse FirstList(v1beta1::DevicePlugin::Stub& stub) {
-    v1beta1::ListAndWatchResponse response = ListOnce(stub);
+  static v1beta1::ListAndWatchResponse first_list(v1beta1::DevicePlugin::Stub& stub) {
+    v1beta1::ListAndWatchResponse response = list_once(stub);
     EXPECT_GT(response.devices_size(), 0);
     return response;
   }
-  static v1beta1::ListAndWatchResponse ListOnce(v1beta1::DevicePlugin::Stub& stub) {
+  static v1beta1::ListAndWatchResponse list_once(v1beta1::DevicePlugin::Stub& stub) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + 10s);
     auto reader = stub.ListAndWatch(&context, v1beta1::Empty());
@@ -86,26 +81,26 @@ class RegistrationTest : public ::testing::Test {
     return response;
   }
 
-  TempDir dir_;
+  testing::FakeHost host_;
 };
 
 TEST_F(RegistrationTest, RegistersAndServesTheKubelet) {
-  FakeKubelet kubelet(dir_ / "plugins");
-  kubelet.Start();
-  PluginStack plugin(dir_.path());
-  plugin.registrar().Start();
+  FakeKubelet kubelet(host_.plugins());
+  kubelet.start();
+  PluginStack plugin(host_.root());
+  plugin.registrar().start();
 
-  const auto registration = kubelet.WaitForRegistration(1, 20s);
+  const auto registration = kubelet.wait_for_registration(1, 20s);
   ASSERT_TRUE(registration.has_value());
   EXPECT_EQ(registration->request.version(), "v1beta1");
   EXPECT_EQ(registration->request.endpoint(), "Ascend910.sock");
   EXPECT_EQ(registration->request.resource_name(), "huawei.com/Ascend910");
   EXPECT_TRUE(registration->request.options().get_preferred_allocation_available());
   EXPECT_EQ(registration->authority, "localhost");
-  EXPECT_TRUE(Eventually([&] { return plugin.registrar().registered(); }));
+  EXPECT_TRUE(eventually([&] { return plugin.registrar().registered(); }));
 
-  auto stub = kubelet.Dial(registration->request.endpoint());
-  const auto list = FirstList(*stub);
+  auto stub = kubelet.dial(registration->request.endpoint());
+  const auto list = first_list(*stub);
   ASSERT_EQ(list.devices_size(), 8);
   EXPECT_EQ(list.devices(0).id(), "Ascend910-0");
   EXPECT_EQ(list.devices(0).health(), "Healthy");
@@ -119,41 +114,41 @@ TEST_F(RegistrationTest, RegistersAndServesTheKubelet) {
 }
 
 TEST_F(RegistrationTest, WaitsForAnAbsentKubelet) {
-  PluginStack plugin(dir_.path());
-  plugin.registrar().Start();
+  PluginStack plugin(host_.root());
+  plugin.registrar().start();
   // No kubelet yet: the plugin serves and keeps retrying.
   std::this_thread::sleep_for(300ms);
   EXPECT_FALSE(plugin.registrar().registered());
-  EXPECT_TRUE(std::filesystem::exists(dir_ / "plugins/Ascend910.sock"));
+  EXPECT_TRUE(std::filesystem::exists(host_ / "plugins/Ascend910.sock"));
 
-  FakeKubelet kubelet(dir_ / "plugins");
-  kubelet.Start();
-  ASSERT_TRUE(kubelet.WaitForRegistration(1, 20s).has_value());
+  FakeKubelet kubelet(host_.plugins());
+  kubelet.start();
+  ASSERT_TRUE(kubelet.wait_for_registration(1, 20s).has_value());
 }
 
 TEST_F(RegistrationTest, RetriesWhileTheKubeletRefuses) {
-  FakeKubelet kubelet(dir_ / "plugins");
+  FakeKubelet kubelet(host_.plugins());
   kubelet.set_reject(true);
-  kubelet.Start();
-  PluginStack plugin(dir_.path());
-  plugin.registrar().Start();
+  kubelet.start();
+  PluginStack plugin(host_.root());
+  plugin.registrar().start();
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(kubelet.registrations(), 0U);
   kubelet.set_reject(false);
-  ASSERT_TRUE(kubelet.WaitForRegistration(1, 20s).has_value());
-  EXPECT_TRUE(Eventually([&] { return plugin.registrar().registrations() == 1U; }));
+  ASSERT_TRUE(kubelet.wait_for_registration(1, 20s).has_value());
+  EXPECT_TRUE(eventually([&] { return plugin.registrar().registrations() == 1U; }));
 }
 
 TEST_F(RegistrationTest, KubeletRestartsAreSurvivedWithinTwoSeconds) {
-  FakeKubelet kubelet(dir_ / "plugins");
-  kubelet.Start();
-  PluginStack plugin(dir_.path());
-  plugin.registrar().Start();
-  ASSERT_TRUE(kubelet.WaitForRegistration(1, 20s).has_value());
+  FakeKubelet kubelet(host_.plugins());
+  kubelet.start();
+  PluginStack plugin(host_.root());
+  plugin.registrar().start();
+  ASSERT_TRUE(kubelet.wait_for_registration(1, 20s).has_value());
 
   for (std::size_t restart = 1; restart <= 3; ++restart) {
-    const auto created = kubelet.Restart();  // deletes every socket, recreates kubelet.sock
-    const auto registration = kubelet.WaitForRegistrationSince(created, 20s);
+    const auto created = kubelet.restart();  // deletes every socket, recreates kubelet.sock
+    const auto registration = kubelet.wait_for_registration_since(created, 20s);
     ASSERT_TRUE(registration.has_value()) << "restart " << restart;
     const auto took =
         std::chrono::duration_cast<std::chrono::milliseconds>(registration->at - created);
@@ -163,29 +158,29 @@ TEST_F(RegistrationTest, KubeletRestartsAreSurvivedWithinTwoSeconds) {
                 static_cast<long long>(took.count()));
     // And the new kubelet reaches a serving plugin. (The plugin may serve once more if the
     // restart deleted a socket it had just made; a real kubelet then gets another Register.)
-    EXPECT_TRUE(Eventually([&] {
-      auto stub = kubelet.Dial("Ascend910.sock");
-      return ListOnce(*stub).devices_size() == 8;
+    EXPECT_TRUE(eventually([&] {
+      auto stub = kubelet.dial("Ascend910.sock");
+      return list_once(*stub).devices_size() == 8;
     })) << "restart "
         << restart;
   }
 }
 
 TEST_F(RegistrationTest, KubeletSeesAVanishedChipAsUnhealthy) {
-  FakeKubelet kubelet(dir_ / "plugins");
-  kubelet.Start();
-  PluginStack plugin(dir_.path());
-  plugin.monitor().Start();
-  plugin.registrar().Start();
-  ASSERT_TRUE(kubelet.WaitForRegistration(1, 20s).has_value());
+  FakeKubelet kubelet(host_.plugins());
+  kubelet.start();
+  PluginStack plugin(host_.root());
+  plugin.monitor().start();
+  plugin.registrar().start();
+  ASSERT_TRUE(kubelet.wait_for_registration(1, 20s).has_value());
 
-  auto stub = kubelet.Dial("Ascend910.sock");
+  auto stub = kubelet.dial("Ascend910.sock");
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + 20s);
   auto reader = stub->ListAndWatch(&context, v1beta1::Empty());
   v1beta1::ListAndWatchResponse response;
   ASSERT_TRUE(reader->Read(&response));
-  std::filesystem::remove(dir_ / "dev/davinci2");
+  std::filesystem::remove(host_ / "dev/davinci2");
   ASSERT_TRUE(reader->Read(&response));  // pushed by inotify, not the hour-long poll
   for (const auto& device : response.devices()) {
     EXPECT_EQ(device.health(), device.id() == "Ascend910-2" ? "Unhealthy" : "Healthy");
@@ -194,7 +189,7 @@ TEST_F(RegistrationTest, KubeletSeesAVanishedChipAsUnhealthy) {
 }
 
 TEST_F(RegistrationTest, RegisterWithoutKubeletIsAClearError) {
-  const Status status = RegisterWithKubelet(RegistrationOptions{dir_ / "plugins"});
+  const Status status = register_with_kubelet(RegistrationOptions{host_.plugins()});
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.error().message.find("kubelet.sock"), std::string::npos);
 }

@@ -6,53 +6,38 @@
 #include <vector>
 
 #include "api/deviceplugin.grpc.pb.h"
-#include "plugin/log.hpp"
+#include "plugin/comma_list.hpp"
 
 namespace ascend::plugin {
+
+using kube::log::kv;
 namespace {
 
 constexpr std::chrono::milliseconds kStreamPoll{1000};  // how often a stream checks its client
 
-grpc::StatusCode ToGrpc(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument:
-      return grpc::StatusCode::INVALID_ARGUMENT;
-    case ErrorCode::kFailedPrecondition:
-      return grpc::StatusCode::FAILED_PRECONDITION;
-    case ErrorCode::kUnavailable:
-      return grpc::StatusCode::UNAVAILABLE;
-    case ErrorCode::kInternal:
-      break;
-  }
+// The plugin's error reasons (plugin/error.hpp) are named after the gRPC codes they stand for.
+grpc::StatusCode to_grpc(const Error& error) {
+  if (error.reason == kInvalidArgument) return grpc::StatusCode::INVALID_ARGUMENT;
+  if (error.reason == kFailedPrecondition) return grpc::StatusCode::FAILED_PRECONDITION;
+  if (error.reason == kUnavailable) return grpc::StatusCode::UNAVAILABLE;
   return grpc::StatusCode::INTERNAL;
 }
 
-void Fill(const InventorySnapshot& snapshot, v1beta1::ListAndWatchResponse& out) {
+void fill_devices(const InventorySnapshot& snapshot, v1beta1::ListAndWatchResponse& out) {
   for (const ChipStatus& chip : snapshot.chips) {
     v1beta1::Device* device = out.add_devices();
-    device->set_id(DeviceId(chip.chip.physical_id));
+    device->set_id(device_id(chip.chip.physical_id));
     device->set_health(chip.healthy ? "Healthy" : "Unhealthy");
   }
 }
 
-std::string JoinIds(const google::protobuf::RepeatedPtrField<std::string>& ids) {
-  std::string out;
-  for (const auto& id : ids)
-    out += (out.empty() ? "" : ",") + id;
-  return out;
-}
-
-// Parses kubelet device IDs into physical ids; nullopt names the first bad one in *bad.
-std::optional<std::vector<int>> ParseIds(const google::protobuf::RepeatedPtrField<std::string>& ids,
-                                         std::string* bad) {
+// The physical ids inside kubelet device IDs. Errors: parse_device_id's, for the first bad ID.
+Result<std::vector<int>> parse_ids(const google::protobuf::RepeatedPtrField<std::string>& ids) {
   std::vector<int> out;
   for (const auto& id : ids) {
-    const auto physical = PhysicalIdFromDeviceId(id);
-    if (!physical) {
-      *bad = id;
-      return std::nullopt;
-    }
-    out.push_back(*physical);
+    const Result<int> physical = parse_device_id(id);
+    if (!physical.ok()) return physical.error();
+    out.push_back(physical.value());
   }
   return out;
 }
@@ -61,6 +46,9 @@ std::optional<std::vector<int>> ParseIds(const google::protobuf::RepeatedPtrFiel
 
 class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
  public:
+  // The overrides below keep the PascalCase names protoc generates from deviceplugin.proto
+  // (ListAndWatch, Allocate, ...): gRPC's generated base class fixes them. Every other
+  // function in the plugin is snake_case.
   Service(PluginServer& owner, std::stop_token stop) : owner_(owner), stop_(std::move(stop)) {}
 
   grpc::Status GetDevicePluginOptions(grpc::ServerContext* /*context*/,
@@ -71,25 +59,25 @@ class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
     return grpc::Status::OK;
   }
 
-  // Sends the full list at once and again on every change, until the client or Stop() ends it.
+  // Sends the full list at once and again on every change, until the client or stop() ends it.
   grpc::Status ListAndWatch(grpc::ServerContext* context, const v1beta1::Empty* /*request*/,
                             grpc::ServerWriter<v1beta1::ListAndWatchResponse>* writer) override {
-    owner_.events_.StreamOpened();
-    InventorySnapshot snapshot = owner_.inventory_.Snapshot();
-    log::Info("list-and-watch opened",
-              {log::kv("devices", snapshot.chips.size()), log::kv("version", snapshot.version)});
+    owner_.events_.stream_opened();
+    InventorySnapshot snapshot = owner_.inventory_.snapshot();
+    logger().info("list-and-watch opened",
+                  {kv("devices", snapshot.chips.size()), kv("version", snapshot.version)});
     for (;;) {
       v1beta1::ListAndWatchResponse response;
-      Fill(snapshot, response);
+      fill_devices(snapshot, response);
       if (!writer->Write(response)) break;
       std::optional<InventorySnapshot> next;
       while (!next && !stop_.stop_requested() && !context->IsCancelled()) {
-        next = owner_.inventory_.WaitForChange(snapshot.version, kStreamPoll, stop_);
+        next = owner_.inventory_.wait_for_change(snapshot.version, kStreamPoll, stop_);
       }
       if (!next) break;
       snapshot = std::move(*next);
     }
-    log::Info("list-and-watch closed", {log::kv("stopping", stop_.stop_requested())});
+    logger().info("list-and-watch closed", {kv("stopping", stop_.stop_requested())});
     return grpc::Status::OK;
   }
 
@@ -97,33 +85,30 @@ class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
                                       const v1beta1::PreferredAllocationRequest* request,
                                       v1beta1::PreferredAllocationResponse* response) override {
     for (const auto& container : request->container_requests()) {
-      std::string bad;
-      auto available = ParseIds(container.available_deviceids(), &bad);
-      auto must = ParseIds(container.must_include_deviceids(), &bad);
-      if (!available || !must) {
-        return {grpc::StatusCode::INVALID_ARGUMENT,
-                "device ID \"" + bad + "\" is not of the form Ascend910-<physical id>"};
-      }
-      auto choice = owner_.allocator_.Choose(
-          PreferredRequest{std::move(*available), std::move(*must), container.allocation_size()});
+      auto available = parse_ids(container.available_deviceids());
+      if (!available.ok()) return {to_grpc(available.error()), available.error().message};
+      auto must = parse_ids(container.must_include_deviceids());
+      if (!must.ok()) return {to_grpc(must.error()), must.error().message};
+      auto choice = owner_.allocator_.choose(PreferredRequest{
+          std::move(available).value(), std::move(must).value(), container.allocation_size()});
       if (!choice.ok()) {
-        log::Warn("preferred allocation refused", {log::kv("size", container.allocation_size()),
-                                                   log::kv("error", choice.error().message)});
-        return {ToGrpc(choice.error().code), choice.error().message};
+        logger().warn("preferred allocation refused", {kv("size", container.allocation_size()),
+                                                       kv("error", choice.error().message)});
+        return {to_grpc(choice.error()), choice.error().message};
       }
       auto* out = response->add_container_responses();
       for (int id : choice.value().chips)
-        out->add_deviceids(DeviceId(id));
-      owner_.events_.PreferredAnswered(choice.value().within_domains);
+        out->add_deviceids(device_id(id));
+      owner_.events_.preferred_answered(choice.value().within_domains);
       if (!choice.value().within_domains || !choice.value().valid_size) {
-        log::Warn("preferred allocation outside HCCS rules",
-                  {log::kv("size", container.allocation_size()),
-                   log::kv("topology", owner_.allocator_.topology().Name()),
-                   log::kv("valid_size", choice.value().valid_size),
-                   log::kv("devices", JoinIds(out->deviceids()))});
+        logger().warn(
+            "preferred allocation outside HCCS rules",
+            {kv("size", container.allocation_size()),
+             kv("topology", owner_.allocator_.topology().name()),
+             kv("valid_size", choice.value().valid_size), kv("devices", join(out->deviceids()))});
       } else {
-        log::Debug("preferred allocation", {log::kv("size", container.allocation_size()),
-                                            log::kv("devices", JoinIds(out->deviceids()))});
+        logger().debug("preferred allocation", {kv("size", container.allocation_size()),
+                                                kv("devices", join(out->deviceids()))});
       }
     }
     return grpc::Status::OK;
@@ -131,16 +116,16 @@ class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
 
   grpc::Status Allocate(grpc::ServerContext* /*context*/, const v1beta1::AllocateRequest* request,
                         v1beta1::AllocateResponse* response) override {
-    const InventorySnapshot snapshot = owner_.inventory_.Snapshot();
+    const InventorySnapshot snapshot = owner_.inventory_.snapshot();
     for (const auto& container : request->container_requests()) {
       const std::vector<std::string> ids(container.devices_ids().begin(),
                                          container.devices_ids().end());
-      auto spec = owner_.specs_.Build(ids, snapshot);
+      auto spec = owner_.specs_.build(ids, snapshot);
       if (!spec.ok()) {
-        owner_.events_.AllocateRefused();
-        log::Warn("allocate refused", {log::kv("devices", JoinIds(container.devices_ids())),
-                                       log::kv("error", spec.error().message)});
-        return {ToGrpc(spec.error().code), spec.error().message};
+        owner_.events_.allocate_refused();
+        logger().warn("allocate refused", {kv("devices", join(container.devices_ids())),
+                                           kv("error", spec.error().message)});
+        return {to_grpc(spec.error()), spec.error().message};
       }
       auto* out = response->add_container_responses();
       for (const DeviceNode& node : spec.value().devices) {
@@ -157,10 +142,10 @@ class PluginServer::Service final : public v1beta1::DevicePlugin::Service {
       }
       for (const auto& [name, value] : spec.value().envs)
         (*out->mutable_envs())[name] = value;
-      owner_.events_.Allocated(ids.size());
-      log::Info("allocate", {log::kv("devices", JoinIds(container.devices_ids())),
-                             log::kv("visible", spec.value().envs.at("ASCEND_VISIBLE_DEVICES")),
-                             log::kv("mounts", spec.value().mounts.size())});
+      owner_.events_.allocated(ids.size());
+      logger().info("allocate", {kv("devices", join(container.devices_ids())),
+                                 kv("visible", spec.value().envs.at("ASCEND_VISIBLE_DEVICES")),
+                                 kv("mounts", spec.value().mounts.size())});
     }
     return grpc::Status::OK;
   }
@@ -184,12 +169,12 @@ PluginServer::PluginServer(const Inventory& inventory, const Allocator& allocato
       events_(events != nullptr ? *events : no_events_) {}
 
 PluginServer::~PluginServer() {
-  Stop();
+  stop();
 }
 
-Status PluginServer::Start(const std::filesystem::path& socket_path) {
+Status PluginServer::start(const std::filesystem::path& socket_path) {
   const std::lock_guard lock(mu_);
-  StopLocked();
+  stop_locked();
   std::error_code ec;
   std::filesystem::remove(socket_path, ec);  // a stale socket from an earlier run
 
@@ -200,22 +185,22 @@ Status PluginServer::Start(const std::filesystem::path& socket_path) {
   builder.RegisterService(service.get());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server) {
-    return Error{ErrorCode::kUnavailable, "cannot serve on unix:" + socket_path.string() +
-                                              " (does the directory exist and is it writable?)"};
+    return unavailable("cannot serve on unix:" + socket_path.string() +
+                       " (does the directory exist and is it writable?)");
   }
   service_ = std::move(service);
   grpc_server_ = std::move(server);
   socket_path_ = socket_path;
-  log::Info("serving device plugin", {log::kv("socket", socket_path.string())});
-  return Ok{};
+  logger().info("serving device plugin", {kv("socket", socket_path.string())});
+  return {};
 }
 
-void PluginServer::Stop() {
+void PluginServer::stop() {
   const std::lock_guard lock(mu_);
-  StopLocked();
+  stop_locked();
 }
 
-void PluginServer::StopLocked() {
+void PluginServer::stop_locked() {
   if (!grpc_server_) return;
   streams_stop_.request_stop();
   grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
@@ -224,7 +209,7 @@ void PluginServer::StopLocked() {
   service_.reset();
   std::error_code ec;
   std::filesystem::remove(socket_path_, ec);
-  log::Info("stopped serving", {log::kv("socket", socket_path_.string())});
+  logger().info("stopped serving", {kv("socket", socket_path_.string())});
 }
 
 bool PluginServer::serving() const {

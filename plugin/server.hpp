@@ -10,9 +10,9 @@
 
 #include "plugin/allocator.hpp"
 #include "plugin/container_spec.hpp"
+#include "plugin/error.hpp"
 #include "plugin/events.hpp"
 #include "plugin/inventory.hpp"
-#include "plugin/result.hpp"
 
 namespace grpc {
 class Server;
@@ -33,17 +33,17 @@ class PluginServer final {
 
   /// Serves on unix:<socket_path>, replacing a stale file there. Stops a previous serving first.
   /// Errors: kUnavailable when gRPC cannot listen (missing directory, permissions).
-  Status Start(const std::filesystem::path& socket_path);
+  Status start(const std::filesystem::path& socket_path);
 
   /// Ends open ListAndWatch streams, stops serving and removes the socket file. Idempotent.
-  void Stop();
+  void stop();
 
   /// True between a successful Start and Stop.
   bool serving() const;
 
  private:
   class Service;
-  void StopLocked();
+  void stop_locked();
 
   const Inventory& inventory_;
   const Allocator& allocator_;

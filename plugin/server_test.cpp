@@ -4,14 +4,14 @@
 #include <gtest/gtest.h>
 
 #include "api/deviceplugin.grpc.pb.h"
-#include "tests/plugin/temp_dir.hpp"
+#include "plugin/testing/fake_host.hpp"
 
 namespace ascend::plugin {
 namespace {
 
-using testing::TempDir;
+using kube::testing::TempDir;
 
-std::vector<ChipStatus> Chips(int n, int sick = -1) {
+std::vector<ChipStatus> make_chips(int n, int sick = -1) {
   std::vector<ChipStatus> out(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     out[static_cast<std::size_t>(i)].chip.physical_id = i;
@@ -21,7 +21,7 @@ std::vector<ChipStatus> Chips(int n, int sick = -1) {
   return out;
 }
 
-std::map<std::string, std::string> Health(const v1beta1::ListAndWatchResponse& response) {
+std::map<std::string, std::string> health_by_id(const v1beta1::ListAndWatchResponse& response) {
   std::map<std::string, std::string> out;
   for (const auto& d : response.devices())
     out[d.id()] = d.health();
@@ -31,14 +31,14 @@ std::map<std::string, std::string> Health(const v1beta1::ListAndWatchResponse& r
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::MakeDeviceTree(dir_ / "dev", 8);
-    inventory_.Update(Chips(8));
+    testing::make_device_tree(dir_ / "dev", 8);
+    inventory_.update(make_chips(8));
     ContainerSpecOptions options;
     options.device_root = dir_ / "dev";
     options.allow_regular_files = true;
     specs_ = std::make_unique<ContainerSpecBuilder>(options);
     server_ = std::make_unique<PluginServer>(inventory_, allocator_, *specs_, &events_);
-    ASSERT_TRUE(server_->Start(socket()).ok());
+    ASSERT_TRUE(server_->start(socket()).ok());
     grpc::ChannelArguments args;
     args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "localhost");
     stub_ = v1beta1::DevicePlugin::NewStub(grpc::CreateCustomChannel(
@@ -48,10 +48,10 @@ class ServerTest : public ::testing::Test {
   std::filesystem::path socket() const { return dir_ / "Ascend910.sock"; }
 
   struct Counting : PluginEvents {
-    void Allocated(std::size_t chips) override { allocated += chips; }
-    void AllocateRefused() override { ++refused; }
-    void PreferredAnswered(bool within) override { within ? ++within_domains : ++outside; }
-    std::atomic<std::size_t> allocated{0};
+    void allocated(std::size_t chips) override { chips_allocated += chips; }
+    void allocate_refused() override { ++refused; }
+    void preferred_answered(bool within) override { within ? ++within_domains : ++outside; }
+    std::atomic<std::size_t> chips_allocated{0};
     std::atomic<int> refused{0};
     std::atomic<int> within_domains{0};
     std::atomic<int> outside{0};
@@ -80,19 +80,19 @@ TEST_F(ServerTest, ListAndWatchSendsTheFullListOnEveryChange) {
   v1beta1::ListAndWatchResponse response;
   ASSERT_TRUE(reader->Read(&response));
   ASSERT_EQ(response.devices_size(), 8);
-  EXPECT_EQ(Health(response)["Ascend910-3"], "Healthy");
+  EXPECT_EQ(health_by_id(response)["Ascend910-3"], "Healthy");
 
-  inventory_.Update(Chips(8, 3));
+  inventory_.update(make_chips(8, 3));
   ASSERT_TRUE(reader->Read(&response));
   EXPECT_EQ(response.devices_size(), 8);
-  EXPECT_EQ(Health(response)["Ascend910-3"], "Unhealthy");
-  EXPECT_EQ(Health(response)["Ascend910-2"], "Healthy");
+  EXPECT_EQ(health_by_id(response)["Ascend910-3"], "Unhealthy");
+  EXPECT_EQ(health_by_id(response)["Ascend910-2"], "Healthy");
 
-  inventory_.Update(Chips(8));  // the chip recovers
+  inventory_.update(make_chips(8));  // the chip recovers
   ASSERT_TRUE(reader->Read(&response));
-  EXPECT_EQ(Health(response)["Ascend910-3"], "Healthy");
+  EXPECT_EQ(health_by_id(response)["Ascend910-3"], "Healthy");
 
-  server_->Stop();  // ends the stream rather than hanging the kubelet's reader
+  server_->stop();  // ends the stream rather than hanging the kubelet's reader
   EXPECT_FALSE(reader->Read(&response));
   EXPECT_FALSE(std::filesystem::exists(socket()));
 }
@@ -118,11 +118,11 @@ TEST_F(ServerTest, AllocateAnswersEveryContainer) {
   EXPECT_EQ(two.envs().at("ASCEND_VISIBLE_DEVICES"), "4,5");
   EXPECT_EQ(two.envs().at("ASCEND_RT_VISIBLE_DEVICES"), "0,1");
   EXPECT_EQ(two.devices_size(), 2 + 3);  // two chips and the three shared nodes
-  EXPECT_EQ(events_.allocated.load(), 3U);
+  EXPECT_EQ(events_.chips_allocated.load(), 3U);
 }
 
 TEST_F(ServerTest, AllocateRefusesUnknownAndUnhealthyChipsAndKeepsServing) {
-  inventory_.Update(Chips(8, 6));
+  inventory_.update(make_chips(8, 6));
   for (const auto& [id, code] : std::vector<std::pair<std::string, grpc::StatusCode>>{
            {"Ascend910-12", grpc::StatusCode::INVALID_ARGUMENT},
            {"Ascend910-6", grpc::StatusCode::FAILED_PRECONDITION},
@@ -176,7 +176,7 @@ TEST_F(ServerTest, PreferredAllocationRejectsBadRequests) {
 
 TEST_F(ServerTest, RestartsOnTheSameSocket) {
   std::filesystem::remove(socket());  // what a restarting kubelet does
-  ASSERT_TRUE(server_->Start(socket()).ok());
+  ASSERT_TRUE(server_->start(socket()).ok());
   EXPECT_TRUE(server_->serving());
   grpc::ClientContext context;
   v1beta1::DevicePluginOptions options;
@@ -185,7 +185,7 @@ TEST_F(ServerTest, RestartsOnTheSameSocket) {
 
 TEST_F(ServerTest, StartFailsClearlyWithoutTheDirectory) {
   PluginServer other(inventory_, allocator_, *specs_);
-  const Status status = other.Start(dir_ / "missing" / "x.sock");
+  const Status status = other.start(dir_ / "missing" / "x.sock");
   ASSERT_FALSE(status.ok());
   EXPECT_NE(status.error().message.find("cannot serve"), std::string::npos);
   EXPECT_FALSE(other.serving());

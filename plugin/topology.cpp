@@ -17,12 +17,12 @@ int Topology::domain_size() const {
   return 0;
 }
 
-int Topology::DomainOf(int physical_id) const {
+int Topology::domain_of(int physical_id) const {
   const int size = domain_size();
   return size == 0 ? 0 : physical_id / size;
 }
 
-bool Topology::ValidSize(int n) const {
+bool Topology::valid_size(int n) const {
   if (n < 1) return false;
   switch (kind_) {
     case TopologyKind::kRing4:
@@ -37,7 +37,7 @@ bool Topology::ValidSize(int n) const {
   return true;
 }
 
-std::string_view Topology::Name() const {
+std::string_view Topology::name() const {
   switch (kind_) {
     case TopologyKind::kRing4:
       return "910a-ring4";
@@ -51,7 +51,7 @@ std::string_view Topology::Name() const {
   return "flat";
 }
 
-std::optional<TopologyKind> ParseTopologyKind(std::string_view text) {
+std::optional<TopologyKind> parse_topology_kind(std::string_view text) {
   if (text == "flat") return TopologyKind::kFlat;
   if (text == "910a-ring4") return TopologyKind::kRing4;
   if (text == "910b-module8") return TopologyKind::kModule8;
@@ -59,18 +59,18 @@ std::optional<TopologyKind> ParseTopologyKind(std::string_view text) {
   return std::nullopt;
 }
 
-TopologyKind InferTopology(ChipModel model, const std::vector<int>& physical_ids) {
+TopologyKind infer_topology(ChipModel model, const std::vector<int>& physical_ids) {
   if (model == ChipModel::k910A) return TopologyKind::kRing4;
   const bool beyond_eight =
       std::any_of(physical_ids.begin(), physical_ids.end(), [](int id) { return id >= 8; });
   return beyond_eight ? TopologyKind::kBox16 : TopologyKind::kModule8;
 }
 
-ChipModel ResolveChipModel(std::optional<ChipModel> configured,
-                           const std::vector<ChipStatus>& chips) {
+ChipModel resolve_chip_model(std::optional<ChipModel> configured,
+                             const std::vector<ChipStatus>& chips) {
   if (configured) return *configured;
   for (const ChipStatus& status : chips) {
-    if (!status.chip.name.empty()) return ModelFromChipName(status.chip.name);
+    if (!status.chip.name.empty()) return model_from_chip_name(status.chip.name);
   }
   return ChipModel::kUnknown;
 }

@@ -33,27 +33,27 @@ class Topology final {
   /// Chips per HCCS domain (0 for kFlat: unbounded).
   int domain_size() const;
   /// The HCCS domain a physical chip belongs to.
-  int DomainOf(int physical_id) const;
+  int domain_of(int physical_id) const;
   /// Whether a request for n chips is allowed by this layout (n >= 1).
-  bool ValidSize(int n) const;
+  bool valid_size(int n) const;
   /// Printable name, e.g. "910b-module8".
-  std::string_view Name() const;
+  std::string_view name() const;
 
  private:
   TopologyKind kind_;
 };
 
 /// Parses a layout name: "flat", "910a-ring4", "910b-module8", "box16"; nullopt otherwise.
-std::optional<TopologyKind> ParseTopologyKind(std::string_view text);
+std::optional<TopologyKind> parse_topology_kind(std::string_view text);
 
 /// The layout for a host from what discovery found: the chip model and the physical ids.
 /// An unknown model is taken as 910B (the chip this project targets); a 910B or A3 host with a
 /// chip id of 8 or above is a 16-chip box.
-TopologyKind InferTopology(ChipModel model, const std::vector<int>& physical_ids);
+TopologyKind infer_topology(ChipModel model, const std::vector<int>& physical_ids);
 
 /// The model of a host: the configured one, else the first chip name discovery reported
-/// (ModelFromChipName), else kUnknown.
-ChipModel ResolveChipModel(std::optional<ChipModel> configured,
-                           const std::vector<ChipStatus>& chips);
+/// (model_from_chip_name), else kUnknown.
+ChipModel resolve_chip_model(std::optional<ChipModel> configured,
+                             const std::vector<ChipStatus>& chips);
 
 }  // namespace ascend::plugin

@@ -27,14 +27,14 @@ namespace {
 constexpr int kMaxCards = 64;
 constexpr unsigned int kMaxErrorCodes = 128;
 
-std::string CallFailed(const char* function, int rc) {
+std::string call_failed(const char* function, int rc) {
   return std::string(function) + " returned " + std::to_string(rc);
 }
 
 // Resolves one symbol into a typed function pointer. dlsym returns void*; converting it to a
 // function pointer is what POSIX specifies for dlsym, so the cast is the sanctioned one.
 template <typename Fn>
-bool Resolve(void* handle, const char* name, Fn& out, std::string& missing) {
+bool resolve(void* handle, const char* name, Fn& out, std::string& missing) {
   void* symbol = ::dlsym(handle, name);
   if (symbol == nullptr) {
     if (!missing.empty()) missing += ", ";
@@ -45,32 +45,32 @@ bool Resolve(void* handle, const char* name, Fn& out, std::string& missing) {
   return true;
 }
 
-std::string ChipName(const dcmi_chip_info& info) {
+std::string chip_name(const dcmi_chip_info& info) {
   const auto* begin = reinterpret_cast<const char*>(info.chip_name);  // NOLINT
   return std::string(begin, ::strnlen(begin, sizeof info.chip_name));
 }
 
 }  // namespace
 
-bool DcmiHealthIsUsable(unsigned int health) {
+bool dcmi_health_is_usable(unsigned int health) {
   return health == 0 || health == 1;
 }
 
 DcmiDiscovery::DcmiDiscovery(DcmiOptions options) : options_(std::move(options)) {}
 
 DcmiDiscovery::~DcmiDiscovery() {
-  Unload();
+  unload();
 }
 
-void DcmiDiscovery::Unload() {
+void DcmiDiscovery::unload() {
   if (handle_ != nullptr) ::dlclose(handle_);
   handle_ = nullptr;
   api_.reset();
   library_path_.clear();
 }
 
-Status DcmiDiscovery::Load() {
-  if (handle_ != nullptr) return Ok{};
+Status DcmiDiscovery::load() {
+  if (handle_ != nullptr) return {};
   std::vector<std::string> candidates;
   for (const auto& dir : options_.library_dirs) {
     candidates.push_back((dir / "libdcmi.so").string());
@@ -90,47 +90,46 @@ Status DcmiDiscovery::Load() {
     tried += (tried.empty() ? "" : "; ") + (why != nullptr ? std::string(why) : candidate);
   }
   if (handle == nullptr) {
-    return Error{
-        ErrorCode::kUnavailable,
+    return unavailable(
         "cannot load libdcmi.so (is the Ascend driver installed? see --driver-lib-dirs): " +
-            (tried.empty() ? std::string("no directories configured") : tried)};
+        (tried.empty() ? std::string("no directories configured") : tried));
   }
 
   auto api = std::make_unique<Api>();
   std::string missing;
-  Resolve(handle, "dcmi_init", api->init, missing);
-  Resolve(handle, "dcmi_get_card_num_list", api->get_card_num_list, missing);
-  Resolve(handle, "dcmi_get_device_num_in_card", api->get_device_num_in_card, missing);
-  Resolve(handle, "dcmi_get_device_logic_id", api->get_device_logic_id, missing);
-  Resolve(handle, "dcmi_get_device_phyid_from_logicid", api->get_device_phyid_from_logicid,
-          missing);
-  Resolve(handle, "dcmi_get_device_health", api->get_device_health, missing);
-  Resolve(handle, "dcmi_get_device_errorcode_v2", api->get_device_errorcode_v2, missing);
-  Resolve(handle, "dcmi_get_device_chip_info", api->get_device_chip_info, missing);
-  if (!missing.empty()) {
+  // Every symbol is looked up (not only up to the first missing one) so the error lists them all.
+  bool complete = resolve(handle, "dcmi_init", api->init, missing);
+  complete &= resolve(handle, "dcmi_get_card_num_list", api->get_card_num_list, missing);
+  complete &= resolve(handle, "dcmi_get_device_num_in_card", api->get_device_num_in_card, missing);
+  complete &= resolve(handle, "dcmi_get_device_logic_id", api->get_device_logic_id, missing);
+  complete &= resolve(handle, "dcmi_get_device_phyid_from_logicid",
+                      api->get_device_phyid_from_logicid, missing);
+  complete &= resolve(handle, "dcmi_get_device_health", api->get_device_health, missing);
+  complete &=
+      resolve(handle, "dcmi_get_device_errorcode_v2", api->get_device_errorcode_v2, missing);
+  complete &= resolve(handle, "dcmi_get_device_chip_info", api->get_device_chip_info, missing);
+  if (!complete) {
     ::dlclose(handle);
-    return Error{ErrorCode::kUnavailable,
-                 loaded + " lacks " + missing + " (driver too old, or not the DCMI library)"};
+    return unavailable(loaded + " lacks " + missing + " (driver too old, or not the DCMI library)");
   }
   const int rc = api->init();
   if (rc != 0) {
     ::dlclose(handle);
-    return Error{ErrorCode::kUnavailable,
-                 CallFailed("dcmi_init", rc) + " from " + loaded +
-                     " (driver not running? check `npu-smi info` on the host)"};
+    return unavailable(call_failed("dcmi_init", rc) + " from " + loaded +
+                       " (driver not running? check `npu-smi info` on the host)");
   }
   handle_ = handle;
   api_ = std::move(api);
   library_path_ = loaded;
-  return Ok{};
+  return {};
 }
 
-Result<std::vector<ChipStatus>> DcmiDiscovery::Scan() {
-  if (const Status loaded = Load(); !loaded.ok()) return loaded.error();
+Result<std::vector<ChipStatus>> DcmiDiscovery::scan() {
+  if (const Status loaded = load(); !loaded.ok()) return loaded.error();
   int card_count = 0;
   int cards[kMaxCards] = {};
   const int rc = api_->get_card_num_list(&card_count, cards, kMaxCards);
-  if (rc != 0) return Error{ErrorCode::kUnavailable, CallFailed("dcmi_get_card_num_list", rc)};
+  if (rc != 0) return unavailable(call_failed("dcmi_get_card_num_list", rc));
   card_count = std::clamp(card_count, 0, kMaxCards);
 
   std::vector<ChipStatus> chips;
@@ -141,7 +140,7 @@ Result<std::vector<ChipStatus>> DcmiDiscovery::Scan() {
     for (int device = 0; device < device_count; ++device) {
       int logic_id = -1;
       if (api_->get_device_logic_id(&logic_id, card, device) != 0 || logic_id < 0) continue;
-      ChipStatus status = ReadChip(card, device, logic_id);
+      ChipStatus status = read_chip(card, device, logic_id);
       if (status.chip.physical_id >= 0) chips.push_back(std::move(status));
     }
   }
@@ -151,7 +150,7 @@ Result<std::vector<ChipStatus>> DcmiDiscovery::Scan() {
   return chips;
 }
 
-ChipStatus DcmiDiscovery::ReadChip(int card, int device, int logic_id) const {
+ChipStatus DcmiDiscovery::read_chip(int card, int device, int logic_id) const {
   ChipStatus status;
   status.chip.card_id = card;
   status.chip.device_id = device;
@@ -163,13 +162,13 @@ ChipStatus DcmiDiscovery::ReadChip(int card, int device, int logic_id) const {
   status.chip.physical_id = static_cast<int>(physical);
 
   dcmi_chip_info info{};
-  if (api_->get_device_chip_info(card, device, &info) == 0) status.chip.name = ChipName(info);
+  if (api_->get_device_chip_info(card, device, &info) == 0) status.chip.name = chip_name(info);
 
   unsigned int health = 0;
   const int health_rc = api_->get_device_health(card, device, &health);
   if (health_rc != 0) {
     status.healthy = false;
-    status.reason = CallFailed("dcmi_get_device_health", health_rc);
+    status.reason = call_failed("dcmi_get_device_health", health_rc);
     return status;
   }
   if (health == 0) return status;  // no alarm, so no fault codes to read
@@ -181,7 +180,7 @@ ChipStatus DcmiDiscovery::ReadChip(int card, int device, int logic_id) const {
   if (api_->get_device_errorcode_v2(card, device, &error_count, buffer, kMaxErrorCodes) == 0) {
     codes.assign(buffer, buffer + std::clamp(error_count, 0, static_cast<int>(kMaxErrorCodes)));
   }
-  DcmiVerdict verdict = ClassifyDcmi(health, codes, options_.faults);
+  DcmiVerdict verdict = classify_dcmi(health, codes, options_.faults);
   status.healthy = verdict.healthy;
   status.reason = std::move(verdict.reason);
   status.faults = std::move(verdict.faults);

@@ -20,13 +20,13 @@ struct DcmiOptions {
   std::vector<std::filesystem::path> library_dirs;
   /// After the directories, let the dynamic linker search (LD_LIBRARY_PATH, ld.so.cache).
   bool use_linker_search = true;
-  /// How reported fault codes are classified (see ClassifyDcmi).
-  DcmiFaultTable faults = DcmiFaultTable::Defaults();
+  /// How reported fault codes are classified (see classify_dcmi).
+  DcmiFaultTable faults = DcmiFaultTable::defaults();
 };
 
 /// What a DCMI health value means. 0 is normal and 1 a minor alarm (both usable); 2 and 3 are
 /// major and critical alarms; anything else (0xffffffff) means the chip is not running.
-bool DcmiHealthIsUsable(unsigned int health);
+bool dcmi_health_is_usable(unsigned int health);
 
 /// DCMI backend. Not thread-safe (DCMI itself is not documented as such).
 class DcmiDiscovery final : public Discovery {
@@ -36,29 +36,29 @@ class DcmiDiscovery final : public Discovery {
   DcmiDiscovery(const DcmiDiscovery&) = delete;
   DcmiDiscovery& operator=(const DcmiDiscovery&) = delete;
 
-  std::string_view Name() const override { return "dcmi"; }
+  std::string_view name() const override { return "dcmi"; }
 
   /// Loads libdcmi.so, resolves every function and calls dcmi_init once. Does nothing when
   /// already loaded. Errors: kUnavailable with the paths tried and the dlerror() text, the
   /// missing symbols, or the dcmi_init return code.
-  Status Load();
+  Status load();
 
   /// Every chip of every card; loads the library first if needed (so a driver installed after
   /// the plugin started is picked up). A chip whose ids cannot be read is left out; a chip whose
   /// health cannot be read is reported Unhealthy with the DCMI error in its reason. When the
-  /// health value is not 0 the chip's fault codes are read too and ClassifyDcmi decides; they
+  /// health value is not 0 the chip's fault codes are read too and classify_dcmi decides; they
   /// are reported in ChipStatus::faults, a Healthy chip's warnings included.
-  /// Errors: what Load() reports, or kUnavailable when the card list cannot be read.
-  Result<std::vector<ChipStatus>> Scan() override;
+  /// Errors: what load() reports, or kUnavailable when the card list cannot be read.
+  Result<std::vector<ChipStatus>> scan() override;
 
   /// The file libdcmi.so was loaded from (the bare name when the linker found it); empty
-  /// before a successful Load().
+  /// before a successful load().
   const std::string& library_path() const { return library_path_; }
 
  private:
   struct Api;
-  ChipStatus ReadChip(int card, int device, int logic_id) const;
-  void Unload();
+  ChipStatus read_chip(int card, int device, int logic_id) const;
+  void unload();
 
   DcmiOptions options_;
   void* handle_ = nullptr;

@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "plugin/comma_list.hpp"
+
 namespace ascend::plugin {
 namespace {
 
@@ -19,7 +21,7 @@ constexpr unsigned int kDefaultWarnings[] = {0x80E21007, 0x80E38003, 0x80F78006,
 constexpr unsigned int kDefaultCritical[] = {0x80E3A201, 0x80E18402, 0x80E0020B, 0x817F8002,
                                              0x816F8002};
 
-std::string HealthText(unsigned int health) {
+std::string health_text(unsigned int health) {
   char buffer[16];
   std::snprintf(buffer, sizeof buffer, "0x%X", health);
   return buffer;
@@ -27,16 +29,16 @@ std::string HealthText(unsigned int health) {
 
 }  // namespace
 
-DcmiFaultTable DcmiFaultTable::Defaults() {
+DcmiFaultTable DcmiFaultTable::defaults() {
   DcmiFaultTable table;
   for (unsigned int code : kDefaultWarnings)
-    table.Set(code, FaultSeverity::kWarning);
+    table.set(code, FaultSeverity::kWarning);
   for (unsigned int code : kDefaultCritical)
-    table.Set(code, FaultSeverity::kCritical);
+    table.set(code, FaultSeverity::kCritical);
   return table;
 }
 
-void DcmiFaultTable::Set(unsigned int code, FaultSeverity severity) {
+void DcmiFaultTable::set(unsigned int code, FaultSeverity severity) {
   if (severity == FaultSeverity::kUnknown) {
     codes_.erase(code);
   } else {
@@ -44,12 +46,12 @@ void DcmiFaultTable::Set(unsigned int code, FaultSeverity severity) {
   }
 }
 
-FaultSeverity DcmiFaultTable::Classify(unsigned int code) const {
+FaultSeverity DcmiFaultTable::classify(unsigned int code) const {
   const auto it = codes_.find(code);
   return it == codes_.end() ? FaultSeverity::kUnknown : it->second;
 }
 
-std::vector<unsigned int> DcmiFaultTable::Codes(FaultSeverity severity) const {
+std::vector<unsigned int> DcmiFaultTable::codes(FaultSeverity severity) const {
   std::vector<unsigned int> out;
   for (const auto& [code, listed] : codes_) {
     if (listed == severity) out.push_back(code);
@@ -57,7 +59,7 @@ std::vector<unsigned int> DcmiFaultTable::Codes(FaultSeverity severity) const {
   return out;
 }
 
-std::optional<unsigned int> ParseFaultCode(std::string_view text) {
+std::optional<unsigned int> parse_fault_code(std::string_view text) {
   if (text.starts_with("0x") || text.starts_with("0X")) text.remove_prefix(2);
   if (text.empty() || text.size() > 8) return std::nullopt;
   unsigned int code = 0;
@@ -66,21 +68,16 @@ std::optional<unsigned int> ParseFaultCode(std::string_view text) {
   return code;
 }
 
-DcmiVerdict ClassifyDcmi(unsigned int health, const std::vector<unsigned int>& codes,
-                         const DcmiFaultTable& table) {
+DcmiVerdict classify_dcmi(unsigned int health, const std::vector<unsigned int>& codes,
+                          const DcmiFaultTable& table) {
   DcmiVerdict verdict;
   bool any_critical = false;
   bool all_warnings = !codes.empty();
-  std::string listed;
   for (unsigned int code : codes) {
-    const FaultSeverity severity = table.Classify(code);
+    const FaultSeverity severity = table.classify(code);
     verdict.faults.push_back(ChipFault{code, severity});
     any_critical = any_critical || severity == FaultSeverity::kCritical;
     all_warnings = all_warnings && severity == FaultSeverity::kWarning;
-    listed += (listed.empty() ? " " : ",") + FaultCodeText(code);
-    if (severity != FaultSeverity::kUnknown) {
-      listed += " (" + std::string(FaultSeverityName(severity)) + ")";
-    }
   }
 
   const bool running = health <= kHealthCriticalAlarm;
@@ -92,9 +89,16 @@ DcmiVerdict ClassifyDcmi(unsigned int health, const std::vector<unsigned int>& c
     verdict.healthy = health <= kHealthMinorAlarm;
   }
   if (!verdict.healthy) {
-    verdict.reason = "dcmi health " + HealthText(health);
+    verdict.reason = "dcmi health " + health_text(health);
     if (!running) verdict.reason += " (chip not running)";
-    if (!codes.empty()) verdict.reason += ", error codes" + listed;
+    if (!codes.empty()) {
+      verdict.reason +=
+          ", error codes " + join(verdict.faults, [](const ChipFault& fault) {
+            std::string code = fault_code_text(fault.code);
+            if (fault.severity == FaultSeverity::kUnknown) return code;
+            return code + " (" + std::string(fault_severity_name(fault.severity)) + ")";
+          });
+    }
   }
   return verdict;
 }

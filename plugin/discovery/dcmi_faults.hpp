@@ -26,16 +26,16 @@ class DcmiFaultTable final {
   /// The built-in table: a few codes Huawei's default fault table leaves unhandled (warnings)
   /// or isolates the chip for (critical). Operators extend it with --dcmi-warning-codes and
   /// --dcmi-critical-codes.
-  static DcmiFaultTable Defaults();
+  static DcmiFaultTable defaults();
 
   /// Lists a code (replacing its earlier severity). kUnknown removes it.
-  void Set(unsigned int code, FaultSeverity severity);
+  void set(unsigned int code, FaultSeverity severity);
 
   /// The severity of a code; kUnknown when the table does not list it.
-  FaultSeverity Classify(unsigned int code) const;
+  FaultSeverity classify(unsigned int code) const;
 
   /// Every listed code of one severity, ascending.
-  std::vector<unsigned int> Codes(FaultSeverity severity) const;
+  std::vector<unsigned int> codes(FaultSeverity severity) const;
 
   bool operator==(const DcmiFaultTable&) const = default;
 
@@ -45,7 +45,7 @@ class DcmiFaultTable final {
 
 /// Parses a fault code as npu-smi and Huawei's tables write it: up to 8 hex digits, with or
 /// without 0x, any case ("80E21007", "0x80e21007"). nullopt otherwise.
-std::optional<unsigned int> ParseFaultCode(std::string_view text);
+std::optional<unsigned int> parse_fault_code(std::string_view text);
 
 /// What a chip's DCMI state amounts to.
 struct DcmiVerdict {
@@ -62,7 +62,7 @@ struct DcmiVerdict {
 ///   - otherwise (no codes, or codes the table does not know) the health value decides:
 ///     0 normal and 1 minor alarm are Healthy, 2 major and 3 critical alarm Unhealthy.
 /// The reason names the health value and the codes, classified ones with their severity.
-DcmiVerdict ClassifyDcmi(unsigned int health, const std::vector<unsigned int>& codes,
-                         const DcmiFaultTable& table);
+DcmiVerdict classify_dcmi(unsigned int health, const std::vector<unsigned int>& codes,
+                          const DcmiFaultTable& table);
 
 }  // namespace ascend::plugin

@@ -10,33 +10,33 @@ constexpr unsigned int kCriticalCode = 0x80E3A201;  // a default critical code
 constexpr unsigned int kUnlistedCode = 0x80CB8009;  // in neither default list
 
 TEST(DcmiFaults, ParsesCodesAsNpuSmiPrintsThem) {
-  EXPECT_EQ(ParseFaultCode("80E21007"), 0x80E21007U);
-  EXPECT_EQ(ParseFaultCode("0x80e21007"), 0x80E21007U);
-  EXPECT_EQ(ParseFaultCode("0X1"), 1U);
-  EXPECT_FALSE(ParseFaultCode("").has_value());
-  EXPECT_FALSE(ParseFaultCode("0x").has_value());
-  EXPECT_FALSE(ParseFaultCode("80E210070").has_value());  // 9 digits
-  EXPECT_FALSE(ParseFaultCode("80E2100G").has_value());
-  EXPECT_FALSE(ParseFaultCode("-1").has_value());
-  EXPECT_EQ(FaultCodeText(0x80E21007), "0x80E21007");
-  EXPECT_EQ(FaultCodeText(0x1), "0x00000001");
+  EXPECT_EQ(parse_fault_code("80E21007"), 0x80E21007U);
+  EXPECT_EQ(parse_fault_code("0x80e21007"), 0x80E21007U);
+  EXPECT_EQ(parse_fault_code("0X1"), 1U);
+  EXPECT_FALSE(parse_fault_code("").has_value());
+  EXPECT_FALSE(parse_fault_code("0x").has_value());
+  EXPECT_FALSE(parse_fault_code("80E210070").has_value());  // 9 digits
+  EXPECT_FALSE(parse_fault_code("80E2100G").has_value());
+  EXPECT_FALSE(parse_fault_code("-1").has_value());
+  EXPECT_EQ(fault_code_text(0x80E21007), "0x80E21007");
+  EXPECT_EQ(fault_code_text(0x1), "0x00000001");
 }
 
 TEST(DcmiFaults, TableListsCodesBySeverity) {
-  const DcmiFaultTable defaults = DcmiFaultTable::Defaults();
-  EXPECT_EQ(defaults.Classify(kWarningCode), FaultSeverity::kWarning);
-  EXPECT_EQ(defaults.Classify(kCriticalCode), FaultSeverity::kCritical);
-  EXPECT_EQ(defaults.Classify(kUnlistedCode), FaultSeverity::kUnknown);
-  EXPECT_EQ(defaults.Codes(FaultSeverity::kWarning).size(), 5U);
-  EXPECT_EQ(defaults.Codes(FaultSeverity::kCritical).size(), 5U);
+  const DcmiFaultTable defaults = DcmiFaultTable::defaults();
+  EXPECT_EQ(defaults.classify(kWarningCode), FaultSeverity::kWarning);
+  EXPECT_EQ(defaults.classify(kCriticalCode), FaultSeverity::kCritical);
+  EXPECT_EQ(defaults.classify(kUnlistedCode), FaultSeverity::kUnknown);
+  EXPECT_EQ(defaults.codes(FaultSeverity::kWarning).size(), 5U);
+  EXPECT_EQ(defaults.codes(FaultSeverity::kCritical).size(), 5U);
 
   DcmiFaultTable table;
-  EXPECT_EQ(table.Classify(kWarningCode), FaultSeverity::kUnknown);
-  table.Set(kWarningCode, FaultSeverity::kCritical);
-  EXPECT_EQ(table.Classify(kWarningCode), FaultSeverity::kCritical);
-  table.Set(kWarningCode, FaultSeverity::kUnknown);
-  EXPECT_EQ(table.Classify(kWarningCode), FaultSeverity::kUnknown);
-  EXPECT_TRUE(table.Codes(FaultSeverity::kCritical).empty());
+  EXPECT_EQ(table.classify(kWarningCode), FaultSeverity::kUnknown);
+  table.set(kWarningCode, FaultSeverity::kCritical);
+  EXPECT_EQ(table.classify(kWarningCode), FaultSeverity::kCritical);
+  table.set(kWarningCode, FaultSeverity::kUnknown);
+  EXPECT_EQ(table.classify(kWarningCode), FaultSeverity::kUnknown);
+  EXPECT_TRUE(table.codes(FaultSeverity::kCritical).empty());
 }
 
 // The verdict for every combination of alarm level and kind of code.
@@ -48,7 +48,7 @@ struct Case {
 };
 
 TEST(DcmiFaults, HealthValueAndCodesDecideTogether) {
-  const DcmiFaultTable table = DcmiFaultTable::Defaults();
+  const DcmiFaultTable table = DcmiFaultTable::defaults();
   const std::vector<Case> cases = {
       // No codes: the alarm level decides.
       {0, {}, true, ""},
@@ -78,21 +78,21 @@ TEST(DcmiFaults, HealthValueAndCodesDecideTogether) {
        "dcmi health 0xFFFFFFFF (chip not running), error codes 0x80E21007 (warning)"},
   };
   for (const Case& c : cases) {
-    const DcmiVerdict verdict = ClassifyDcmi(c.health, c.codes, table);
+    const DcmiVerdict verdict = classify_dcmi(c.health, c.codes, table);
     EXPECT_EQ(verdict.healthy, c.healthy) << c.reason;
     EXPECT_EQ(verdict.reason, c.reason);
     ASSERT_EQ(verdict.faults.size(), c.codes.size());
     for (std::size_t i = 0; i < c.codes.size(); ++i) {
       EXPECT_EQ(verdict.faults[i].code, c.codes[i]);
-      EXPECT_EQ(verdict.faults[i].severity, table.Classify(c.codes[i]));
+      EXPECT_EQ(verdict.faults[i].severity, table.classify(c.codes[i]));
     }
   }
 }
 
 TEST(DcmiFaults, AnEmptyTableLeavesEverythingToTheHealthValue) {
   const DcmiFaultTable empty;
-  EXPECT_TRUE(ClassifyDcmi(1, {kCriticalCode}, empty).healthy);
-  EXPECT_FALSE(ClassifyDcmi(2, {kWarningCode}, empty).healthy);
+  EXPECT_TRUE(classify_dcmi(1, {kCriticalCode}, empty).healthy);
+  EXPECT_FALSE(classify_dcmi(2, {kWarningCode}, empty).healthy);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Runs the DCMI backend's real dlopen path against the fake libdcmi.so built by the tests
-// (tests/plugin/fake_dcmi), with scripted inventories and injected faults.
+// (plugin/testing/fake_dcmi), with scripted inventories and injected faults.
 
 #include "plugin/discovery/dcmi.hpp"
 
@@ -7,24 +7,27 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/plugin/temp_dir.hpp"
+#include "kube/testing/temp_dir.hpp"
 
 namespace ascend::plugin {
 namespace {
 
+using kube::testing::TempDir;
+using kube::testing::write_file;
 using ::testing::HasSubstr;
-using testing::TempDir;
-using testing::WriteFile;
 
-// The fake reads its inventory path from fake_dcmi_set_inventory(). dlopen of the same file
-// returns the same handle the backend gets, so this reaches the copy the backend calls.
-class FakeDcmi {
+// The fake libdcmi.so with a scripted inventory in a temp file. The fake reads the inventory's
+// path from fake_dcmi_set_inventory(); dlopen of the same file returns the same handle the
+// backend gets, so this reaches the copy the backend calls.
+class FakeDcmi final {
  public:
-  FakeDcmi() {
+  explicit FakeDcmi(const std::string& inventory) {
     handle_ = ::dlopen(FAKE_DCMI_DIR "/libdcmi.so", RTLD_NOW | RTLD_LOCAL);
     if (handle_ == nullptr) throw std::runtime_error("fake libdcmi.so missing");
     set_ = reinterpret_cast<void (*)(const char*)>(  // NOLINT
         ::dlsym(handle_, "fake_dcmi_set_inventory"));
+    rewrite(inventory);
+    set_((dir_ / "inv").c_str());
   }
   ~FakeDcmi() {
     set_(nullptr);
@@ -33,9 +36,11 @@ class FakeDcmi {
   FakeDcmi(const FakeDcmi&) = delete;
   FakeDcmi& operator=(const FakeDcmi&) = delete;
 
-  void Use(const std::filesystem::path& inventory) { set_(inventory.c_str()); }
+  /// Replaces the inventory; the fake reads it again on its next call.
+  void rewrite(const std::string& inventory) { write_file(dir_ / "inv", inventory); }
 
  private:
+  TempDir dir_;
   void* handle_ = nullptr;
   void (*set_)(const char*) = nullptr;
 };
@@ -51,19 +56,16 @@ constexpr const char* kEightChips =
     "chip 6 0 6 7 910B3 0\n"
     "chip 7 0 7 6 910B3 0\n";
 
-DcmiOptions FakeOnly() {
+DcmiOptions fake_only() {
   return DcmiOptions{{FAKE_DCMI_DIR}, false};
 }
 
 TEST(Dcmi, EnumeratesCardsChipsAndIds) {
-  TempDir dir;
-  WriteFile(dir / "inv", kEightChips);
-  FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  ASSERT_TRUE(dcmi.Load().ok());
+  FakeDcmi fake(kEightChips);
+  DcmiDiscovery dcmi(fake_only());
+  ASSERT_TRUE(dcmi.load().ok());
   EXPECT_EQ(dcmi.library_path(), FAKE_DCMI_DIR "/libdcmi.so");
-  auto chips = dcmi.Scan();
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok()) << chips.error().message;
   ASSERT_EQ(chips.value().size(), 8U);
   // Sorted by physical id; logic 6 is physical 7 and the other way round.
@@ -78,12 +80,9 @@ TEST(Dcmi, EnumeratesCardsChipsAndIds) {
 }
 
 TEST(Dcmi, SeveralChipsPerCard) {
-  TempDir dir;
-  WriteFile(dir / "inv", "chip 0 0 0 0 910A 0\nchip 0 1 1 1 910A 0\nchip 1 0 2 2 910A 0\n");
-  FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  FakeDcmi fake("chip 0 0 0 0 910A 0\nchip 0 1 1 1 910A 0\nchip 1 0 2 2 910A 0\n");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok()) << chips.error().message;
   ASSERT_EQ(chips.value().size(), 3U);
   EXPECT_EQ(chips.value()[1].chip.card_id, 0);
@@ -91,12 +90,9 @@ TEST(Dcmi, SeveralChipsPerCard) {
 }
 
 TEST(Dcmi, UnhealthyChipsCarryHealthAndErrorCodes) {
-  TempDir dir;
-  WriteFile(dir / "inv", "chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 3 80E01801,80CB8009\n");
-  FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  FakeDcmi fake("chip 0 0 0 0 910B3 0\nchip 1 0 1 1 910B3 3 80E01801,80CB8009\n");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
   ASSERT_EQ(chips.value().size(), 2U);
   EXPECT_TRUE(chips.value()[0].healthy);
@@ -105,19 +101,16 @@ TEST(Dcmi, UnhealthyChipsCarryHealthAndErrorCodes) {
 }
 
 TEST(Dcmi, WarningCodesKeepTheChipHealthyAndAreReported) {
-  TempDir dir;
   // Chip 1: a minor alarm with a default warning code; chip 2: a major alarm whose only code
   // is a warning; chip 3: a minor alarm with a critical code; chip 4: a code nobody listed.
-  WriteFile(dir / "inv",
-            "chip 0 0 0 0 910B3 0\n"
-            "chip 1 0 1 1 910B3 1 80E21007\n"
-            "chip 2 0 2 2 910B3 2 80E38003\n"
-            "chip 3 0 3 3 910B3 1 80E3A201\n"
-            "chip 4 0 4 4 910B3 1 80CB8009\n");
-  FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto scanned = dcmi.Scan();
+  FakeDcmi fake(
+      "chip 0 0 0 0 910B3 0\n"
+      "chip 1 0 1 1 910B3 1 80E21007\n"
+      "chip 2 0 2 2 910B3 2 80E38003\n"
+      "chip 3 0 3 3 910B3 1 80E3A201\n"
+      "chip 4 0 4 4 910B3 1 80CB8009\n");
+  DcmiDiscovery dcmi(fake_only());
+  auto scanned = dcmi.scan();
   ASSERT_TRUE(scanned.ok()) << scanned.error().message;
   const auto& chips = scanned.value();
   ASSERT_EQ(chips.size(), 5U);
@@ -135,16 +128,13 @@ TEST(Dcmi, WarningCodesKeepTheChipHealthyAndAreReported) {
 }
 
 TEST(Dcmi, ConfiguredFaultTableDecides) {
-  TempDir dir;
-  WriteFile(dir / "inv", "chip 0 0 0 0 910B3 1 80CB8009\nchip 1 0 1 1 910B3 2 80CB8008\n");
-  FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiOptions options = FakeOnly();
+  FakeDcmi fake("chip 0 0 0 0 910B3 1 80CB8009\nchip 1 0 1 1 910B3 2 80CB8008\n");
+  DcmiOptions options = fake_only();
   options.faults = DcmiFaultTable();
-  options.faults.Set(0x80CB8009, FaultSeverity::kCritical);
-  options.faults.Set(0x80CB8008, FaultSeverity::kWarning);
+  options.faults.set(0x80CB8009, FaultSeverity::kCritical);
+  options.faults.set(0x80CB8008, FaultSeverity::kWarning);
   DcmiDiscovery dcmi(options);
-  auto chips = dcmi.Scan();
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
   ASSERT_EQ(chips.value().size(), 2U);
   EXPECT_FALSE(chips.value()[0].healthy);
@@ -152,14 +142,11 @@ TEST(Dcmi, ConfiguredFaultTableDecides) {
 }
 
 TEST(Dcmi, UnreadableCodesLeaveItToTheHealthValue) {
-  TempDir dir;
-  WriteFile(dir / "inv",
-            "chip 0 0 0 0 910B3 1 80E3A201\nchip 1 0 1 1 910B3 2 80E21007\n"
-            "fail dcmi_get_device_errorcode_v2 -8020\n");
-  FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  FakeDcmi fake(
+      "chip 0 0 0 0 910B3 1 80E3A201\nchip 1 0 1 1 910B3 2 80E21007\n"
+      "fail dcmi_get_device_errorcode_v2 -8020\n");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
   ASSERT_EQ(chips.value().size(), 2U);
   EXPECT_TRUE(chips.value()[0].healthy);  // minor alarm
@@ -169,12 +156,9 @@ TEST(Dcmi, UnreadableCodesLeaveItToTheHealthValue) {
 }
 
 TEST(Dcmi, HealthCallFailureMakesTheChipUnhealthy) {
-  TempDir dir;
-  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_get_device_health -8020\n");
-  FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  FakeDcmi fake(std::string(kEightChips) + "fail dcmi_get_device_health -8020\n");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
   ASSERT_EQ(chips.value().size(), 8U);
   EXPECT_FALSE(chips.value()[0].healthy);
@@ -182,40 +166,31 @@ TEST(Dcmi, HealthCallFailureMakesTheChipUnhealthy) {
 }
 
 TEST(Dcmi, CardListFailureIsAnError) {
-  TempDir dir;
-  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_get_card_num_list -8001\n");
-  FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  FakeDcmi fake(std::string(kEightChips) + "fail dcmi_get_card_num_list -8001\n");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_FALSE(chips.ok());
   EXPECT_EQ(chips.error().message, "dcmi_get_card_num_list returned -8001");
 }
 
 TEST(Dcmi, ChipsWithUnreadableIdsAreLeftOut) {
-  TempDir dir;
-  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_get_device_phyid_from_logicid -1\n");
-  FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  auto chips = dcmi.Scan();
+  FakeDcmi fake(std::string(kEightChips) + "fail dcmi_get_device_phyid_from_logicid -1\n");
+  DcmiDiscovery dcmi(fake_only());
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok());
   EXPECT_TRUE(chips.value().empty());
 }
 
 TEST(Dcmi, InitFailureNamesTheCodeAndWhatToCheck) {
-  TempDir dir;
-  WriteFile(dir / "inv", std::string(kEightChips) + "fail dcmi_init -8005\n");
-  FakeDcmi fake;
-  fake.Use(dir / "inv");
-  DcmiDiscovery dcmi(FakeOnly());
-  const Status loaded = dcmi.Load();
+  FakeDcmi fake(std::string(kEightChips) + "fail dcmi_init -8005\n");
+  DcmiDiscovery dcmi(fake_only());
+  const Status loaded = dcmi.load();
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(loaded.error().message, HasSubstr("dcmi_init returned -8005"));
   EXPECT_THAT(loaded.error().message, HasSubstr("npu-smi"));
   // The driver comes back: the next scan loads the library and sees the chips.
-  WriteFile(dir / "inv", kEightChips);
-  auto chips = dcmi.Scan();
+  fake.rewrite(kEightChips);
+  auto chips = dcmi.scan();
   ASSERT_TRUE(chips.ok()) << chips.error().message;
   EXPECT_EQ(chips.value().size(), 8U);
 }
@@ -223,37 +198,37 @@ TEST(Dcmi, InitFailureNamesTheCodeAndWhatToCheck) {
 TEST(Dcmi, MissingLibraryListsWhatWasTried) {
   TempDir dir;
   DcmiDiscovery dcmi(DcmiOptions{{dir / "lib64", dir / "lib64/driver"}, false});
-  const Status loaded = dcmi.Load();
+  const Status loaded = dcmi.load();
   ASSERT_FALSE(loaded.ok());
-  EXPECT_EQ(loaded.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(loaded.error().reason, kUnavailable);
   EXPECT_THAT(loaded.error().message, HasSubstr((dir / "lib64/libdcmi.so").string()));
   EXPECT_THAT(loaded.error().message, HasSubstr((dir / "lib64/driver/libdcmi.so").string()));
   EXPECT_THAT(loaded.error().message, HasSubstr("--driver-lib-dirs"));
-  EXPECT_FALSE(dcmi.Scan().ok());
+  EXPECT_FALSE(dcmi.scan().ok());
 }
 
 TEST(Dcmi, CorruptLibraryIsRefused) {
   TempDir dir;
-  WriteFile(dir / "libdcmi.so", "this is not an ELF file");
+  write_file(dir / "libdcmi.so", "this is not an ELF file");
   DcmiDiscovery dcmi(DcmiOptions{{dir.path()}, false});
-  const Status loaded = dcmi.Load();
+  const Status loaded = dcmi.load();
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(loaded.error().message, HasSubstr((dir / "libdcmi.so").string()));
 }
 
 TEST(Dcmi, LibraryWithoutRequiredFunctionsIsRefused) {
   DcmiDiscovery dcmi(DcmiOptions{{FAKE_DCMI_BROKEN_DIR}, false});
-  const Status loaded = dcmi.Load();
+  const Status loaded = dcmi.load();
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(loaded.error().message, HasSubstr("lacks dcmi_get_device_health"));
 }
 
 TEST(Dcmi, HealthValues) {
-  EXPECT_TRUE(DcmiHealthIsUsable(0));
-  EXPECT_TRUE(DcmiHealthIsUsable(1));
-  EXPECT_FALSE(DcmiHealthIsUsable(2));
-  EXPECT_FALSE(DcmiHealthIsUsable(3));
-  EXPECT_FALSE(DcmiHealthIsUsable(0xFFFFFFFFU));
+  EXPECT_TRUE(dcmi_health_is_usable(0));
+  EXPECT_TRUE(dcmi_health_is_usable(1));
+  EXPECT_FALSE(dcmi_health_is_usable(2));
+  EXPECT_FALSE(dcmi_health_is_usable(3));
+  EXPECT_FALSE(dcmi_health_is_usable(0xFFFFFFFFU));
 }
 
 }  // namespace

@@ -8,14 +8,14 @@
 
 namespace ascend::plugin {
 
-bool IsDeviceNode(const std::filesystem::path& path, const DevfsOptions& options) {
+bool is_device_node(const std::filesystem::path& path, const DevfsOptions& options) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return false;
   if (S_ISCHR(st.st_mode)) return true;
   return options.allow_regular_files && S_ISREG(st.st_mode);
 }
 
-int ChipIdFromFileName(std::string_view name) {
+int chip_id_from_file_name(std::string_view name) {
   constexpr std::string_view kPrefix = "davinci";
   if (!name.starts_with(kPrefix)) return -1;
   const std::string_view digits = name.substr(kPrefix.size());
@@ -27,19 +27,18 @@ int ChipIdFromFileName(std::string_view name) {
   return id;
 }
 
-Result<std::vector<ChipStatus>> DevfsDiscovery::Scan() {
+Result<std::vector<ChipStatus>> DevfsDiscovery::scan() {
   std::error_code ec;
   std::filesystem::directory_iterator it(options_.device_root, ec);
   if (ec) {
-    return Error{ErrorCode::kUnavailable, "cannot read device root " +
-                                              options_.device_root.string() + ": " + ec.message() +
-                                              " (set --device-root to where davinci<N> live)"};
+    return unavailable("cannot read device root " + options_.device_root.string() + ": " +
+                       ec.message() + " (set --device-root to where davinci<N> live)");
   }
   std::vector<ChipStatus> chips;
   for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
     if (ec) break;
-    const int id = ChipIdFromFileName(it->path().filename().native());
-    if (id < 0 || !IsDeviceNode(it->path(), options_)) continue;
+    const int id = chip_id_from_file_name(it->path().filename().native());
+    if (id < 0 || !is_device_node(it->path(), options_)) continue;
     ChipStatus status;
     status.chip.physical_id = id;
     chips.push_back(std::move(status));

@@ -21,22 +21,22 @@ struct DevfsOptions {
 
 /// True if `path` is a chip or shared device node under these options (a character device,
 /// or a regular file when allowed).
-bool IsDeviceNode(const std::filesystem::path& path, const DevfsOptions& options);
+bool is_device_node(const std::filesystem::path& path, const DevfsOptions& options);
 
 /// The physical id in a device file name: "davinci7" -> 7; -1 for anything else
 /// (davinci_manager, davinciX, davinci07 are not chips).
-int ChipIdFromFileName(std::string_view name);
+int chip_id_from_file_name(std::string_view name);
 
 /// Device-file backend.
 class DevfsDiscovery final : public Discovery {
  public:
   explicit DevfsDiscovery(DevfsOptions options) : options_(std::move(options)) {}
 
-  std::string_view Name() const override { return "devfs"; }
+  std::string_view name() const override { return "devfs"; }
 
   /// Every davinci<N> node under the root, all Healthy (a node that exists is usable).
   /// Errors: kUnavailable when the device root does not exist or cannot be read.
-  Result<std::vector<ChipStatus>> Scan() override;
+  Result<std::vector<ChipStatus>> scan() override;
 
  private:
   DevfsOptions options_;

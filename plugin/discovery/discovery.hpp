@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "plugin/chip.hpp"
-#include "plugin/result.hpp"
+#include "plugin/error.hpp"
 
 namespace ascend::plugin {
 
@@ -18,12 +18,12 @@ class Discovery {
   virtual ~Discovery() = default;
 
   /// Backend name for logs and metrics: "dcmi" or "devfs".
-  virtual std::string_view Name() const = 0;
+  virtual std::string_view name() const = 0;
 
   /// Every chip the backend sees now, each with its health. A chip the backend cannot see at
   /// all is left out (the caller decides what a missing chip means).
   /// Errors: kUnavailable when nothing can be enumerated (no device root, driver call failed).
-  virtual Result<std::vector<ChipStatus>> Scan() = 0;
+  virtual Result<std::vector<ChipStatus>> scan() = 0;
 };
 
 using DiscoveryPtr = std::unique_ptr<Discovery>;

@@ -2,13 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/workload/test_util.hpp"
+#include "kube/testing/temp_dir.hpp"
 
 namespace ascend::standin {
 namespace {
 
-using testing::TempDir;
-using testing::write_file;
+using kube::testing::TempDir;
+using kube::testing::write_file;
 
 TEST(StandinConfig, ScalarsAreTypedLikeYaml) {
   EXPECT_EQ(scalar_from_text("true"), Json(true));

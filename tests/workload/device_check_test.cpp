@@ -8,13 +8,13 @@
 #include <map>
 #include <memory>
 
-#include "tests/workload/test_util.hpp"
+#include "kube/testing/temp_dir.hpp"
 
 namespace ascend::standin {
 namespace {
 
-using testing::TempDir;
-using testing::write_file;
+using kube::testing::TempDir;
+using kube::testing::write_file;
 
 EnvLookup env_of(std::map<std::string, std::string> vars) {
   auto shared = std::make_shared<const std::map<std::string, std::string>>(std::move(vars));

@@ -4,7 +4,7 @@
 
 #include <sstream>
 
-#include "tests/workload/test_util.hpp"
+#include "kube/testing/temp_dir.hpp"
 
 namespace ascend::standin {
 namespace {
@@ -27,9 +27,9 @@ TEST(StandinReport, ParsesMountinfo) {
 }
 
 TEST(StandinReport, SaysWhatItSaw) {
-  testing::TempDir root;
-  testing::write_file(root.path() / "app/output/.keep", "");
-  testing::write_file(root.path() / "usr/local/Ascend/driver/version.info", "");
+  kube::testing::TempDir root;
+  kube::testing::write_file(root.path() / "app/output/.keep", "");
+  kube::testing::write_file(root.path() / "usr/local/Ascend/driver/version.info", "");
 
   ReportInput in;
   in.mode = "train";

@@ -4,14 +4,14 @@
 
 #include <sstream>
 
+#include "kube/testing/temp_dir.hpp"
 #include "tests/workload/config.hpp"
-#include "tests/workload/test_util.hpp"
 
 namespace ascend::standin {
 namespace {
 
-using testing::read_file;
-using testing::TempDir;
+using kube::testing::read_file;
+using kube::testing::TempDir;
 
 std::vector<Json> read_lines(const std::filesystem::path& path) {
   std::vector<Json> out;
@@ -141,7 +141,7 @@ TEST(StandinTrainer, OnlyTheMainRankWritesAndStopEndsEarly) {
 
 TEST(StandinTrainer, UnwritableOutputThrows) {
   TempDir dir;
-  testing::write_file(dir.path() / "file", "");
+  kube::testing::write_file(dir.path() / "file", "");
   TrainPlan plan;
   plan.output_dir = dir.path() / "file" / "below";
   std::atomic<bool> stop{false};

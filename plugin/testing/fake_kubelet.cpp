@@ -1,4 +1,4 @@
-#include "tests/plugin/fake_kubelet.hpp"
+#include "plugin/testing/fake_kubelet.hpp"
 
 #include <grpcpp/grpcpp.h>
 
@@ -6,6 +6,7 @@ namespace ascend::plugin::testing {
 
 class FakeKubelet::Service final : public v1beta1::Registration::Service {
  public:
+  // Register keeps the name protoc generates from deviceplugin.proto.
   grpc::Status Register(grpc::ServerContext* context, const v1beta1::RegisterRequest* request,
                         v1beta1::Empty* /*response*/) override {
     std::lock_guard lock(mu);
@@ -33,10 +34,10 @@ FakeKubelet::FakeKubelet(std::filesystem::path dir, std::string socket_name)
       service_(std::make_unique<Service>()) {}
 
 FakeKubelet::~FakeKubelet() {
-  Stop();
+  stop();
 }
 
-std::chrono::steady_clock::time_point FakeKubelet::Start() {
+std::chrono::steady_clock::time_point FakeKubelet::start() {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + (dir_ / socket_name_).string(),
                            grpc::InsecureServerCredentials());
@@ -46,7 +47,7 @@ std::chrono::steady_clock::time_point FakeKubelet::Start() {
   return std::chrono::steady_clock::now();
 }
 
-void FakeKubelet::Stop() {
+void FakeKubelet::stop() {
   if (!server_) return;
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
   server_->Wait();
@@ -55,8 +56,8 @@ void FakeKubelet::Stop() {
   std::filesystem::remove(dir_ / socket_name_, ec);
 }
 
-std::chrono::steady_clock::time_point FakeKubelet::Restart() {
-  Stop();
+std::chrono::steady_clock::time_point FakeKubelet::restart() {
+  stop();
   // The kubelet's device manager removes every socket in the directory when it starts.
   std::vector<std::filesystem::path> sockets;
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
@@ -64,7 +65,7 @@ std::chrono::steady_clock::time_point FakeKubelet::Restart() {
   }
   for (const auto& socket : sockets)
     std::filesystem::remove(socket);
-  return Start();
+  return start();
 }
 
 void FakeKubelet::set_reject(bool reject) {
@@ -72,8 +73,8 @@ void FakeKubelet::set_reject(bool reject) {
   service_->reject = reject;
 }
 
-std::optional<Registration> FakeKubelet::WaitForRegistration(std::size_t count,
-                                                             std::chrono::milliseconds timeout) {
+std::optional<Registration> FakeKubelet::wait_for_registration(std::size_t count,
+                                                               std::chrono::milliseconds timeout) {
   std::unique_lock lock(service_->mu);
   if (!service_->changed.wait_for(lock, timeout, [&] { return service_->seen.size() >= count; })) {
     return std::nullopt;
@@ -81,7 +82,7 @@ std::optional<Registration> FakeKubelet::WaitForRegistration(std::size_t count,
   return service_->seen[count - 1];
 }
 
-std::optional<Registration> FakeKubelet::WaitForRegistrationSince(
+std::optional<Registration> FakeKubelet::wait_for_registration_since(
     std::chrono::steady_clock::time_point since, std::chrono::milliseconds timeout) {
   std::unique_lock lock(service_->mu);
   std::optional<Registration> found;
@@ -102,7 +103,7 @@ std::size_t FakeKubelet::registrations() const {
   return service_->seen.size();
 }
 
-std::unique_ptr<v1beta1::DevicePlugin::Stub> FakeKubelet::Dial(const std::string& endpoint) const {
+std::unique_ptr<v1beta1::DevicePlugin::Stub> FakeKubelet::dial(const std::string& endpoint) const {
   grpc::ChannelArguments args;
   args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "localhost");
   return v1beta1::DevicePlugin::NewStub(grpc::CreateCustomChannel(

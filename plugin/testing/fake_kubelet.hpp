@@ -36,26 +36,26 @@ class FakeKubelet final {
   FakeKubelet& operator=(const FakeKubelet&) = delete;
 
   /// Serves Registration; returns when kubelet.sock exists. Returns the time it was created.
-  std::chrono::steady_clock::time_point Start();
+  std::chrono::steady_clock::time_point start();
   /// Stops serving and removes kubelet.sock.
-  void Stop();
+  void stop();
   /// What a restarting kubelet does: stop, delete every socket in the directory, start again.
   /// Returns the time just before the new kubelet.sock was created.
-  std::chrono::steady_clock::time_point Restart();
+  std::chrono::steady_clock::time_point restart();
 
   /// Makes Register fail with UNAVAILABLE (a kubelet still starting) while set.
   void set_reject(bool reject);
 
   /// Waits until at least `count` Register calls arrived; returns the count-th (1-based).
-  std::optional<Registration> WaitForRegistration(std::size_t count,
-                                                  std::chrono::milliseconds timeout);
+  std::optional<Registration> wait_for_registration(std::size_t count,
+                                                    std::chrono::milliseconds timeout);
   /// Waits for the first Register call that arrived at or after `since`.
-  std::optional<Registration> WaitForRegistrationSince(std::chrono::steady_clock::time_point since,
-                                                       std::chrono::milliseconds timeout);
+  std::optional<Registration> wait_for_registration_since(
+      std::chrono::steady_clock::time_point since, std::chrono::milliseconds timeout);
   std::size_t registrations() const;
 
   /// A DevicePlugin client on <dir>/<endpoint>, as the kubelet dials it back.
-  std::unique_ptr<v1beta1::DevicePlugin::Stub> Dial(const std::string& endpoint) const;
+  std::unique_ptr<v1beta1::DevicePlugin::Stub> dial(const std::string& endpoint) const;
 
  private:
   class Service;
