@@ -29,7 +29,7 @@ ascend_go_ok() {
   printf '%s\n%s\n' "$ASCEND_GO_MIN" "${v%%[!0-9.]*}" | sort -V -C
 }
 
-# The module is downloaded outside any go.mod, with the default module proxy and checksum
+# ascend_go_download: the module is downloaded outside any go.mod, with the default module proxy and checksum
 # database, into the project's own module cache (tests/testbed/tools/build.sh uses the same).
 ascend_go_download() {
   local tmp rc=0
@@ -37,7 +37,10 @@ ascend_go_download() {
   (cd "$tmp" && GOMODCACHE="$ascend_go_modcache" GOFLAGS='' GO111MODULE=on GOTOOLCHAIN=local \
     go mod download -json "$ascend_go_module") || rc=$?
   rm -rf "$tmp"
-  return "$rc"
+  ((rc == 0)) || return "$rc"
+  # A module zip keeps no file modes: mark bin/ and pkg/tool/ executable, as go does itself
+  # when it switches to a downloaded toolchain.
+  find "$ascend_go_dir/bin" "$ascend_go_dir/pkg/tool" -type f -exec chmod a+x {} +
 }
 
 if ! ascend_go_ok && [[ -x "$ascend_go_dir/bin/go" ]]; then
