@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# llamafactory-operator end to end on the control-plane test bed, part 1: every job in deploy/examples/ applied as a user
-# would, and what the operator makes of each (children, command, env, volumes, owners, endpoints).
+# llamafactory-operator end to end on the control-plane test bed, part 1: every job in
+# deploy/examples/ applied as a user would, and what the operator makes of each (children,
+# command, env, volumes, owners, endpoints).
 # 6 nodes: the examples (28 chips, two whole nodes for the 2 x 8 job and one for the 8-chip
 # LoRA job) fit however the scheduler spreads the small ones.
 # tests/operator/e2e_lib.sh starts the test bed and the operator under the chart's RBAC.

@@ -8,7 +8,8 @@
 # kwok ends a running Pod annotated testbed.ascendfactory.io/exit-code with that code after
 # testbed.ascendfactory.io/run-for; jobs pass those through spec.podAnnotations.
 #
-# The script sets E2E_NODES (fake nodes, default 3) before sourcing, and passes the operator
+# The script sets E2E_NODES (fake nodes, default 6: room for a 2 x 8 job beside the small ones
+# however the scheduler spreads them) before sourcing, and passes the operator
 # binary as its first argument.
 
 operator_bin=${1:-}
@@ -37,7 +38,7 @@ on_exit() {
   fi
 }
 
-testbed_up --nodes "${E2E_NODES:-3}"
+testbed_up --nodes "${E2E_NODES:-6}"
 kubectl=("$TESTBED_BIN/kubectl")
 
 jp() { k get "$1" -n "$NS" "$2" -o jsonpath="$3" 2>/dev/null; }

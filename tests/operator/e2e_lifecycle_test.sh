@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# llamafactory-operator end to end on the control-plane test bed, part 2: the lifecycle of jobs: the startup taint,
-# a one-node job to Succeeded, a 2 x 8 job's ranks, failures by restart policy, TTL, and /metrics
-# against the API server.
+# llamafactory-operator end to end on the control-plane test bed, part 2: the lifecycle of
+# jobs. The startup taint, a one-node job to Succeeded, a 2 x 8 job's ranks, failures by
+# restart policy, TTL, and /metrics against the API server.
 # tests/operator/e2e_lib.sh starts the test bed and the operator under the chart's RBAC.
 #
 # Usage: tests/operator/e2e_lifecycle_test.sh path/to/llamafactory-operator
@@ -9,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/lib/check.sh
 source "$here/../lib/check.sh"
-E2E_NODES=3
+E2E_NODES=6
 # shellcheck source=tests/operator/e2e_lib.sh
 source "$here/e2e_lib.sh"
 

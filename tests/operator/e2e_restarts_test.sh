@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# llamafactory-operator end to end on the control-plane test bed, part 3: what the operator survives: kill -9 and
-# a restart, suspend and resume, an API server restart, a second replica taking over; never a
-# duplicate or lost pod.
+# llamafactory-operator end to end on the control-plane test bed, part 3: what the operator
+# survives. kill -9 and a restart, suspend and resume, an API server restart, a second replica
+# taking over; never a duplicate or lost pod.
 # tests/operator/e2e_lib.sh starts the test bed and the operator under the chart's RBAC.
 #
 # Usage: tests/operator/e2e_restarts_test.sh path/to/llamafactory-operator
@@ -9,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=tests/lib/check.sh
 source "$here/../lib/check.sh"
-E2E_NODES=3
+E2E_NODES=6
 # shellcheck source=tests/operator/e2e_lib.sh
 source "$here/e2e_lib.sh"
 
