@@ -28,6 +28,10 @@ fail_context() {
     echo "--- last operator log lines ($oplog)"
     tail -n 30 "$oplog"
   fi
+  if [[ -f "$work/standby.log" ]]; then
+    echo "--- last standby log lines ($work/standby.log)"
+    tail -n 30 "$work/standby.log"
+  fi
 }
 
 on_exit() {
