@@ -34,6 +34,7 @@ operator_flags=("$@")
 source "$root/tests/lib/check.sh"
 make_work operator-bench
 operator_pid=""
+# shellcheck disable=SC2317  # called on exit by tests/lib/check.sh
 on_exit() {
   if [[ -n "$operator_pid" ]]; then kill -TERM "$operator_pid" 2>/dev/null || true; wait "$operator_pid" 2>/dev/null || true; fi
 }
