@@ -113,11 +113,12 @@ metric() { curl -fsS --max-time 2 "http://127.0.0.1:$metrics_port/metrics" | awk
 # wait_converged: the operator has nothing left to do and the Pods of namespace NS hold still:
 # its work queues are empty, then the set of Pods (name and uid) stays the same for 3 s. A
 # duplicate Pod, if one were made, exists by then.
+# (A series per queue; none at all would mean the metric is gone, not that the queues are empty.)
 queue_drained() {
-  local depth
-  depth=$(curl -fsS --max-time 2 "http://127.0.0.1:$metrics_port/metrics" \
-    | awk '/^llamafactory_operator_workqueue_depth/ {s += $2} END {print s + 0}') || return 1
-  [[ "${depth%.*}" == 0 ]]
+  local queues depth
+  read -r queues depth < <(curl -fsS --max-time 2 "http://127.0.0.1:$metrics_port/metrics" \
+    | awk '/^llamafactory_operator_workqueue_depth[{]/ {n++; s += $2} END {print n + 0, s + 0}') || return 1
+  ((queues > 0)) && [[ "${depth%.*}" == 0 ]]
 }
 pod_set() { k get pods -n "$NS" -o jsonpath='{range .items[*]}{.metadata.name}/{.metadata.uid} {end}'; }
 wait_converged() {
