@@ -10,7 +10,7 @@ demo-down:   ## stop what `make demo` started
 test:        ## install, build, and run every test through ctest (scripts/test.sh)
 	scripts/test.sh
 
-deps:        ## only the Debian packages
+deps:        ## only the Debian packages and a Go 1.24+ (scripts/install-deps.sh)
 	scripts/install-deps.sh
 
 tools:       ## only the test bed's Go-built Kubernetes parts

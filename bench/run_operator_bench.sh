@@ -30,21 +30,18 @@ while (($#)); do
 done
 operator_flags=("$@")
 
-work=$(mktemp -d)
+# shellcheck source=tests/lib/check.sh
+source "$root/tests/lib/check.sh"
+make_work operator-bench
 operator_pid=""
-cleanup() {
+# shellcheck disable=SC2317  # called on exit by tests/lib/check.sh
+on_exit() {
   if [[ -n "$operator_pid" ]]; then kill -TERM "$operator_pid" 2>/dev/null || true; wait "$operator_pid" 2>/dev/null || true; fi
-  if [[ -n "${TESTBED_DIR:-}" ]]; then "$root/tests/testbed/cluster.sh" down "$TESTBED_DIR" >/dev/null 2>&1 || true; fi
-  rm -rf "$work"
 }
-trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "bench: starting the test bed, then adding $nodes nodes" >&2
-"$root/tests/testbed/cluster.sh" up --nodes 0 --owner-pid $$ >"$work/env"
-# shellcheck disable=SC1091
-source "$work/env"
-k() { "$TESTBED_BIN/kubectl" "$@"; }
+testbed_up --nodes 0
 # `up --nodes 100` gives kwok 90 s to make every node Ready, too little on a busy machine:
 # add them afterwards and wait as long as it takes (up to 10 minutes).
 "$root/tests/testbed/cluster.sh" add-nodes "$TESTBED_DIR" "$nodes"

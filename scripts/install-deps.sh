@@ -3,9 +3,14 @@
 # Idempotent: packages already installed are left alone, and apt-get runs only when
 # something is missing. Both README commands call this first.
 #
+# Also makes sure a Go 1.24 or newer is at hand for the test bed (see the end of this file).
+#
 # Usage: scripts/install-deps.sh [--check]
 #   --check   only report what is missing (exit 1 if anything is), install nothing.
 set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
 # Build: compilers, the C++ libraries the two programs link, code-style tools.
 BUILD_PKGS=(
@@ -30,18 +35,26 @@ for p in "${BUILD_PKGS[@]}" "${TESTBED_PKGS[@]}"; do
 done
 
 if [[ "${1:-}" == "--check" ]]; then
+  # shellcheck source=scripts/go-env.sh
+  source "$root/scripts/go-env.sh"
+  rc=0
   if ((${#missing[@]})); then
     echo "missing Debian packages: ${missing[*]}" >&2
-    exit 1
+    rc=1
+  else
+    echo "all Debian packages present"
   fi
-  echo "all Debian packages present"
-  exit 0
+  if ascend_go_ok; then
+    echo "go $(go env GOVERSION | sed 's/^go//') ($(command -v go))"
+  else
+    echo "no go $ASCEND_GO_MIN or newer (scripts/install-deps.sh downloads Go $ASCEND_GO_VERSION)" >&2
+    rc=1
+  fi
+  exit "$rc"
 fi
 
 if ((${#missing[@]})); then
   echo "==> installing Debian packages: ${missing[*]}"
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   # containerd's package would start a system service; the test bed runs its own
@@ -57,15 +70,22 @@ else
   echo "==> Debian packages: all present"
 fi
 
-# Go is not taken from Debian (bookworm's is too old for Kubernetes 1.34); the machine's
-# own Go toolchain builds the test bed's Kubernetes parts.
-if ! command -v go >/dev/null 2>&1; then
-  echo "error: 'go' (1.24 or newer) is not on PATH; the test bed builds Kubernetes from the Go module proxy with it" >&2
-  exit 1
+# Go: the test bed's Kubernetes parts need Go 1.24 or newer, and Debian 12's golang-go is
+# 1.19. The machine's go is used when it is new enough; otherwise Debian's golang-go (installed
+# here if there is no go at all) downloads the pinned Go (scripts/go-env.sh) into the cache,
+# and every script that runs go puts that one first on PATH by sourcing scripts/go-env.sh.
+# shellcheck source=scripts/go-env.sh
+source "$root/scripts/go-env.sh"
+if ! ascend_go_ok; then
+  if ! command -v go >/dev/null 2>&1; then
+    echo "==> no go on PATH: installing Debian's golang-go, only to download Go $ASCEND_GO_VERSION"
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+  fi
+  echo "==> go $(go env GOVERSION 2>/dev/null | sed 's/^go//') is older than $ASCEND_GO_MIN: downloading Go $ASCEND_GO_VERSION ($ascend_go_module) into $ascend_go_modcache"
+  ascend_go_download >/dev/null || { echo "error: downloading Go $ASCEND_GO_VERSION failed (see above)" >&2; exit 1; }
+  # shellcheck source=scripts/go-env.sh
+  source "$root/scripts/go-env.sh"
+  ascend_go_ok || { echo "error: $ascend_go_dir/bin/go does not run as Go $ASCEND_GO_MIN or newer" >&2; exit 1; }
 fi
-gov=$(go env GOVERSION | sed 's/^go//')
-if ! printf '1.24\n%s\n' "$gov" | sort -V -C; then
-  echo "error: go $gov is too old; the test bed needs go 1.24 or newer" >&2
-  exit 1
-fi
-echo "==> go $gov"
+echo "==> go $(go env GOVERSION | sed 's/^go//') ($(command -v go))"

@@ -19,11 +19,9 @@ images=$root/deploy/images
 declare -A binaries=()
 for b in "$@"; do binaries[$(basename "$b")]=$b; done
 
-pass=0
-check() { echo "ok: $*"; pass=$((pass + 1)); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/dockerfile-test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=tests/lib/check.sh
+source "$root/tests/lib/check.sh"
+make_work dockerfile-test
 
 # instructions FILE: the Dockerfile with comments dropped and continuation lines joined
 instructions() { sed -e '/^[[:space:]]*#/d' "$1" | sed -e ':a' -e '/\\$/N; s/\\\n[[:space:]]*/ /; ta' | sed '/^[[:space:]]*$/d'; }
@@ -135,4 +133,4 @@ need '^EXPOSE 7860$' "EXPOSE 7860"
 need '^EXPOSE 8000$' "EXPOSE 8000"
 check "llamafactory-npu.Dockerfile: base image argument (ascendai/cann:8.0.rc1-910b-ubuntu22.04-py3.9, variants listed), INSTALL_DEEPSPEED/PIP_INDEX/TORCH_INDEX, /app, requirements first, editable torch-npu,metrics[,deepspeed], volumes, ports 7860 and 8000"
 
-echo "$pass passed, 0 failed"
+finish

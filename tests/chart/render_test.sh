@@ -25,12 +25,9 @@ helm=$bin/helm
 kubectl=$bin/kubectl
 [[ -x "$helm" && -x "$kubectl" ]] || { echo "FAIL: no helm/kubectl in $bin (run tests/testbed/tools/build.sh)" >&2; exit 1; }
 
-pass=0
-check() { echo "ok: $*"; pass=$((pass + 1)); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/chart-render.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=tests/lib/check.sh
+source "$root/tests/lib/check.sh"
+make_work chart-render
 export HELM_CACHE_HOME=$work/helm/cache HELM_CONFIG_HOME=$work/helm/config HELM_DATA_HOME=$work/helm/data
 
 # render NAME NAMESPACE [helm args...]: helm template into $work/NAME.yaml and NAME.json
@@ -224,4 +221,4 @@ diff -u "$work/chart.out" "$work/deploy.out" >&2 \
   || fail "kubectl kustomize deploy/ differs from helm template (default values) + namespace + CRD"
 check "deploy/ is in step: render.sh --check is clean and kubectl kustomize deploy/ equals the chart's default render ($(grep -c '^kind:' "$work/deploy.out") objects)"
 
-echo "$pass passed, 0 failed"
+finish

@@ -12,22 +12,9 @@ binary=${1:?usage: apiserver_test.sh path/to/kube_apiserver_test [gtest flags...
 shift
 [[ -x "$binary" ]] || { echo "apiserver_test: $binary is not an executable" >&2; exit 1; }
 
-env_file=$(mktemp)
-cleanup() {
-  local rc=$1
-  if [[ -n "${TESTBED_DIR:-}" ]]; then
-    # keep the component logs when the test failed, for whoever reads the failure
-    if [[ $rc -ne 0 ]]; then export KEEP_TESTBED_LOGS=1; fi
-    "$testbed/cluster.sh" down "$TESTBED_DIR" || true
-  fi
-  rm -f "$env_file"
-  exit "$rc"
-}
-trap 'cleanup $?' EXIT
-
-"$testbed/cluster.sh" up --nodes 1 --owner-pid $$ >"$env_file"
-# shellcheck disable=SC1090
-source "$env_file"
+# shellcheck source=tests/lib/check.sh
+source "$here/../lib/check.sh"
+testbed_up --nodes 1
 export KUBECONFIG TESTBED_DIR TESTBED_BIN
 export TESTBED_CLUSTER_SH="$testbed/cluster.sh"
 

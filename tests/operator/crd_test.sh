@@ -3,7 +3,8 @@
 # the examples in deploy/examples are stored with the schema's defaults, every invalid manifest in
 # manifests/invalid/ is refused by the API server itself with a message that names the field
 # (each file lists the expected substrings in `# expect:` lines), `kubectl explain` teaches
-# the fields, and the printer columns show. The test bed is stopped at the end, also on failure.
+# the fields, and the printer columns show. Every file under deploy/examples/, quickstart/
+# included, passes a server-side dry run. The test bed is stopped at the end, also on failure.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -11,23 +12,9 @@ crd=$root/crds/llamafactoryjobs.yaml
 manifests=$here/manifests
 examples=$root/deploy/examples
 
-pass=0
-check() { echo "ok: $*"; pass=$((pass + 1)); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-env_file=$(mktemp)
-cleanup() {
-  if [[ -n "${TESTBED_DIR:-}" ]]; then
-    if [[ $1 -ne 0 ]]; then export KEEP_TESTBED_LOGS=1; fi
-    "$root/tests/testbed/cluster.sh" down "$TESTBED_DIR" || true
-  fi
-  rm -f "$env_file"
-}
-trap 'cleanup $?' EXIT
-
-"$root/tests/testbed/cluster.sh" up --nodes 0 --owner-pid $$ >"$env_file"
-# shellcheck disable=SC1090
-source "$env_file"
+# shellcheck source=tests/lib/check.sh
+source "$root/tests/lib/check.sh"
+testbed_up --nodes 0
 kubectl=("$TESTBED_BIN/kubectl")
 
 # --- the CRD installs and becomes Established
@@ -53,6 +40,16 @@ for f in "$examples"/*.yaml; do
   [[ "$(head -n 1 "$f")" == "# "?* ]] || fail "example $(basename "$f") does not start with a comment saying what it does"
 done
 check "$(ls "$examples"/*.yaml | wc -l) examples from deploy/examples accepted"
+
+# --- every file under deploy/examples/, subfolders too (quickstart/ is what make demo applies),
+# passes the API server's own validation in a server-side dry run: nothing is stored.
+mapfile -t all_examples < <(find "$examples" -name '*.yaml' | sort)
+((${#all_examples[@]} > 0)) || fail "no example files under $examples"
+for f in "${all_examples[@]}"; do
+  out=$("${kubectl[@]}" apply --dry-run=server -n crd-test -f "$f" 2>&1) \
+    || fail "server-side dry run of ${f#"$root"/} refused: $out"
+done
+check "${#all_examples[@]} files under deploy/examples/ (quickstart/ included) pass a server-side dry run"
 
 # --- defaults from the schema are stored
 jp() { "${kubectl[@]}" get lfjob -n crd-test "$1" -o jsonpath="$2"; }
@@ -143,4 +140,4 @@ explain=$("${kubectl[@]}" explain lfjob.status.conditions 2>&1) || fail "kubectl
 [[ "$explain" == *"MaxRestartsExceeded"* ]] || fail "explain status.conditions: $explain"
 check "kubectl explain lfjob.spec.runPolicy, .spec.storage.data and .status.conditions describe the fields"
 
-echo "$pass passed, 0 failed"
+finish

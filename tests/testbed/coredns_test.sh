@@ -14,28 +14,17 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 for c in python3 curl; do command -v "$c" >/dev/null || { echo "needs $c" >&2; exit 1; }; done
 
-pass=0
-work=$(mktemp -d "${TMPDIR:-/tmp}/coredns-test.XXXXXX")
-check() { echo "ok: $*"; pass=$((pass + 1)); }
-fail() {
-  echo "FAIL: $*" >&2
-  if [[ -f "$work/coredns.log" ]]; then tail -n 30 "$work/coredns.log" >&2; fi
-  exit 1
-}
+# shellcheck source=tests/lib/check.sh
+source "$here/../lib/check.sh"
+make_work coredns-test
+fail_context() { if [[ -f "$work/coredns.log" ]]; then tail -n 30 "$work/coredns.log"; fi; }
 coredns_pid=""
-cleanup() {
-  local rc=$1
+on_exit() {
   if [[ -n "$coredns_pid" ]]; then
     kill -TERM "$coredns_pid" 2>/dev/null || true
     wait "$coredns_pid" 2>/dev/null || true
   fi
-  if [[ -n "${TESTBED_DIR:-}" ]]; then
-    if [[ $rc -ne 0 ]]; then export KEEP_TESTBED_LOGS=1; fi
-    "$here/cluster.sh" down "$TESTBED_DIR" || true
-  fi
-  rm -rf "$work"
 }
-trap 'cleanup $?' EXIT
 
 bin=$("$here/tools/build.sh" --bin-dir)
 [[ -x "$bin/coredns" ]] || fail "no coredns in $bin; run tests/testbed/tools/build.sh"
@@ -55,7 +44,7 @@ fi
 grep -q "Unknown directive 'etcd'" "$work/bad.log" || fail "unexpected error: $(cat "$work/bad.log")"
 check "$("$bin/coredns" -version | head -n 1) with only the plugins the test bed needs; others refused by name"
 
-eval "$("$here/cluster.sh" up --nodes 1 --owner-pid $$)"
+testbed_up --nodes 1
 kubectl=("$TESTBED_BIN/kubectl")
 
 # Three TCP ports free on 127.0.0.1 now (the DNS port serves UDP and TCP).
@@ -189,4 +178,4 @@ check "the record goes away with its pod"
 
 grep -q "\"A IN $master. udp" "$work/coredns.log" || fail "the log plugin logged no query for $master"
 check "queries are logged"
-echo "$pass passed, 0 failed"
+finish

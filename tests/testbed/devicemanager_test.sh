@@ -16,21 +16,18 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 plugin=${1:?usage: devicemanager_test.sh <ascend-device-plugin binary>}
 bin=$("$here/tools/build.sh" --bin-dir)
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/ascend-dm-test.XXXXXX")
+# shellcheck source=tests/lib/check.sh
+source "$here/../lib/check.sh"
+make_work ascend-dm-test
 plugin_pid=""
-cleanup() {
+on_exit() {
   if [[ -n "$plugin_pid" ]]; then kill "$plugin_pid" 2>/dev/null || true; wait "$plugin_pid" 2>/dev/null || true; fi
-  if [[ "${1:-0}" -ne 0 ]]; then
+  if [[ "$1" -ne 0 ]]; then
     echo "--- plugin log ($work/plugin.log):" >&2
     tail -n 40 "$work/plugin.log" >&2 || true
   fi
-  if [[ -n "${KEEP_DM_TEST:-}" ]]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+  if [[ -n "${KEEP_DM_TEST:-}" ]]; then echo "kept $work" >&2; work=""; fi
 }
-trap 'cleanup $?' EXIT
-
-pass=0
-check() { echo "ok: $*"; pass=$((pass + 1)); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # The fake Ascend host: regular files stand in for the character devices (no root needed).
 mkdir -p "$work/dev" "$work/device-plugins" "$work/driver/lib64" "$work/dcmi"
@@ -101,4 +98,4 @@ for i in 1 2; do
 done
 kill -0 "$plugin_pid" 2>/dev/null || fail "plugin exited during the kubelet restarts"
 
-echo "$pass passed, 0 failed"
+finish

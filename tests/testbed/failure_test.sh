@@ -7,12 +7,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 real_bin=$("$here/tools/build.sh" --bin-dir)
-work=$(mktemp -d "${TMPDIR:-/tmp}/ascend-failure-test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-
-pass=0
-check() { echo "ok: $*"; pass=$((pass + 1)); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/lib/check.sh
+source "$here/../lib/check.sh"
+make_work ascend-failure-test
 
 # assert_nothing_left DIR: every PID the test bed recorded in DIR is gone.
 assert_nothing_left() {
@@ -83,4 +80,4 @@ grep -q "error: go mod download failed; see $work/empty-cache/tools/.*/build.log
   || { cat "$work/err3" >&2; fail "the failed build step and its log are not named"; }
 check "a failed tools build names the step and its log"
 
-echo "$pass passed, 0 failed"
+finish

@@ -11,15 +11,10 @@ root=$(cd "$here/../.." && pwd)
 (($#)) || { echo "usage: oci_image_test.sh BINARY..." >&2; exit 2; }
 if [[ $(id -u) -ne 0 ]]; then echo "needs root (runc); skipping"; exit 77; fi
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/ascend-oci-test.XXXXXX")
-cleanup() {
-  [[ -n "${CONTAINERD_DIR:-}" ]] && "$here/containerd.sh" down "$CONTAINERD_DIR"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-pass=0
-check() { echo "ok: $*"; pass=$((pass + 1)); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/lib/check.sh
+source "$here/../lib/check.sh"
+make_work ascend-oci-test
+on_exit() { if [[ -n "${CONTAINERD_DIR:-}" ]]; then "$here/containerd.sh" down "$CONTAINERD_DIR"; fi; }
 
 eval "$("$here/containerd.sh" up --dir "$work/containerd" --owner-pid $$)"
 ctr=(ctr -a "$CONTAINERD_ADDRESS" -n k8s.io)
@@ -47,4 +42,4 @@ for bin in "$@"; do
   [[ "$cfg_user" == 65532:65532 ]] || fail "$name: image user is '$cfg_user', want non-root 65532:65532"
   check "$name: image runs as non-root 65532 by default"
 done
-echo "$pass passed, 0 failed"
+finish

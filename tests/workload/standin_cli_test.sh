@@ -8,17 +8,14 @@
 set -euo pipefail
 cli=${1:?usage: standin_cli_test.sh LLAMAFACTORY_CLI}
 for c in jq curl python3; do command -v "$c" >/dev/null || { echo "needs $c"; exit 1; }; done
-work=$(mktemp -d "${TMPDIR:-/tmp}/standin-cli-test.XXXXXX")
+# shellcheck source=tests/lib/check.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
+make_work standin-cli-test
 pids=()
-cleanup() {
+on_exit() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work"
 }
-trap cleanup EXIT
-pass=0
-check() { echo "ok: $*"; pass=$((pass + 1)); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 # expect_rc WANT CMD...: runs CMD with output in $work/out.txt, fails unless it exits WANT.
 expect_rc() {
@@ -150,4 +147,4 @@ expect_rc 0 "$cli" export "$work/config.yaml" export_dir="$work/exported"
 jq -e '.standin and .model_name_or_path == "meta-llama/Meta-Llama-3-8B-Instruct"' \
   "$work/exported/standin-export.json" >/dev/null || fail "export file"
 check "export writes into export_dir"
-echo "$pass passed, 0 failed"
+finish

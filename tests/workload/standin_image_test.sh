@@ -17,18 +17,15 @@ cli=${1:?usage: standin_image_test.sh LLAMAFACTORY_CLI}
 if [[ $(id -u) -ne 0 ]]; then echo "needs root (runc, mknod); skipping"; exit 77; fi
 for c in jq curl ctr runc python3; do command -v "$c" >/dev/null || { echo "needs $c; run scripts/install-deps.sh" >&2; exit 1; }; done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/standin-image-test.XXXXXX")
+# shellcheck source=tests/lib/check.sh
+source "$root/tests/lib/check.sh"
+make_work standin-image-test
 bg=()
-cleanup() {
+on_exit() {
   local p
   for p in "${bg[@]}"; do kill "$p" 2>/dev/null || true; done
-  [[ -n "${CONTAINERD_DIR:-}" ]] && "$testbed/containerd.sh" down "$CONTAINERD_DIR"
-  rm -rf "$work"
+  if [[ -n "${CONTAINERD_DIR:-}" ]]; then "$testbed/containerd.sh" down "$CONTAINERD_DIR"; fi
 }
-trap cleanup EXIT
-pass=0
-check() { echo "ok: $*"; pass=$((pass + 1)); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 image=docker.io/ascend-factory/llamafactory-standin:dev
@@ -149,4 +146,4 @@ jq -e '.data[0].id == "meta-llama/Meta-Llama-3-8B-Instruct"' <<<"$body" >/dev/nu
 rc=0; wait "$api" || rc=$?
 [[ $rc -eq 0 ]] || { cat "$work/api.txt"; fail "api exited $rc on SIGTERM, want 0"; }
 check "api in a container answers /v1/models and exits 0 on SIGTERM as PID 1"
-echo "$pass passed, 0 failed"
+finish

@@ -44,8 +44,8 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 
 {{/*
 Rules of the operator for LlamaFactoryJobs and their children: exactly the calls of
-operator/reconciler.cpp and operator/main.cpp (tests/operator/e2e_test.sh runs the operator
-under these rules, so a missing one fails it). Used by the ClusterRole (cluster scope) or the
+operator/reconciler.cpp and operator/main.cpp (tests/operator/e2e_*_test.sh run the operator
+under these rules, so a missing one fails them). Used by the ClusterRole (cluster scope) or the
 Role (namespace scope).
 */}}
 {{- define "ascend-factory.operatorRules" -}}

@@ -13,6 +13,14 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# A Go 1.24 or newer first on PATH: the machine's, or the pinned one scripts/install-deps.sh
+# downloaded (the same Go version gives the same key below, wherever it comes from).
+# shellcheck source=scripts/go-env.sh
+source "$here/../../../scripts/go-env.sh"
+if ! ascend_go_ok; then
+  echo "error: no go $ASCEND_GO_MIN or newer on PATH and none in $ascend_go_dir; scripts/install-deps.sh downloads Go $ASCEND_GO_VERSION" >&2
+  exit 1
+fi
 # Pins that go into ldflags (go.mod pins the source; these make /version tell the truth).
 K8S_VERSION=v1.34.4
 HELM_VERSION=v3.19.5

@@ -1,0 +1,102 @@
+# shellcheck shell=bash
+# What every test script (and the bench runners) would otherwise declare for itself: counting
+# checks, failing with context, polling, a work folder, and stopping what the script started,
+# also when a check fails. Sourced, never run:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/../lib/check.sh"
+#
+#   check MSG...                    a check passed: prints "ok: MSG" and counts it
+#   fail MSG...                     prints "FAIL: MSG", then whatever the script's own
+#                                   fail_context function prints (if it defines one); exits 1
+#   finish                          the last line of a test: "<n> passed, 0 failed"
+#   wait_until WHAT TIMEOUT_S CMD...
+#                                   polls CMD (output dropped) until it succeeds; fails after
+#                                   TIMEOUT_S naming WHAT
+#   wait_stable WHAT HOLD_S TIMEOUT_S CMD...
+#                                   polls CMD until its output (and exit status) has stayed the
+#                                   same for HOLD_S seconds: the state has converged
+#   make_work PREFIX                sets work to a fresh temporary folder, removed on exit
+#   testbed_up [cluster.sh up ARGS] starts the control-plane test bed (tied to this shell's
+#                                   PID), sources its environment, defines k (kubectl)
+#   testbed_down                    stops the test bed now (a script that checks the teardown)
+#   testbed_adopt                   the TESTBED_DIR of an environment just sourced (stack.sh)
+#                                   is this script's to stop on exit
+#
+# On exit, in this order: the script's on_exit function (if it defines one) with the exit
+# status, the test bed (its logs kept in TESTBED_DIR/logs when the script failed), the work
+# folder. Scripts set -euo pipefail themselves before sourcing this.
+
+testlib_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+pass=0
+work=""
+testlib_testbed=""
+testlib_failing=""
+
+check() { echo "ok: $*"; pass=$((pass + 1)); }
+
+fail() {
+  echo "FAIL: $*" >&2
+  # fail_context may itself call helpers that fail; print the context only once.
+  if [[ -z "$testlib_failing" ]] && declare -F fail_context >/dev/null; then
+    testlib_failing=1
+    fail_context >&2 || true
+  fi
+  exit 1
+}
+
+finish() { echo "$pass passed, 0 failed"; }
+
+wait_until() {
+  local what=$1 timeout=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for $what"
+    sleep 0.3
+  done
+}
+
+wait_stable() {
+  local what=$1 hold=$2 timeout=$3; shift 3
+  local deadline=$((SECONDS + timeout)) last="" now since=$SECONDS
+  last=$("$@" 2>&1; echo "rc=$?")
+  while ((SECONDS - since < hold)); do
+    ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for $what to hold still for ${hold}s (last: $last)"
+    sleep 0.5
+    now=$("$@" 2>&1; echo "rc=$?")
+    if [[ "$now" != "$last" ]]; then last=$now since=$SECONDS; fi
+  done
+}
+
+make_work() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+}
+
+testbed_up() {
+  [[ -n "$work" ]] || make_work ascend-test
+  "$testlib_root/tests/testbed/cluster.sh" up "$@" --owner-pid $$ >"$work/testbed.env"
+  # shellcheck disable=SC1091
+  source "$work/testbed.env"
+  testbed_adopt
+}
+
+testbed_adopt() { testlib_testbed=${TESTBED_DIR:-}; }
+
+testbed_down() {
+  "$testlib_root/tests/testbed/cluster.sh" down "$TESTBED_DIR"
+  testlib_testbed=""
+  unset TESTBED_DIR
+}
+
+k() { "$TESTBED_BIN/kubectl" "$@"; }
+
+testlib_exit() {
+  local rc=$1
+  if declare -F on_exit >/dev/null; then on_exit "$rc" || true; fi
+  if [[ -n "$testlib_testbed" ]]; then
+    if [[ $rc -ne 0 ]]; then export KEEP_TESTBED_LOGS=1; fi
+    "$testlib_root/tests/testbed/cluster.sh" down "$testlib_testbed" || true
+  fi
+  if [[ -n "$work" ]]; then rm -rf "$work"; fi
+  exit "$rc"
+}
+trap 'testlib_exit $?' EXIT
