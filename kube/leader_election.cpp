@@ -49,14 +49,18 @@ bool LeaderElector::try_acquire_or_renew() {
   auto current = client_->get(resources::kLeases, options_.lease_namespace, options_.lease_name);
   if (!current) {
     if (!current.error().not_found()) {
-      log::warn(
-          "leader election: cannot read lease",
-          {log::kv("lease", options_.lease_name), log::kv("error", current.error().to_string())});
+      report("cannot read the Lease", current.error());
       return false;
     }
     auto created =
         client_->create(resources::kLeases, lease_object(mine, ""), options_.lease_namespace);
-    if (!created) return false;
+    if (!created) {
+      // A namespace that does not exist answers 404 here: without this line the replica
+      // never leads and says nothing.
+      report("cannot create the Lease", created.error());
+      return false;
+    }
+    last_error_.clear();
     const std::lock_guard lock(mutex_);
     observed_ = mine;
     observed_time_ = now;
@@ -169,6 +173,23 @@ void LeaderElector::stop() {
     stopped_ = true;
   }
   cv_.notify_all();
+}
+
+void LeaderElector::report(const char* what, const Error& error) {
+  const std::string text = error.to_string();
+  if (text == last_error_) return;
+  last_error_ = text;
+  std::string hint;
+  if (error.not_found()) {
+    hint = "does namespace " + options_.lease_namespace +
+           " exist? (--leader-election-namespace)";
+  } else if (error.code == 403) {
+    hint = "the ServiceAccount needs get, create and update on leases in " +
+           options_.lease_namespace;
+  }
+  log::warn(std::string("leader election: ") + what + "; retrying",
+            {log::kv("lease", options_.lease_namespace + "/" + options_.lease_name),
+             log::kv("error", text), log::kv("hint", hint)});
 }
 
 void LeaderElector::release() {

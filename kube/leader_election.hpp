@@ -74,6 +74,8 @@ class LeaderElector final {
  private:
   bool wait(Duration d);
   void set_leading(bool leading);
+  /// Logs a failed Lease read or write, once per distinct error (it is retried every 2 s).
+  void report(const char* what, const Error& error);
   Json lease_object(const LeaseRecord& record, const std::string& resource_version) const;
 
   ClientPtr client_;
@@ -84,6 +86,7 @@ class LeaderElector final {
   bool leading_ = false;        // guarded by mutex_
   LeaseRecord observed_;        // guarded by mutex_
   SteadyTime observed_time_{};  // guarded by mutex_
+  std::string last_error_;      // the last error report() logged; only run()'s thread
 };
 
 }  // namespace ascend::kube

@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ostream_sink.h>
+
 #include <future>
+#include <sstream>
 #include <thread>
+
+#include "kube/logging.hpp"
 
 #include "kube/testing/fake_apiserver.hpp"
 
@@ -123,6 +128,26 @@ TEST_F(LeaderElectionTest, CreatesTheLeaseWhenAbsentAndRenewsKeepingAcquireTime)
   EXPECT_EQ(lease["spec"]["acquireTime"], acquired);
   EXPECT_NE(lease["spec"]["renewTime"], acquired);
   EXPECT_EQ(lease["spec"]["leaseTransitions"], 0);
+}
+
+TEST_F(LeaderElectionTest, ALeaseNamespaceThatDoesNotExistIsSaidOnce) {
+  // Before: the create's 404 was dropped, so such a replica never led and never said why.
+  std::ostringstream out;
+  ASSERT_TRUE(
+      setup_logging({"info", "text"}, std::make_shared<spdlog::sinks::ostream_sink_mt>(out)).ok());
+  server_.route("POST", kCollection, [](const FakeRequest&) {
+    return FakeResponse::failure(404, "NotFound", "namespaces \"sys\" not found");
+  });
+  LeaderElector a(client_, options("a"));
+  EXPECT_FALSE(a.try_acquire_or_renew());
+  EXPECT_FALSE(a.try_acquire_or_renew());  // the same error again: no second line
+  const std::string logs = out.str();
+  EXPECT_NE(logs.find("leader election: cannot create the Lease; retrying"), std::string::npos)
+      << logs;
+  EXPECT_NE(logs.find("lease=sys/lfjob-operator"), std::string::npos) << logs;
+  EXPECT_NE(logs.find("--leader-election-namespace"), std::string::npos) << logs;
+  EXPECT_EQ(logs.find("cannot create the Lease"), logs.rfind("cannot create the Lease")) << logs;
+  ASSERT_TRUE(setup_logging({"info", "text"}).ok());
 }
 
 TEST_F(LeaderElectionTest, ExpiryIsJudgedByOurClockSinceTheRecordLastChanged) {
