@@ -181,11 +181,10 @@ void LeaderElector::report(const char* what, const Error& error) {
   last_error_ = text;
   std::string hint;
   if (error.not_found()) {
-    hint = "does namespace " + options_.lease_namespace +
-           " exist? (--leader-election-namespace)";
+    hint = "does namespace " + options_.lease_namespace + " exist? (--leader-election-namespace)";
   } else if (error.code == 403) {
-    hint = "the ServiceAccount needs get, create and update on leases in " +
-           options_.lease_namespace;
+    hint =
+        "the ServiceAccount needs get, create and update on leases in " + options_.lease_namespace;
   }
   log::warn(std::string("leader election: ") + what + "; retrying",
             {log::kv("lease", options_.lease_namespace + "/" + options_.lease_name),

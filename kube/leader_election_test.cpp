@@ -1,7 +1,6 @@
 #include "kube/leader_election.hpp"
 
 #include <gtest/gtest.h>
-
 #include <spdlog/sinks/ostream_sink.h>
 
 #include <future>
@@ -9,7 +8,6 @@
 #include <thread>
 
 #include "kube/logging.hpp"
-
 #include "kube/testing/fake_apiserver.hpp"
 
 namespace ascend::kube {

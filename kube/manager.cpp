@@ -1,5 +1,6 @@
 #include "kube/manager.hpp"
 
+#include <chrono>
 #include <utility>
 
 #include "kube/logging.hpp"
@@ -66,9 +67,15 @@ std::unique_ptr<ServingServer> Manager::serve(const ServingOptions& where, const
 bool Manager::wait_for_caches(StopSource& stop) {
   for (const Cache& cache : caches_) {
     if (cache.sync != CacheSync::kWait) continue;
-    while (!cache.informer->wait_for_sync(options_.sync_log_interval)) {
-      log::warn("waiting for the cache", {log::kv("resource", cache.informer->type().plural)});
+    // Short slices, so that a stop asked for while the API server is unreachable is honoured
+    // at once (the kubelet's grace period is 30 s); the log line comes once per interval.
+    auto next_log = std::chrono::steady_clock::now() + options_.sync_log_interval;
+    while (!cache.informer->wait_for_sync(std::chrono::milliseconds(100))) {
       if (stop.requested()) return false;
+      if (std::chrono::steady_clock::now() >= next_log) {
+        log::warn("waiting for the cache", {log::kv("resource", cache.informer->type().plural)});
+        next_log += options_.sync_log_interval;
+      }
     }
   }
   return true;
@@ -169,10 +176,12 @@ void Manager::shutdown() {
   }
   for (const auto& recorder : recorders_)
     recorder->stop();
-  for (const Cache& cache : caches_)
-    cache.informer->stop();
+  // Clients before informers: a list still retrying against an unreachable API server is
+  // cancelled at once instead of running out its backoff while stop() joins the thread.
   for (const auto& client : clients_)
     client->shutdown();
+  for (const Cache& cache : caches_)
+    cache.informer->stop();
   if (health_server_) health_server_->stop();
   if (metrics_server_) metrics_server_->stop();
 }

@@ -199,6 +199,34 @@ TEST_F(ManagerTest, StopWhileCachesSyncStartsNoController) {
   EXPECT_EQ(reconciles.count(), 0U);
 }
 
+TEST_F(ManagerTest, StopWhileTheApiServerFailsIsHonouredAtOnce) {
+  // Before: the sync wait looked at the stop only between its log lines, and stop() joined
+  // informers whose lists were still in the client's retry backoff: ~40 s for the operator,
+  // past the kubelet's 30 s grace period. Here both would take a minute.
+  jobs_listable_ = false;
+  Config config;
+  config.server = server_.url();
+  ClientOptions co;
+  co.qps = 0;
+  co.max_retries = 100;
+  co.initial_backoff = std::chrono::seconds(60);
+  co.max_backoff = std::chrono::seconds(60);
+  ManagerOptions o = options();
+  o.client = Client::from_config(config, co).value();
+  o.sync_log_interval = std::chrono::seconds(60);
+  Manager manager(o);
+  Reconciles reconciles;
+  wire(manager, reconciles);
+  ManualStop stop;
+  auto run = std::async(std::launch::async, [&] { return manager.run(stop); });
+  ASSERT_TRUE(eventually([&] { return server_.count("GET", kJobsPath) >= 1; }));
+  stop.request("test");
+  ASSERT_EQ(run.wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "the manager did not stop within 5 s";
+  EXPECT_EQ(run.get(), 0);
+  EXPECT_EQ(reconciles.count(), 0U);
+}
+
 TEST_F(ManagerTest, LeaderElectionGatesControllersAndStopReleasesTheLease) {
   ManagerOptions o = options();
   o.leader_election = election();
