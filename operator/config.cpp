@@ -1,6 +1,7 @@
 #include "operator/config.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <string>
 #include <utility>
 
@@ -78,6 +79,17 @@ ConfigLoad load_config(int argc, const char* const* argv) {
                  "2 Events. 100/s writes 500 new jobs in ~30 s, about as fast as the API "
                  "server creates their Services; 20/s (client-go era default) took 200 s")
       ->capture_default_str()
+      // NaN compares false with both bounds, so Range alone let "nan" through.
+      ->check(CLI::Validator(
+          [](const std::string& text) -> std::string {
+            double value = 0;
+            const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+            if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+              return "'" + text + "' is not a number";
+            }
+            return {};
+          },
+          "NUMBER"))
       ->check(CLI::Range(0.1, 10000.0));
   app.add_option("--kube-api-burst", c.kube_api_burst,
                  "API requests allowed at once above that rate (2x QPS, as kube-scheduler), "
@@ -112,10 +124,13 @@ ConfigLoad load_config(int argc, const char* const* argv) {
   };
   for (const auto* flag : {&c.metrics_address, &c.health_address}) {
     if (flag->empty()) continue;
-    if (auto parsed = parse_address(*flag); !parsed) {
-      return fail(
-          std::string(flag == &c.metrics_address ? "--metrics-address" : "--health-address") +
-          ": " + parsed.error().message);
+    const std::string name = flag == &c.metrics_address ? "--metrics-address" : "--health-address";
+    auto parsed = parse_address(*flag);
+    if (!parsed) return fail(name + ": " + parsed.error().message);
+    // The kubelet's probes and Prometheus need a port they know; an empty value turns it off.
+    if (parsed.value().port == 0) {
+      return fail(name + ": port 0 would listen on a port nobody knows; give a port, or " + name +
+                  "= to turn it off");
     }
   }
   if (c.default_image.empty()) return fail("--default-image must not be empty");

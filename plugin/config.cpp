@@ -1,5 +1,6 @@
 #include "plugin/config.hpp"
 
+#include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
 #include <CLI/CLI.hpp>
@@ -237,6 +238,20 @@ std::optional<std::string> convert(const std::map<std::string, Raw>& raw, Plugin
         port > 65535) {
       return bad("http-address", "need host:port, e.g. 0.0.0.0:9110, or off");
     }
+    // The kubelet's probes need a port they know.
+    if (port == 0) return bad("http-address", "port 0 would listen on a port nobody knows");
+    std::string host = c.http_address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    if (host.empty()) host = "0.0.0.0";  // ":9110" means every address, as in Go programs
+    in6_addr any{};
+    if (::inet_pton(AF_INET, host.c_str(), &any) != 1 &&
+        ::inet_pton(AF_INET6, host.c_str(), &any) != 1) {
+      return bad("http-address", "the host must be a numeric IP address, e.g. 0.0.0.0:9110");
+    }
+    c.http_host = host;
+    c.http_port = static_cast<std::uint16_t>(port);
   }
   return std::nullopt;
 }
@@ -245,9 +260,15 @@ std::optional<std::string> convert(const std::map<std::string, Raw>& raw, Plugin
 std::optional<std::string> read_config_file(const std::filesystem::path& path,
                                             const std::vector<Key>& keys,
                                             std::map<std::string, Raw>& raw) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return "config file " + path.string() + " is a directory; give the YAML file in it";
+  }
   YAML::Node root;
   try {
     root = YAML::LoadFile(path.string());
+  } catch (const std::ios_base::failure& e) {
+    return "config file " + path.string() + " cannot be read: " + e.what();
   } catch (const YAML::BadFile&) {
     return "config file " + path.string() + " cannot be read";
   } catch (const YAML::Exception& e) {

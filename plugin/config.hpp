@@ -5,6 +5,7 @@
 // Precedence: flag > environment > file > default.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -47,7 +48,9 @@ struct PluginConfig {
   bool allow_regular_device_files = false;
   std::string log_level = "info";
   std::string http_address = "0.0.0.0:9110";  ///< /healthz and /metrics; empty: none
-  std::filesystem::path config_file;          ///< the YAML file read, if any
+  std::string http_host;              ///< http_address's host, unbracketed (set by validation)
+  std::uint16_t http_port = 0;        ///< http_address's port (set by validation)
+  std::filesystem::path config_file;  ///< the YAML file read, if any
 };
 
 /// Looks up an environment variable; nullopt when unset.

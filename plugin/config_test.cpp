@@ -153,6 +153,9 @@ TEST(Config, BadInputIsOneClearLine) {
       {{"--chip-model", "H100"}, {}, "910B"},
       {{"--driver-mounts", "relative"}, {}, "driver-mounts"},
       {{"--http-address", "localhost"}, {}, "host:port"},
+      // Port 0 and names passed validation, then the plugin ran without /healthz.
+      {{"--http-address", ":0"}, {}, "port 0"},
+      {{"--http-address", "localhost:9110"}, {}, "numeric IP address"},
       {{"--dcmi-warning-codes", "80E2100Z"}, {}, "\"80E2100Z\" is not a fault code"},
       {{"--dcmi-critical-codes", "80E21007"}, {}, "0x80E21007 is also in --dcmi-warning-codes"},
       {{"--socket-dir", "/" + std::string(120, 'd')}, {}, "unix socket limit"},
@@ -178,10 +181,16 @@ TEST(Config, BadFilesAreOneClearLine) {
   write_file(dir / "nested.yaml", "socket-dir: {a: b}\n");
   write_file(dir / "bad-value.yaml", "health-interval: forever\n");
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"broken.yaml", "not valid YAML"},  {"typo.yaml", "unknown key \"socket-dri\""},
-      {"list.yaml", "must be a mapping"}, {"nested.yaml", "must be a scalar"},
-      {"bad-value.yaml", "(from file "},  {"missing.yaml", "cannot be read"},
+      {"broken.yaml", "not valid YAML"},
+      {"typo.yaml", "unknown key \"socket-dri\""},
+      {"list.yaml", "must be a mapping"},
+      {"nested.yaml", "must be a scalar"},
+      {"bad-value.yaml", "(from file "},
+      {"missing.yaml", "cannot be read"},
+      // A directory threw std::ios_base::failure out of yaml-cpp (exit 134).
+      {"conf.d", "is a directory"},
   };
+  std::filesystem::create_directories(dir / "conf.d");
   for (const auto& [file, expected] : cases) {
     const ConfigLoad load = load_with({"--config", (dir / file).string()});
     EXPECT_EQ(load.exit_code, 2) << file;

@@ -103,12 +103,8 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<ascend::kube::ServingServer> http;
   if (!config.http_address.empty()) {
-    const auto colon = config.http_address.rfind(':');
     http = std::make_unique<ascend::kube::ServingServer>(
-        ascend::kube::ServingOptions{
-            config.http_address.substr(0, colon),
-            static_cast<std::uint16_t>(std::stoi(config.http_address.substr(colon + 1)))},
-        metrics->registry());
+        ascend::kube::ServingOptions{config.http_host, config.http_port}, metrics->registry());
     const auto stale_after = config.health_interval * 3 + std::chrono::seconds(5);
     http->add_health_check("health-monitor",
                            [metrics, stale_after]() -> std::optional<std::string> {
