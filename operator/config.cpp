@@ -127,11 +127,6 @@ ConfigLoad load_config(int argc, const char* const* argv) {
     const std::string name = flag == &c.metrics_address ? "--metrics-address" : "--health-address";
     auto parsed = parse_address(*flag);
     if (!parsed) return fail(name + ": " + parsed.error().message);
-    // The kubelet's probes and Prometheus need a port they know; an empty value turns it off.
-    if (parsed.value().port == 0) {
-      return fail(name + ": port 0 would listen on a port nobody knows; give a port, or " + name +
-                  "= to turn it off");
-    }
   }
   if (c.default_image.empty()) return fail("--default-image must not be empty");
   if (c.leader_elect && c.lease_name.empty()) return fail("--leader-election-id must not be empty");

@@ -238,8 +238,6 @@ std::optional<std::string> convert(const std::map<std::string, Raw>& raw, Plugin
         port > 65535) {
       return bad("http-address", "need host:port, e.g. 0.0.0.0:9110, or off");
     }
-    // The kubelet's probes need a port they know.
-    if (port == 0) return bad("http-address", "port 0 would listen on a port nobody knows");
     std::string host = c.http_address.substr(0, colon);
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
       host = host.substr(1, host.size() - 2);

@@ -153,8 +153,7 @@ TEST(Config, BadInputIsOneClearLine) {
       {{"--chip-model", "H100"}, {}, "910B"},
       {{"--driver-mounts", "relative"}, {}, "driver-mounts"},
       {{"--http-address", "localhost"}, {}, "host:port"},
-      // Port 0 and names passed validation, then the plugin ran without /healthz.
-      {{"--http-address", ":0"}, {}, "port 0"},
+      // A name passed validation, then the plugin ran without /healthz.
       {{"--http-address", "localhost:9110"}, {}, "numeric IP address"},
       {{"--dcmi-warning-codes", "80E2100Z"}, {}, "\"80E2100Z\" is not a fault code"},
       {{"--dcmi-critical-codes", "80E21007"}, {}, "0x80E21007 is also in --dcmi-warning-codes"},
@@ -197,6 +196,18 @@ TEST(Config, BadFilesAreOneClearLine) {
     EXPECT_NE(load.message.find(expected), std::string::npos) << load.message;
     EXPECT_EQ(load.message.find('\n'), std::string::npos) << load.message;
   }
+}
+
+TEST(Config, HttpAddressGivesTheHostAndPortToServe) {
+  // ":0" passed validation and then served nothing (an empty host is no address to bind).
+  ConfigLoad load = load_with({"--http-address", ":0"});
+  ASSERT_EQ(load.exit_code, -1) << load.message;
+  EXPECT_EQ(load.config.http_host, "0.0.0.0");
+  EXPECT_EQ(load.config.http_port, 0);
+  load = load_with({"--http-address", "[::1]:9110"});
+  ASSERT_EQ(load.exit_code, -1) << load.message;
+  EXPECT_EQ(load.config.http_host, "::1");
+  EXPECT_EQ(load.config.http_port, 9110);
 }
 
 TEST(Config, EmptyFileIsEmptyConfig) {
