@@ -86,6 +86,29 @@ PodRef pod_ref(const ObservedPod& p) {
   return PodRef{p.name, p.uid};
 }
 
+// `t` plus `seconds`, or the last representable time when the sum would overflow: system_clock
+// counts nanoseconds in 64 bits (about 292 years), so a deadline or TTL of 10^10 seconds
+// (allowed before the CRD bounded them, and still possible in a stored job) would wrap into the
+// past and fire at once. Past the clock's range means never.
+kube::WallTime plus_seconds(kube::WallTime t, std::int64_t seconds) {
+  using std::chrono::duration_cast;
+  const std::int64_t at = duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  const std::int64_t last =
+      duration_cast<std::chrono::seconds>(kube::WallTime::duration::max()).count();
+  // at >= -last, so last - at cannot overflow.
+  if (seconds >= last - at) return kube::WallTime::max();
+  return t + std::chrono::seconds(seconds);
+}
+
+// How long until `due`, in whole seconds, at most a day: a job whose deadline or TTL lies
+// decades ahead is looked at again daily (a no-op), and no delay overflows the work queue's
+// clock arithmetic.
+std::chrono::seconds until(kube::WallTime due, kube::WallTime now) {
+  constexpr std::chrono::seconds kLongest = std::chrono::hours(24);
+  if (due - now >= kLongest) return kLongest;
+  return std::chrono::ceil<std::chrono::seconds>(due - now);
+}
+
 // A decision being drafted: what every step reads (the job, the time) and what it writes (the
 // decision), with the status edits all steps share.
 struct Draft {
@@ -151,11 +174,11 @@ bool finished_and_ttl(Draft& draft, const RankedPods& pods) {
   draft.remove_active(pods);
   if (const auto& ttl = draft.policy().ttl_seconds_after_finished) {
     const auto done = parse_time(s.completion_time).value_or(draft.now);
-    const auto due = done + std::chrono::seconds(*ttl);
+    const auto due = plus_seconds(done, *ttl);
     if (draft.now >= due) {
       draft.d.delete_job = true;
     } else {
-      draft.d.requeue_after = std::chrono::ceil<std::chrono::seconds>(due - draft.now);
+      draft.d.requeue_after = until(due, draft.now);
     }
   }
   return true;
@@ -212,9 +235,9 @@ bool past_deadline(Draft& draft, const RankedPods& pods) {
   const auto& deadline = draft.policy().active_deadline_seconds;
   if (!deadline) return false;
   const auto started = parse_time(draft.status().start_time).value_or(draft.now);
-  const auto due = started + std::chrono::seconds(*deadline);
+  const auto due = plus_seconds(started, *deadline);
   if (draft.now < due) {
-    draft.d.requeue_after = std::chrono::ceil<std::chrono::seconds>(due - draft.now);
+    draft.d.requeue_after = until(due, draft.now);
     return false;
   }
   draft.remove_active(pods);
