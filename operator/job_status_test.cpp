@@ -373,8 +373,8 @@ TEST(JobStatus, TtlDeletesTheJobAfterItFinished) {
 // ("never"), not wrap into the past. The CRD bounds both fields at 2^31-1; a job stored before
 // the bound may hold more, up to int64's maximum.
 TEST(JobStatus, HugeDeadlinesAndTtlsMeanNeverNotAtOnce) {
-  for (const std::int64_t huge : {std::int64_t{2147483647}, std::int64_t{10000000000},
-                                  std::int64_t{9223372036854775807}}) {
+  for (const std::int64_t huge :
+       {std::int64_t{2147483647}, std::int64_t{10000000000}, std::int64_t{9223372036854775807}}) {
     Job job = make_job(1);
     job.spec.run_policy.active_deadline_seconds = huge;
     job.spec.run_policy.ttl_seconds_after_finished = huge;
