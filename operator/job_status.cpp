@@ -34,25 +34,6 @@ std::string str(const Json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-// Sets a metav1.Condition the way meta.SetStatusCondition does: lastTransitionTime moves only
-// when the status changes.
-void set_condition(JobStatus& s, const std::string& type, const std::string& status,
-                   const std::string& reason, const std::string& message, const std::string& now,
-                   std::int64_t generation) {
-  for (auto& c : s.conditions) {
-    if (c.type != type) continue;
-    if (c.status != status) {
-      c.status = status;
-      c.last_transition_time = now;
-    }
-    c.reason = reason;
-    c.message = message;
-    c.observed_generation = generation;
-    return;
-  }
-  s.conditions.push_back(Condition{type, status, generation, now, reason, message});
-}
-
 // Sets a condition False only if it exists (no clutter of never-true conditions).
 void clear_condition(JobStatus& s, const std::string& type, const std::string& reason,
                      const std::string& message, const std::string& now, std::int64_t generation) {
@@ -387,6 +368,23 @@ void running(Draft& draft, const RankedPods& pods) {
 }
 
 }  // namespace
+
+void set_condition(JobStatus& s, const std::string& type, const std::string& status,
+                   const std::string& reason, const std::string& message, const std::string& now,
+                   std::int64_t generation) {
+  for (auto& c : s.conditions) {
+    if (c.type != type) continue;
+    if (c.status != status) {
+      c.status = status;
+      c.last_transition_time = now;
+    }
+    c.reason = reason;
+    c.message = message;
+    c.observed_generation = generation;
+    return;
+  }
+  s.conditions.push_back(Condition{type, status, generation, now, reason, message});
+}
 
 ObservedPod observe_pod(const Json& pod) {
   ObservedPod p;

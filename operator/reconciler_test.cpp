@@ -24,6 +24,8 @@ using kube::testing::FakeResponse;
 
 const std::string kJobPath = "/apis/ascendfactory.io/v1alpha1/namespaces/ns/llamafactoryjobs/j";
 const std::string kPods = "/api/v1/namespaces/ns/pods";
+const std::string kConfigMaps = "/api/v1/namespaces/ns/configmaps";
+const std::string kServices = "/api/v1/namespaces/ns/services";
 
 Json job_object(int nodes, const std::string& rv, const Json& status = nullptr) {
   Json o = {{"apiVersion", "ascendfactory.io/v1alpha1"},
@@ -69,9 +71,11 @@ class ReconcilerTest : public ::testing::Test {
         return FakeResponse::json(body, code);
       };
     };
-    server_.route("PATCH", "/api/v1/namespaces/ns/configmaps/j-config", echo(200));
-    server_.route("PATCH", "/api/v1/namespaces/ns/services/j-workers", echo(200));
-    server_.route("PATCH", "/api/v1/namespaces/ns/services/j", echo(200));
+    server_.route("POST", kConfigMaps, echo(201));
+    server_.route("POST", kServices, echo(201));
+    server_.route("PATCH", kConfigMaps + "/j-config", echo(200));
+    server_.route("PATCH", kServices + "/j-workers", echo(200));
+    server_.route("PATCH", kServices + "/j", echo(200));
     server_.route("PUT", kJobPath + "/status", echo(200));
     server_.route("POST", kPods, echo(201));
     for (const char* pod : {"j-worker-0", "j-worker-1"}) {
@@ -118,14 +122,17 @@ class ReconcilerTest : public ::testing::Test {
     }
     return out;
   }
+  /// The ConfigMap and Services created so far, as sent.
+  std::vector<Json> created_children() const {
+    std::vector<Json> out = bodies("POST", kConfigMaps);
+    for (auto& s : bodies("POST", kServices))
+      out.push_back(std::move(s));
+    return out;
+  }
   /// Puts into the caches what the first reconcile of a new job wrote, as the watches would.
   void cache_first_writes() {
-    for (const auto& path :
-         {"/api/v1/namespaces/ns/configmaps/j-config", "/api/v1/namespaces/ns/services/j-workers",
-          "/api/v1/namespaces/ns/services/j"}) {
-      const Json body = bodies("PATCH", path).back();
+    for (const Json& body : created_children())
       (body["kind"] == "ConfigMap" ? caches_.config_maps : caches_.services)->apply(body);
-    }
   }
 
   /// A single-rank job after its first reconcile, with everything it wrote in the caches as
@@ -161,11 +168,10 @@ TEST_F(ReconcilerTest, ANewJobGetsItsChildrenThenStatusThenOnePodPerRank) {
   caches_.jobs->apply(job_object(2, "10"));
   const auto result = reconciler_->reconcile("ns/j");
   EXPECT_NE(result.kind, kube::ReconcileResult::Kind::kError) << result.message;
-  EXPECT_EQ(take_requests(), (std::vector<std::string>{
-                                 "PATCH /api/v1/namespaces/ns/configmaps/j-config",
-                                 "PATCH /api/v1/namespaces/ns/services/j-workers",
-                                 "PATCH /api/v1/namespaces/ns/services/j",
-                                 "PUT " + kJobPath + "/status", "POST " + kPods, "POST " + kPods}));
+  EXPECT_EQ(take_requests(),
+            (std::vector<std::string>{"POST " + kConfigMaps, "POST " + kServices,
+                                      "POST " + kServices, "PUT " + kJobPath + "/status",
+                                      "POST " + kPods, "POST " + kPods}));
 
   const Json status = bodies("PUT", kJobPath + "/status").at(0);
   // Optimistic: the write carries the cached version, so a decision from a stale job is refused.
@@ -181,7 +187,7 @@ TEST_F(ReconcilerTest, ANewJobGetsItsChildrenThenStatusThenOnePodPerRank) {
     EXPECT_EQ(pod["metadata"]["ownerReferences"][0]["uid"], "job-uid");
     EXPECT_EQ(pod["spec"]["containers"][0]["image"], "llamafactory:test");
   }
-  const auto applied = bodies("PATCH", "/api/v1/namespaces/ns/configmaps/j-config");
+  const auto applied = bodies("POST", kConfigMaps);
   ASSERT_EQ(applied.size(), 1U);
   EXPECT_NE(applied[0]["data"]["config.yaml"].get<std::string>().find("Qwen/Qwen2.5-7B"),
             std::string::npos);
@@ -253,10 +259,7 @@ TEST_F(ReconcilerTest, ConvergesTheSameThroughTheCacheTransforms) {
   };
   cache(caches_.jobs, job_object(1, "10"), job_cache_transform());
   reconciler_->reconcile("ns/j");
-  for (const auto& path :
-       {"/api/v1/namespaces/ns/configmaps/j-config", "/api/v1/namespaces/ns/services/j-workers",
-        "/api/v1/namespaces/ns/services/j"}) {
-    const Json body = bodies("PATCH", path).back();
+  for (const Json& body : created_children()) {
     cache(body["kind"] == "ConfigMap" ? caches_.config_maps : caches_.services, body,
           child_cache_transform());
   }
