@@ -168,10 +168,9 @@ TEST_F(ReconcilerTest, ANewJobGetsItsChildrenThenStatusThenOnePodPerRank) {
   caches_.jobs->apply(job_object(2, "10"));
   const auto result = reconciler_->reconcile("ns/j");
   EXPECT_NE(result.kind, kube::ReconcileResult::Kind::kError) << result.message;
-  EXPECT_EQ(take_requests(),
-            (std::vector<std::string>{"POST " + kConfigMaps, "POST " + kServices,
-                                      "POST " + kServices, "PUT " + kJobPath + "/status",
-                                      "POST " + kPods, "POST " + kPods}));
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{
+                                 "POST " + kConfigMaps, "POST " + kServices, "POST " + kServices,
+                                 "PUT " + kJobPath + "/status", "POST " + kPods, "POST " + kPods}));
 
   const Json status = bodies("PUT", kJobPath + "/status").at(0);
   // Optimistic: the write carries the cached version, so a decision from a stale job is refused.
