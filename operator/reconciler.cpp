@@ -254,8 +254,17 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
       auto s = ensure_child(*type, store, std::move(desired), job);
       if (s) continue;
       if (s.error().reason == kChildNameConflict || refused(s.error())) {
-        blocked = s.error();
-        break;
+        // Every child that cannot be made, in one message; a conflict is named first.
+        if (!blocked) {
+          blocked = s.error();
+        } else if (s.error().reason == kChildNameConflict &&
+                   blocked->reason != kChildNameConflict) {
+          blocked = kube::Error{s.error().code, s.error().reason,
+                                s.error().message + "; " + blocked->message};
+        } else {
+          blocked->message += "; " + s.error().message;
+        }
+        continue;
       }
       record(*object, "Warning", type->kind + "Failed", s.error().message);
       return kube::ReconcileResult::error(s.error().to_string());
