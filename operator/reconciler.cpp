@@ -279,6 +279,8 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
   Decision decision = decide(job, pods, options_.clock->wall_now());
   if (blocked) {
     children_condition(job, decision.status, &*blocked);
+    // decide() counted the Pods it asked for as active; none is created.
+    decision.status.active -= static_cast<int>(decision.create.size());
     decision.create.clear();
   }
 

@@ -412,6 +412,8 @@ TEST_F(ReconcilerTest, AServiceNamedLikeTheJobThatItDoesNotOwnIsNeverWritten) {
             std::string::npos)
       << c;
   EXPECT_EQ(bodies("POST", kServices).size(), 2U) << "the other Service is still made";
+  EXPECT_EQ(bodies("PUT", kJobPath + "/status").back()["status"]["ranks"]["active"], 0)
+      << "no Pod was created";
 }
 
 TEST_F(ReconcilerTest, EveryChildWhoseNameIsTakenIsNamedInTheCondition) {
