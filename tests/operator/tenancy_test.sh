@@ -197,10 +197,13 @@ webui $C grab
 wait_until "job grab ChildrenCreated False/NameConflict" 30 cond_is $C grab False/NameConflict
 [[ "$(cond $C grab message)" == *"Pod $C/grab-worker-0 is not owned by this job"* ]] || fail "condition of job grab: $(cond $C grab message)"
 sleep 10  # past the first, quick retries of the backoff
-before=$(metric 'llamafactory_operator_kube_requests_total{verb="POST",code="409"}')
+# (Prometheus' text format sorts the labels by name.)
+series='llamafactory_operator_kube_requests_total{code="409",verb="POST"}'
+before=$(metric "$series")
+[[ "${before:-0}" -ge 1 ]] || fail "no $series on /metrics: the count below would be blind"
 sleep 20
-after=$(metric 'llamafactory_operator_kube_requests_total{verb="POST",code="409"}')
-posts=$((${after:-0} - ${before:-0}))
+after=$(metric "$series")
+posts=$((after - before))
 ((posts <= 4)) || fail "the operator POSTed $posts times with 409 in 20 s for a Pod it does not own"
 [[ "$(events $C grab NameConflict)" == 1 ]] || fail "NameConflict Events for job grab: $(events $C grab NameConflict), want 1 without a series"
 [[ "$(meta $C pod grab-worker-0)" == "$pod_before" ]] || fail "the foreign Pod was changed"
