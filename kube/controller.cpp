@@ -107,6 +107,10 @@ void Controller::run_one(const std::string& key) {
       queue_.add_rate_limited(key);
       label = "error";
       break;
+    case ReconcileResult::Kind::kBackoff:
+      queue_.add_rate_limited(key);
+      label = "backoff";
+      break;
     case ReconcileResult::Kind::kTerminal:
       log::error("reconcile failed for good; waiting for a change",
                  {log::kv("controller", options_.name), log::kv("key", key),

@@ -23,6 +23,9 @@ struct ReconcileResult {
     kRequeueAfter,  ///< Look again after `after` (polling something outside the API).
     kError,         ///< Failed; retry with the queue's per-key exponential backoff.
     kTerminal,      ///< Failed in a way retrying cannot fix; log it and wait for a change.
+    kBackoff,       ///< Blocked by something outside the controller that the reconciler already
+                    ///< reported (a condition, an Event): retry with the per-key backoff like
+                    ///< kError, without a log line per retry.
   };
   Kind kind = Kind::kDone;
   Duration after{};
@@ -35,6 +38,9 @@ struct ReconcileResult {
   }
   static ReconcileResult terminal(std::string message) {
     return {Kind::kTerminal, {}, std::move(message)};
+  }
+  static ReconcileResult backoff(std::string message) {
+    return {Kind::kBackoff, {}, std::move(message)};
   }
 };
 

@@ -3,12 +3,16 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <spdlog/sinks/ostream_sink.h>
 
 #include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
+
+#include "kube/logging.hpp"
 
 namespace ascend::kube {
 namespace {
@@ -137,6 +141,32 @@ TEST(Controller, ErrorsBackOffRequeueAfterWaitsTerminalStops) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("test_reconcile_errors_total{controller=\"lfjob\"}"), std::string::npos);
+}
+
+TEST(Controller, BackoffRetriesWithThePerKeyBackoffAndLogsNothing) {
+  auto clock = std::make_shared<FakeClock>();
+  auto recorder = std::make_shared<Recorder>();
+  recorder->answers["ns/blocked"] = ReconcileResult::backoff("name taken");
+  std::ostringstream out;
+  ASSERT_TRUE(
+      setup_logging({"info", "text"}, std::make_shared<spdlog::sinks::ostream_sink_mt>(out)).ok());
+  ControllerOptions o;
+  o.name = "lfjob";
+  o.queue.clock = clock;
+  Controller c(o, [recorder](const std::string& k) { return (*recorder)(k); });
+  c.start();
+  c.queue().add("ns/blocked");
+  ASSERT_TRUE(eventually([&] { return c.queue().failures("ns/blocked") == 1; }));
+  clock->advance(milliseconds(5));
+  ASSERT_TRUE(eventually([&] { return c.queue().failures("ns/blocked") == 2; }));
+  clock->advance(milliseconds(5));  // the second backoff is 10 ms: not due yet
+  std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_EQ(recorder->count("ns/blocked"), 2);
+  clock->advance(milliseconds(5));
+  ASSERT_TRUE(eventually([&] { return recorder->count("ns/blocked") == 3; }));
+  c.stop();
+  ASSERT_TRUE(setup_logging({"info", "text"}).ok());
+  EXPECT_EQ(out.str().find("ns/blocked"), std::string::npos) << out.str();
 }
 
 TEST(Controller, MappedWatchQueuesWhatTheMapSays) {

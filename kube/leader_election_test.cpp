@@ -189,7 +189,8 @@ TEST_F(LeaderElectionTest, RunLeadsReleasesOnStopAndTheNextTakesOverWithoutWaiti
   oa.on_stopped_leading = [&] { ++stopped; };
   LeaderElector a(client_, oa);
   auto ra = std::async(std::launch::async, [&] { return a.run(); });
-  for (int i = 0; i < 2000 && !a.is_leader(); ++i)
+  // is_leader() turns true just before the callback runs, so wait for the callback itself.
+  for (int i = 0; i < 2000 && started == 0; ++i)
     std::this_thread::sleep_for(milliseconds(2));
   ASSERT_TRUE(a.is_leader());
   EXPECT_EQ(started, 1);

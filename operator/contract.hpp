@@ -55,6 +55,16 @@ inline constexpr const char* kConfigDir = "/etc/llamafactory";
 /// operator writes for an inline config.
 inline constexpr const char* kConfigFile = "config.yaml";
 inline constexpr const char* kConfigPath = "/etc/llamafactory/config.yaml";
+/// Where the model caches are mounted for a root container (the image's own user).
+inline constexpr const char* kRootHuggingfaceCache = "/root/.cache/huggingface";
+inline constexpr const char* kRootModelscopeCache = "/root/.cache/modelscope";
+/// The non-root user and group Pods of a podSecurity restricted job run as, and its home (a
+/// non-root process cannot write /root): the caches go under it, HOME, HF_HOME and
+/// MODELSCOPE_CACHE point there.
+inline constexpr int kNonRootId = 1000;
+inline constexpr const char* kNonRootHome = "/home/llamafactory";
+inline constexpr const char* kNonRootHuggingfaceCache = "/home/llamafactory/.cache/huggingface";
+inline constexpr const char* kNonRootModelscopeCache = "/home/llamafactory/.cache/modelscope";
 }  // namespace workload
 
 }  // namespace ascend::op

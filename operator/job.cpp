@@ -152,6 +152,8 @@ constexpr std::array<std::pair<const char*, Phase>, 6> kPhases{{{"Pending", Phas
                                                                 {"Succeeded", Phase::kSucceeded},
                                                                 {"Failed", Phase::kFailed},
                                                                 {"Suspended", Phase::kSuspended}}};
+constexpr std::array<std::pair<const char*, PodSecurity>, 2> kPodSecurityLevels{
+    {{"baseline", PodSecurity::kBaseline}, {"restricted", PodSecurity::kRestricted}}};
 constexpr std::array<std::pair<const char*, int>, 3> kServiceTypes{
     {{"ClusterIP", 0}, {"NodePort", 1}, {"LoadBalancer", 2}}};
 constexpr std::array<std::pair<const char*, int>, 3> kPullPolicies{
@@ -239,6 +241,9 @@ JobSpec read_spec(SpecReader& r, const Json& spec) {
       r.typed(spec, "service", "spec.service", Json::value_t::object, Json::object());
   r.enumeration(service, "type", "spec.service.type", kServiceTypes, 0);
   s.service_type = r.string(service, "type", "spec.service.type", "ClusterIP");
+
+  s.pod_security = r.enumeration(spec, "podSecurity", "spec.podSecurity", kPodSecurityLevels,
+                                 PodSecurity::kBaseline);
 
   const Json policy =
       r.typed(spec, "runPolicy", "spec.runPolicy", Json::value_t::object, Json::object());

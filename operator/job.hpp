@@ -23,6 +23,10 @@ using Json = nlohmann::json;
 
 /// `llamafactory-cli <mode>`.
 enum class Mode { kTrain, kWebui, kApi, kWebchat, kExport };
+/// The Pod Security Standard the job's Pods meet (spec.podSecurity): baseline always (unless a
+/// hostPath volume is used), restricted on request (non-root, no privilege escalation, no
+/// capabilities, RuntimeDefault seccomp).
+enum class PodSecurity { kBaseline, kRestricted };
 /// What a failed Pod leads to (Kubeflow's restart policies, minus Always).
 enum class RestartPolicy { kNever, kOnFailure, kExitCode };
 /// Which Pods a restart re-creates.
@@ -94,6 +98,7 @@ struct JobSpec {
   int master_port = 29500;
   Storage storage;
   std::string service_type = "ClusterIP";
+  PodSecurity pod_security = PodSecurity::kBaseline;
   RunPolicy run_policy;
 
   [[nodiscard]] bool has_config() const { return config.has_value() || config_map_ref.has_value(); }

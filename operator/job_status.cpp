@@ -34,25 +34,6 @@ std::string str(const Json& object, const char* key) {
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-// Sets a metav1.Condition the way meta.SetStatusCondition does: lastTransitionTime moves only
-// when the status changes.
-void set_condition(JobStatus& s, const std::string& type, const std::string& status,
-                   const std::string& reason, const std::string& message, const std::string& now,
-                   std::int64_t generation) {
-  for (auto& c : s.conditions) {
-    if (c.type != type) continue;
-    if (c.status != status) {
-      c.status = status;
-      c.last_transition_time = now;
-    }
-    c.reason = reason;
-    c.message = message;
-    c.observed_generation = generation;
-    return;
-  }
-  s.conditions.push_back(Condition{type, status, generation, now, reason, message});
-}
-
 // Sets a condition False only if it exists (no clutter of never-true conditions).
 void clear_condition(JobStatus& s, const std::string& type, const std::string& reason,
                      const std::string& message, const std::string& now, std::int64_t generation) {
@@ -84,6 +65,29 @@ bool is_active(const ObservedPod& p) {
 
 PodRef pod_ref(const ObservedPod& p) {
   return PodRef{p.name, p.uid};
+}
+
+// `t` plus `seconds`, or the last representable time when the sum would overflow: system_clock
+// counts nanoseconds in 64 bits (about 292 years), so a deadline or TTL of 10^10 seconds
+// (allowed before the CRD bounded them, and still possible in a stored job) would wrap into the
+// past and fire at once. Past the clock's range means never.
+kube::WallTime plus_seconds(kube::WallTime t, std::int64_t seconds) {
+  using std::chrono::duration_cast;
+  const std::int64_t at = duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  const std::int64_t last =
+      duration_cast<std::chrono::seconds>(kube::WallTime::duration::max()).count();
+  // at >= -last, so last - at cannot overflow.
+  if (seconds >= last - at) return kube::WallTime::max();
+  return t + std::chrono::seconds(seconds);
+}
+
+// How long until `due`, in whole seconds, at most a day: a job whose deadline or TTL lies
+// decades ahead is looked at again daily (a no-op), and no delay overflows the work queue's
+// clock arithmetic.
+std::chrono::seconds until(kube::WallTime due, kube::WallTime now) {
+  constexpr std::chrono::seconds kLongest = std::chrono::hours(24);
+  if (due - now >= kLongest) return kLongest;
+  return std::chrono::ceil<std::chrono::seconds>(due - now);
 }
 
 // A decision being drafted: what every step reads (the job, the time) and what it writes (the
@@ -151,11 +155,11 @@ bool finished_and_ttl(Draft& draft, const RankedPods& pods) {
   draft.remove_active(pods);
   if (const auto& ttl = draft.policy().ttl_seconds_after_finished) {
     const auto done = kube::parse_time(s.completion_time).value_or(draft.now);
-    const auto due = done + std::chrono::seconds(*ttl);
+    const auto due = plus_seconds(done, *ttl);
     if (draft.now >= due) {
       draft.d.delete_job = true;
     } else {
-      draft.d.requeue_after = std::chrono::ceil<std::chrono::seconds>(due - draft.now);
+      draft.d.requeue_after = until(due, draft.now);
     }
   }
   return true;
@@ -212,9 +216,9 @@ bool past_deadline(Draft& draft, const RankedPods& pods) {
   const auto& deadline = draft.policy().active_deadline_seconds;
   if (!deadline) return false;
   const auto started = kube::parse_time(draft.status().start_time).value_or(draft.now);
-  const auto due = started + std::chrono::seconds(*deadline);
+  const auto due = plus_seconds(started, *deadline);
   if (draft.now < due) {
-    draft.d.requeue_after = std::chrono::ceil<std::chrono::seconds>(due - draft.now);
+    draft.d.requeue_after = until(due, draft.now);
     return false;
   }
   draft.remove_active(pods);
@@ -364,6 +368,23 @@ void running(Draft& draft, const RankedPods& pods) {
 }
 
 }  // namespace
+
+void set_condition(JobStatus& s, const std::string& type, const std::string& status,
+                   const std::string& reason, const std::string& message, const std::string& now,
+                   std::int64_t generation) {
+  for (auto& c : s.conditions) {
+    if (c.type != type) continue;
+    if (c.status != status) {
+      c.status = status;
+      c.last_transition_time = now;
+    }
+    c.reason = reason;
+    c.message = message;
+    c.observed_generation = generation;
+    return;
+  }
+  s.conditions.push_back(Condition{type, status, generation, now, reason, message});
+}
 
 ObservedPod observe_pod(const Json& pod) {
   ObservedPod p;

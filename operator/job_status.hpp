@@ -101,6 +101,12 @@ struct Decision {
 ///   status with nothing new compares equal to the old one.
 Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::WallTime now);
 
+/// Sets a metav1.Condition the way meta.SetStatusCondition does: lastTransitionTime (`now`)
+/// moves only when the status changes; reason, message and observedGeneration always follow.
+void set_condition(JobStatus& status, const std::string& type, const std::string& value,
+                   const std::string& reason, const std::string& message, const std::string& now,
+                   std::int64_t generation);
+
 // The steps of decide() whose contracts stand alone, exposed for their tests.
 
 /// The job's Pods sorted against its status: the first step of every decision.

@@ -369,6 +369,42 @@ TEST(JobStatus, TtlDeletesTheJobAfterItFinished) {
   EXPECT_TRUE(d.delete_job);
 }
 
+// 10^10 seconds in nanoseconds does not fit a 64-bit system_clock: the sums must saturate
+// ("never"), not wrap into the past. The CRD bounds both fields at 2^31-1; a job stored before
+// the bound may hold more, up to int64's maximum.
+TEST(JobStatus, HugeDeadlinesAndTtlsMeanNeverNotAtOnce) {
+  for (const std::int64_t huge :
+       {std::int64_t{2147483647}, std::int64_t{10000000000}, std::int64_t{9223372036854775807}}) {
+    Job job = make_job(1);
+    job.spec.run_policy.active_deadline_seconds = huge;
+    job.spec.run_policy.ttl_seconds_after_finished = huge;
+    job = started(job);
+    Decision d = decide(job, {pod(0, 0, PodPhase::kRunning)}, kT0 + seconds(20));
+    EXPECT_EQ(d.status.phase, Phase::kRunning) << huge;
+    ASSERT_TRUE(d.requeue_after.has_value()) << huge;
+    EXPECT_GT(*d.requeue_after, seconds(0)) << huge;
+    EXPECT_LE(*d.requeue_after, std::chrono::hours(24)) << huge << ": look again within a day";
+
+    job.status = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0)}, kT0 + seconds(30)).status;
+    ASSERT_EQ(job.status.phase, Phase::kSucceeded) << huge;
+    d = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0)}, kT0 + seconds(40));
+    EXPECT_FALSE(d.delete_job) << huge;
+    ASSERT_TRUE(d.requeue_after.has_value()) << huge;
+    EXPECT_GT(*d.requeue_after, seconds(0)) << huge;
+    EXPECT_LE(*d.requeue_after, std::chrono::hours(24)) << huge;
+  }
+}
+
+TEST(JobStatus, ADeadlineAtTheBoundStillFallsDue) {
+  Job job = make_job(1);
+  job.spec.run_policy.active_deadline_seconds = 2147483647;
+  job = started(job);
+  const Decision d =
+      decide(job, {pod(0, 0, PodPhase::kRunning)}, kT0 + seconds(std::int64_t{2147483647}));
+  EXPECT_EQ(d.status.phase, Phase::kFailed);
+  EXPECT_EQ(d.status.condition("Failed")->reason, "DeadlineExceeded");
+}
+
 TEST(JobStatus, NoTtlKeepsTheJob) {
   Job job = started(make_job(1, RestartPolicy::kNever));
   job.status = decide(job, {pod(0, 0, PodPhase::kFailed, 1)}, kT0).status;

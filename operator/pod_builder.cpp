@@ -75,6 +75,12 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
     env.push_back(env_var("MASTER_ADDR", master_address(job)));
     env.push_back(env_var("MASTER_PORT", std::to_string(spec.master_port)));
   }
+  const bool restricted = spec.pod_security == PodSecurity::kRestricted;
+  if (restricted) {
+    env.push_back(env_var("HOME", workload::kNonRootHome));
+    env.push_back(env_var("HF_HOME", workload::kNonRootHuggingfaceCache));
+    env.push_back(env_var("MODELSCOPE_CACHE", workload::kNonRootModelscopeCache));
+  }
   env = merge_env(std::move(env), spec.env);
 
   Json resources = spec.resources.is_object() ? spec.resources : Json::object();
@@ -95,8 +101,12 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
   }
 
   Json mounts = {
-      {{"name", "huggingface-cache"}, {"mountPath", "/root/.cache/huggingface"}},
-      {{"name", "modelscope-cache"}, {"mountPath", "/root/.cache/modelscope"}},
+      {{"name", "huggingface-cache"},
+       {"mountPath",
+        restricted ? workload::kNonRootHuggingfaceCache : workload::kRootHuggingfaceCache}},
+      {{"name", "modelscope-cache"},
+       {"mountPath",
+        restricted ? workload::kNonRootModelscopeCache : workload::kRootModelscopeCache}},
       {{"name", "data"}, {"mountPath", "/app/data"}},
       {{"name", "output"}, {"mountPath", "/app/output"}},
       {{"name", "dshm"}, {"mountPath", "/dev/shm"}},
@@ -109,6 +119,11 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
       Json{{"name", "dshm"},
            {"emptyDir", {{"medium", "Memory"}, {"sizeLimit", spec.storage.shm_size}}}},
   };
+  if (restricted) {
+    // A writable home for what else the libraries keep under ~ (the image may not have it).
+    mounts.push_back({{"name", "home"}, {"mountPath", workload::kNonRootHome}});
+    volumes.push_back(volume("home", nullptr));
+  }
   if (spec.has_config()) {
     mounts.push_back({{"name", "config"}, {"mountPath", workload::kConfigDir}, {"readOnly", true}});
     const std::string cm = spec.config ? config_map_name(job.name) : spec.config_map_ref->name;
@@ -127,6 +142,13 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
                     {"resources", resources},
                     {"volumeMounts", mounts}};
   if (!spec.image_pull_policy.empty()) container["imagePullPolicy"] = spec.image_pull_policy;
+  if (restricted) {
+    // Pod Security "restricted": no escalation, no capabilities (NPUs are device-plugin
+    // devices, not capabilities), non-root (also set at Pod level).
+    container["securityContext"] = {{"allowPrivilegeEscalation", false},
+                                    {"capabilities", {{"drop", {"ALL"}}}},
+                                    {"runAsNonRoot", true}};
+  }
   if (spec.mode == Mode::kApi || spec.mode == Mode::kWebui || spec.mode == Mode::kWebchat) {
     const char* port = spec.mode == Mode::kApi ? workload::kApiPortName : workload::kWebuiPortName;
     container["readinessProbe"] = {
@@ -139,6 +161,13 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
                    {"enableServiceLinks", false},
                    {"containers", Json::array({container})},
                    {"volumes", volumes}};
+  if (restricted) {
+    pod_spec["securityContext"] = {{"runAsNonRoot", true},
+                                   {"runAsUser", workload::kNonRootId},
+                                   {"runAsGroup", workload::kNonRootId},
+                                   {"fsGroup", workload::kNonRootId},
+                                   {"seccompProfile", {{"type", "RuntimeDefault"}}}};
+  }
   if (!spec.node_selector.empty()) pod_spec["nodeSelector"] = spec.node_selector;
   if (!spec.tolerations.empty()) pod_spec["tolerations"] = spec.tolerations;
   if (!spec.affinity.is_null()) pod_spec["affinity"] = spec.affinity;

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 namespace ascend::op {
 namespace {
 
@@ -229,6 +233,112 @@ TEST(PodBuilder, NoConfigNoConfigVolume) {
   const Json pod = build_pod(job, 0, 0, {});
   EXPECT_EQ(find_named(pod["spec"]["volumes"], "config"), nullptr);
   EXPECT_EQ(find_named(pod["spec"]["containers"][0]["volumeMounts"], "config"), nullptr);
+}
+
+// The Pod Security Standards' checks that a Pod like ours could trip (kubernetes.io/docs/
+// concepts/security/pod-security-standards), as a list of what is wrong; empty passes.
+std::vector<std::string> baseline_violations(const Json& pod) {
+  std::vector<std::string> out;
+  const Json& spec = pod["spec"];
+  for (const char* host : {"hostNetwork", "hostPID", "hostIPC"}) {
+    if (spec.value(host, false)) out.push_back(host);
+  }
+  for (const auto& v : spec["volumes"]) {
+    if (v.contains("hostPath")) out.push_back("hostPath volume " + v.value("name", ""));
+  }
+  for (const auto& c : spec["containers"]) {
+    const Json sc = c.value("securityContext", Json::object());
+    if (sc.value("privileged", false)) out.push_back("privileged");
+    if (sc.contains("capabilities") && sc["capabilities"].contains("add")) {
+      out.push_back("capabilities added");
+    }
+    for (const auto& p : c.value("ports", Json::array())) {
+      if (p.value("hostPort", 0) != 0) out.push_back("hostPort");
+    }
+    if (sc.contains("seccompProfile") && sc["seccompProfile"]["type"] == "Unconfined") {
+      out.push_back("seccomp Unconfined");
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> restricted_violations(const Json& pod) {
+  std::vector<std::string> out = baseline_violations(pod);
+  const Json& spec = pod["spec"];
+  const Json psc = spec.value("securityContext", Json::object());
+  for (const auto& c : spec["containers"]) {
+    const Json sc = c.value("securityContext", Json::object());
+    if (sc.value("allowPrivilegeEscalation", true)) out.push_back("allowPrivilegeEscalation");
+    if (!sc.value("runAsNonRoot", psc.value("runAsNonRoot", false))) out.push_back("runAsNonRoot");
+    if (sc.value("runAsUser", psc.value("runAsUser", 0)) == 0) out.push_back("runAsUser 0");
+    const Json drop = sc.contains("capabilities") ? sc["capabilities"].value("drop", Json::array())
+                                                  : Json::array();
+    if (std::find(drop.begin(), drop.end(), "ALL") == drop.end()) out.push_back("drop ALL");
+    const Json seccomp = sc.value("seccompProfile", psc.value("seccompProfile", Json::object()));
+    if (seccomp.value("type", "") != "RuntimeDefault" && seccomp.value("type", "") != "Localhost") {
+      out.push_back("seccompProfile");
+    }
+  }
+  return out;
+}
+
+Job job_without_host_path(PodSecurity level) {
+  Job job = train_job(2);
+  job.spec.storage.data = nullptr;
+  job.spec.pod_security = level;
+  return job;
+}
+
+TEST(PodBuilder, EveryModePassesBaselineWithoutHostPath) {
+  for (const Mode mode : {Mode::kTrain, Mode::kWebui, Mode::kApi, Mode::kWebchat, Mode::kExport}) {
+    Job job = job_without_host_path(PodSecurity::kBaseline);
+    job.spec.mode = mode;
+    const Json pod = build_pod(job, 0, 0, {});
+    EXPECT_EQ(baseline_violations(pod), std::vector<std::string>{}) << mode_name(mode);
+    EXPECT_FALSE(pod["spec"].contains("securityContext")) << "baseline: the image's own user";
+  }
+  EXPECT_EQ(baseline_violations(build_pod(train_job(), 0, 0, {})),
+            std::vector<std::string>{"hostPath volume data"})
+      << "hostPath is the author's choice, refused by Pod Security where it applies";
+}
+
+TEST(PodBuilder, RestrictedRunsAsNonRootWithTheCachesUnderItsHome) {
+  const Json pod = build_pod(job_without_host_path(PodSecurity::kRestricted), 1, 0, {});
+  EXPECT_EQ(restricted_violations(pod), std::vector<std::string>{});
+  const Json& psc = pod["spec"]["securityContext"];
+  EXPECT_EQ(psc["runAsUser"], 1000);
+  EXPECT_EQ(psc["runAsGroup"], 1000);
+  EXPECT_EQ(psc["fsGroup"], 1000);
+  const Json& mounts = pod["spec"]["containers"][0]["volumeMounts"];
+  EXPECT_EQ((*find_named(mounts, "huggingface-cache"))["mountPath"],
+            "/home/llamafactory/.cache/huggingface");
+  EXPECT_EQ((*find_named(mounts, "modelscope-cache"))["mountPath"],
+            "/home/llamafactory/.cache/modelscope");
+  EXPECT_EQ((*find_named(mounts, "home"))["mountPath"], "/home/llamafactory");
+  EXPECT_EQ((*find_named(mounts, "data"))["mountPath"], "/app/data");
+  EXPECT_EQ((*find_named(mounts, "output"))["mountPath"], "/app/output");
+  EXPECT_EQ(env_of(pod, "HOME"), "/home/llamafactory");
+  EXPECT_EQ(env_of(pod, "HF_HOME"), "/home/llamafactory/.cache/huggingface");
+  EXPECT_EQ(env_of(pod, "MODELSCOPE_CACHE"), "/home/llamafactory/.cache/modelscope");
+  EXPECT_EQ(env_of(pod, "NODE_RANK"), "1") << "torchrun env as before";
+  EXPECT_EQ(pod["spec"]["containers"][0]["resources"]["limits"]["huawei.com/Ascend910"], "8");
+
+  const Json baseline = build_pod(job_without_host_path(PodSecurity::kBaseline), 1, 0, {});
+  EXPECT_FALSE(restricted_violations(baseline).empty());
+  EXPECT_EQ(env_of(baseline, "HF_HOME"), "<unset>");
+}
+
+TEST(PodBuilder, PodSecurityIsParsedAndChecked) {
+  const auto parse = [](const std::string& level) {
+    return parse_job(Json{{"metadata", {{"name", "a"}, {"namespace", "n"}}},
+                          {"spec", {{"mode", "webui"}, {"podSecurity", level}}}});
+  };
+  ASSERT_TRUE(parse("restricted").ok());
+  EXPECT_EQ(parse("restricted").value().spec.pod_security, PodSecurity::kRestricted);
+  EXPECT_EQ(parse("baseline").value().spec.pod_security, PodSecurity::kBaseline);
+  const auto bad = parse("privileged");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("spec.podSecurity"), std::string::npos);
 }
 
 }  // namespace

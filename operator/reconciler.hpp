@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "kube/client.hpp"
 #include "kube/clock.hpp"
@@ -14,9 +15,19 @@
 #include "kube/logging.hpp"
 #include "kube/store.hpp"
 #include "operator/job_metrics.hpp"
+#include "operator/job_status.hpp"
 #include "operator/pod_builder.hpp"
 
 namespace ascend::op {
+
+/// The condition that says whether the job's children could be made: False with reason
+/// kChildNameConflict or kChildCreateRefused, True (reason ChildrenCreated) once they exist
+/// again. A job that never had a problem does not carry it.
+inline constexpr const char* kChildrenCreated = "ChildrenCreated";
+/// A child's name is taken by an object the job does not control.
+inline constexpr const char* kChildNameConflict = "NameConflict";
+/// The API server refused to create a child; the condition's message is the server's.
+inline constexpr const char* kChildCreateRefused = "CreateRefused";
 
 struct ReconcilerOptions {
   PodBuilderOptions pods;
@@ -43,13 +54,23 @@ struct JobCaches {
 /// Reconciles one job per call; safe to call from several workers for different keys (the
 /// work queue never hands one key to two workers).
 ///
-/// Order of writes: ConfigMap and Services (server-side apply, only when missing or their
-/// desired content changed, tracked by a hash annotation); then status through /status with
-/// the cached resourceVersion (so a decision made from a stale job is refused with 409 and
-/// retried), skipped when nothing but timestamps changed; only after the status write
-/// succeeded: Pod deletions (with UID preconditions) and creations (create-if-missing, an
-/// AlreadyExists is not an error), then deletion of the job when its TTL passed. Events are
+/// Order of writes: ConfigMap and Services (created with POST when missing; server-side apply
+/// only when the job controls them and their desired content changed, tracked by a hash
+/// annotation); then status through /status with the cached resourceVersion (so a decision
+/// made from a stale job is refused with 409 and retried), skipped when nothing but timestamps
+/// changed; only after the status write succeeded: Pod deletions (with UID preconditions) and
+/// creations (create-if-missing), then deletion of the job when its TTL passed. Events are
 /// best effort.
+///
+/// Ownership: an object the job does not control (no controller ownerReference with the job's
+/// uid: someone else's, unlabelled, or an earlier job's of the same name) is never written or
+/// deleted. The caches only hold labelled children, so an AlreadyExists on create is followed
+/// by one GET to see whose the object is. A name taken, or a create the API server refuses
+/// (size, schema, Pod Security admission), sets kChildrenCreated False with the reason and
+/// message (the server's own for a refusal) in one more status write, records one Warning
+/// Event and one log line when it begins or changes, creates no Pods while the ConfigMap or a
+/// Service is missing, and backs off with the work queue's per-key backoff
+/// (ReconcileResult::backoff). Once every child exists the condition turns True.
 ///
 /// After a status write, the job cache holds the old version for a moment; until it catches
 /// up, reconciles of that key wait (`cache_lag_retry`) instead of deciding from the stale
@@ -65,8 +86,19 @@ class Reconciler final {
 
  private:
   kube::Status ensure_child(const kube::Resource& type, const kube::Store& store, Json desired,
-                            const std::string& job_uid);
-  kube::Status write_status(const Json& object, const JobStatus& status, const std::string& key);
+                            const Job& job);
+  /// After an AlreadyExists for `desired`: ok when the job controls the object (the cache
+  /// lags), NameConflict when it does not, 409 Conflict when it vanished meanwhile.
+  kube::Status after_already_exists(const kube::Resource& type, const Json& desired,
+                                    const Job& job);
+  /// Writes `status` onto `object`; returns the object as written.
+  kube::Result<Json> write_status(const Json& object, const JobStatus& status,
+                                  const std::string& key);
+  /// Sets kChildrenCreated in `status`: False for `blocked`, True when it is null.
+  void children_condition(const Job& job, JobStatus& status, const kube::Error* blocked) const;
+  /// One Warning Event and one log line, unless `before` already said the same.
+  void report_blocked(const Json& object, const JobStatus& before, const kube::Error& blocked,
+                      const kube::log::Logger& logger);
   bool cache_is_stale(const std::string& key, const std::string& resource_version);
   kube::ReconcileResult invalid_spec(const Json& object, const std::string& key,
                                      const kube::Error& error, const kube::log::Logger& logger);
@@ -85,8 +117,8 @@ class Reconciler final {
   /// `controller=lfjob` on every line; each reconcile adds `key=`.
   kube::log::Logger logger_;
   std::mutex mutex_;
-  /// key -> the resourceVersion our last status write replaced.
-  std::unordered_map<std::string, std::string> superseded_;  // guarded by mutex_
+  /// key -> the resourceVersions our status writes replaced since the cache last caught up.
+  std::unordered_map<std::string, std::vector<std::string>> superseded_;  // guarded by mutex_
 };
 
 /// FNV-1a 64-bit of `text`, as 16 hex digits: stable across processes and versions.

@@ -24,6 +24,8 @@ using kube::testing::FakeResponse;
 
 const std::string kJobPath = "/apis/ascendfactory.io/v1alpha1/namespaces/ns/llamafactoryjobs/j";
 const std::string kPods = "/api/v1/namespaces/ns/pods";
+const std::string kConfigMaps = "/api/v1/namespaces/ns/configmaps";
+const std::string kServices = "/api/v1/namespaces/ns/services";
 
 Json job_object(int nodes, const std::string& rv, const Json& status = nullptr) {
   Json o = {{"apiVersion", "ascendfactory.io/v1alpha1"},
@@ -69,9 +71,11 @@ class ReconcilerTest : public ::testing::Test {
         return FakeResponse::json(body, code);
       };
     };
-    server_.route("PATCH", "/api/v1/namespaces/ns/configmaps/j-config", echo(200));
-    server_.route("PATCH", "/api/v1/namespaces/ns/services/j-workers", echo(200));
-    server_.route("PATCH", "/api/v1/namespaces/ns/services/j", echo(200));
+    server_.route("POST", kConfigMaps, echo(201));
+    server_.route("POST", kServices, echo(201));
+    server_.route("PATCH", kConfigMaps + "/j-config", echo(200));
+    server_.route("PATCH", kServices + "/j-workers", echo(200));
+    server_.route("PATCH", kServices + "/j", echo(200));
     server_.route("PUT", kJobPath + "/status", echo(200));
     server_.route("POST", kPods, echo(201));
     for (const char* pod : {"j-worker-0", "j-worker-1"}) {
@@ -118,14 +122,17 @@ class ReconcilerTest : public ::testing::Test {
     }
     return out;
   }
+  /// The ConfigMap and Services created so far, as sent.
+  std::vector<Json> created_children() const {
+    std::vector<Json> out = bodies("POST", kConfigMaps);
+    for (auto& s : bodies("POST", kServices))
+      out.push_back(std::move(s));
+    return out;
+  }
   /// Puts into the caches what the first reconcile of a new job wrote, as the watches would.
   void cache_first_writes() {
-    for (const auto& path :
-         {"/api/v1/namespaces/ns/configmaps/j-config", "/api/v1/namespaces/ns/services/j-workers",
-          "/api/v1/namespaces/ns/services/j"}) {
-      const Json body = bodies("PATCH", path).back();
+    for (const Json& body : created_children())
       (body["kind"] == "ConfigMap" ? caches_.config_maps : caches_.services)->apply(body);
-    }
   }
 
   /// A single-rank job after its first reconcile, with everything it wrote in the caches as
@@ -162,9 +169,7 @@ TEST_F(ReconcilerTest, ANewJobGetsItsChildrenThenStatusThenOnePodPerRank) {
   const auto result = reconciler_->reconcile("ns/j");
   EXPECT_NE(result.kind, kube::ReconcileResult::Kind::kError) << result.message;
   EXPECT_EQ(take_requests(), (std::vector<std::string>{
-                                 "PATCH /api/v1/namespaces/ns/configmaps/j-config",
-                                 "PATCH /api/v1/namespaces/ns/services/j-workers",
-                                 "PATCH /api/v1/namespaces/ns/services/j",
+                                 "POST " + kConfigMaps, "POST " + kServices, "POST " + kServices,
                                  "PUT " + kJobPath + "/status", "POST " + kPods, "POST " + kPods}));
 
   const Json status = bodies("PUT", kJobPath + "/status").at(0);
@@ -181,7 +186,7 @@ TEST_F(ReconcilerTest, ANewJobGetsItsChildrenThenStatusThenOnePodPerRank) {
     EXPECT_EQ(pod["metadata"]["ownerReferences"][0]["uid"], "job-uid");
     EXPECT_EQ(pod["spec"]["containers"][0]["image"], "llamafactory:test");
   }
-  const auto applied = bodies("PATCH", "/api/v1/namespaces/ns/configmaps/j-config");
+  const auto applied = bodies("POST", kConfigMaps);
   ASSERT_EQ(applied.size(), 1U);
   EXPECT_NE(applied[0]["data"]["config.yaml"].get<std::string>().find("Qwen/Qwen2.5-7B"),
             std::string::npos);
@@ -253,10 +258,7 @@ TEST_F(ReconcilerTest, ConvergesTheSameThroughTheCacheTransforms) {
   };
   cache(caches_.jobs, job_object(1, "10"), job_cache_transform());
   reconciler_->reconcile("ns/j");
-  for (const auto& path :
-       {"/api/v1/namespaces/ns/configmaps/j-config", "/api/v1/namespaces/ns/services/j-workers",
-        "/api/v1/namespaces/ns/services/j"}) {
-    const Json body = bodies("PATCH", path).back();
+  for (const Json& body : created_children()) {
     cache(body["kind"] == "ConfigMap" ? caches_.config_maps : caches_.services, body,
           child_cache_transform());
   }
@@ -354,6 +356,190 @@ TEST_F(ReconcilerTest, AStatusWriteThatFailsDeletesNothing) {
   EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kError);
   // Without the restart recorded, deleting the Pod would lose the failure.
   EXPECT_EQ(take_requests(), (std::vector<std::string>{"PUT " + kJobPath + "/status"}));
+}
+
+/// A Service or ConfigMap someone else made (no owner reference to the job, no labels).
+Json foreign(const std::string& kind, const std::string& name) {
+  return {
+      {"apiVersion", "v1"},
+      {"kind", kind},
+      {"metadata",
+       {{"name", name}, {"namespace", "ns"}, {"uid", "foreign-uid"}, {"resourceVersion", "3"}}}};
+}
+
+/// The ChildrenCreated condition of the last status written, or null.
+Json children_condition(const std::vector<Json>& statuses) {
+  if (statuses.empty()) return nullptr;
+  for (const auto& c : statuses.back()["status"].value("conditions", Json::array())) {
+    if (c["type"] == "ChildrenCreated") return c;
+  }
+  return nullptr;
+}
+
+bool writes_to(const std::vector<std::string>& requests, const std::string& path) {
+  for (const auto& r : requests) {
+    if (r.rfind("GET ", 0) == 0) continue;
+    if (r.size() >= path.size() && r.compare(r.size() - path.size(), path.size(), path) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+TEST_F(ReconcilerTest, AServiceNamedLikeTheJobThatItDoesNotOwnIsNeverWritten) {
+  // The Service `j` exists, unlabelled (so not in the cache), owned by nobody: the create is
+  // refused with AlreadyExists and a GET shows whose it is.
+  server_.route("POST", kServices, [](const FakeRequest& r) {
+    const Json body = Json::parse(r.body);
+    if (body["metadata"]["name"] == "j") {
+      return FakeResponse::failure(409, "AlreadyExists", "services \"j\" already exists");
+    }
+    return FakeResponse::json(body, 201);
+  });
+  server_.route("GET", kServices + "/j",
+                [](const FakeRequest&) { return FakeResponse::json(foreign("Service", "j")); });
+  caches_.jobs->apply(job_object(1, "10"));
+  const auto result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kBackoff) << result.message;
+  const auto sent = take_requests();
+  EXPECT_FALSE(writes_to(sent, "/services/j")) << "no apply, update or delete of it";
+  EXPECT_TRUE(bodies("POST", kPods).empty()) << "no Pod without its Services";
+  const Json c = children_condition(bodies("PUT", kJobPath + "/status"));
+  ASSERT_TRUE(c.is_object());
+  EXPECT_EQ(c["status"], "False");
+  EXPECT_EQ(c["reason"], "NameConflict");
+  EXPECT_NE(c["message"].get<std::string>().find("Service ns/j is not owned by this job"),
+            std::string::npos)
+      << c;
+  EXPECT_EQ(bodies("POST", kServices).size(), 2U) << "the other Service is still made";
+  EXPECT_EQ(bodies("PUT", kJobPath + "/status").back()["status"]["ranks"]["active"], 0)
+      << "no Pod was created";
+}
+
+TEST_F(ReconcilerTest, EveryChildWhoseNameIsTakenIsNamedInTheCondition) {
+  for (const auto& [kind, name] :
+       {std::pair<std::string, std::string>{"ConfigMap", "j-config"}, {"Service", "j"}}) {
+    const Json object = foreign(kind, name);
+    (kind == "ConfigMap" ? caches_.config_maps : caches_.services)->apply(object);
+  }
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  const std::string message =
+      children_condition(bodies("PUT", kJobPath + "/status"))["message"].get<std::string>();
+  EXPECT_NE(message.find("ConfigMap ns/j-config is not owned by this job"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("Service ns/j is not owned by this job"), std::string::npos) << message;
+}
+
+TEST_F(ReconcilerTest, AConfigMapOfAnEarlierJobOfTheSameNameIsAConflictUntilCollected) {
+  Json old = job_object(1, "10");
+  old["metadata"]["uid"] = "old-uid";
+  Json cm = foreign("ConfigMap", "j-config");
+  cm["metadata"]["labels"] = {{"ascendfactory.io/job-name", "j"}};
+  cm["metadata"]["ownerReferences"] = {{{"apiVersion", "ascendfactory.io/v1alpha1"},
+                                        {"kind", "LlamaFactoryJob"},
+                                        {"name", "j"},
+                                        {"uid", "old-uid"},
+                                        {"controller", true}}};
+  caches_.config_maps->apply(cm);
+  caches_.jobs->apply(job_object(1, "10"));
+  auto result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kBackoff) << result.message;
+  for (const auto& r : take_requests()) {
+    EXPECT_EQ(r.find("configmaps"), std::string::npos) << r << ": the cache shows it, no request";
+  }
+  Json c = children_condition(bodies("PUT", kJobPath + "/status"));
+  ASSERT_TRUE(c.is_object());
+  EXPECT_NE(c["message"].get<std::string>().find("earlier LlamaFactoryJob of the same name"),
+            std::string::npos)
+      << c;
+
+  // The garbage collector removes it: the job continues, and says so.
+  Json job = bodies("PUT", kJobPath + "/status").back();
+  job["metadata"]["resourceVersion"] = "11";
+  caches_.jobs->apply(job);
+  caches_.config_maps->remove(cm);
+  result = reconciler_->reconcile("ns/j");
+  EXPECT_NE(result.kind, kube::ReconcileResult::Kind::kBackoff) << result.message;
+  EXPECT_EQ(bodies("POST", kPods).size(), 1U);
+  c = children_condition(bodies("PUT", kJobPath + "/status"));
+  EXPECT_EQ(c["status"], "True") << c;
+}
+
+TEST_F(ReconcilerTest, APodNameTakenByAPodTheJobDoesNotOwnIsAConditionNotALoop) {
+  server_.script(
+      "POST", kPods,
+      {FakeResponse::failure(409, "AlreadyExists", "pods \"j-worker-0\" already exists")});
+  server_.route("GET", kPods + "/j-worker-0", [](const FakeRequest&) {
+    return FakeResponse::json(foreign("Pod", "j-worker-0"));
+  });
+  std::ostringstream out;
+  ASSERT_TRUE(
+      kube::setup_logging({"info", "text"}, std::make_shared<spdlog::sinks::ostream_sink_mt>(out))
+          .ok());
+  Json job = first_reconcile_cached();
+  ASSERT_TRUE(server_.wait_for_count("POST", kPods, 1));
+  // first_reconcile_cached's POST met the foreign Pod.
+  auto result = kube::ReconcileResult::backoff("");
+  const auto statuses = bodies("PUT", kJobPath + "/status");
+  ASSERT_EQ(statuses.size(), 2U) << "the usual status, then the condition";
+  Json c = children_condition(statuses);
+  ASSERT_TRUE(c.is_object());
+  EXPECT_EQ(c["reason"], "NameConflict");
+  EXPECT_NE(c["message"].get<std::string>().find("Pod ns/j-worker-0 is not owned by this job"),
+            std::string::npos);
+  EXPECT_TRUE(server_.count("DELETE", kPods + "/j-worker-0") == 0);
+
+  // Again (after the backoff), with the condition cached: the POST and its GET, nothing else:
+  // no status write, no second log line.
+  job = statuses.back();
+  job["metadata"]["resourceVersion"] = "12";
+  caches_.jobs->apply(job);
+  server_.script(
+      "POST", kPods,
+      {FakeResponse::failure(409, "AlreadyExists", "pods \"j-worker-0\" already exists")});
+  result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kBackoff) << result.message;
+  EXPECT_EQ(take_requests(),
+            (std::vector<std::string>{"POST " + kPods, "GET " + kPods + "/j-worker-0"}));
+  ASSERT_TRUE(kube::setup_logging({"info", "text"}).ok());
+  const std::string log = out.str();
+  const auto first = log.find("child not created");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("child not created", first + 1), std::string::npos) << log;
+}
+
+TEST_F(ReconcilerTest, APodRefusedByTheApiServerPutsItsMessageInTheCondition) {
+  const std::string psa =
+      "pods \"j-worker-0\" is forbidden: violates PodSecurity \"restricted:latest\": "
+      "allowPrivilegeEscalation != false";
+  server_.route("POST", kPods,
+                [psa](const FakeRequest&) { return FakeResponse::failure(403, "Forbidden", psa); });
+  caches_.jobs->apply(job_object(1, "10"));
+  const auto result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kBackoff) << result.message;
+  const Json c = children_condition(bodies("PUT", kJobPath + "/status"));
+  ASSERT_TRUE(c.is_object());
+  EXPECT_EQ(c["status"], "False");
+  EXPECT_EQ(c["reason"], "CreateRefused");
+  EXPECT_EQ(c["message"], psa);
+}
+
+TEST_F(ReconcilerTest, AConfigMapOverTheSizeLimitPutsTheServersMessageInTheCondition) {
+  const std::string too_long =
+      "ConfigMap \"j-config\" is invalid: []: Too long: must have at "
+      "most 1048576 bytes";
+  server_.route("POST", kConfigMaps, [too_long](const FakeRequest&) {
+    return FakeResponse::failure(422, "Invalid", too_long);
+  });
+  caches_.jobs->apply(job_object(1, "10"));
+  const auto result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kBackoff) << result.message;
+  const Json c = children_condition(bodies("PUT", kJobPath + "/status"));
+  ASSERT_TRUE(c.is_object());
+  EXPECT_EQ(c["reason"], "CreateRefused");
+  EXPECT_EQ(c["message"], too_long);
+  EXPECT_TRUE(bodies("POST", kPods).empty());
 }
 
 }  // namespace

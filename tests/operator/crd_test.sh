@@ -53,9 +53,9 @@ check "${#all_examples[@]} files under deploy/examples/ (quickstart/ included) p
 
 # --- defaults from the schema are stored
 jp() { "${kubectl[@]}" get lfjob -n crd-test "$1" -o jsonpath="$2"; }
-got=$(jp llama-board '{.spec.nodes} {.spec.npusPerNode} {.spec.masterPort} {.spec.runPolicy.restartPolicy} {.spec.runPolicy.maxRestarts} {.spec.runPolicy.restartScope} {.spec.runPolicy.suspend} {.spec.storage.shmSize} {.spec.service.type}')
-[[ "$got" == "1 1 29500 OnFailure 3 Job false 16Gi NodePort" ]] \
-  || fail "defaults of llama-board: got '$got', want '1 1 29500 OnFailure 3 Job false 16Gi NodePort'"
+got=$(jp llama-board '{.spec.nodes} {.spec.npusPerNode} {.spec.masterPort} {.spec.runPolicy.restartPolicy} {.spec.runPolicy.maxRestarts} {.spec.runPolicy.restartScope} {.spec.runPolicy.suspend} {.spec.storage.shmSize} {.spec.service.type} {.spec.podSecurity}')
+[[ "$got" == "1 1 29500 OnFailure 3 Job false 16Gi NodePort baseline" ]] \
+  || fail "defaults of llama-board: got '$got', want '1 1 29500 OnFailure 3 Job false 16Gi NodePort baseline'"
 got=$(jp qwen-lora-sft '{.spec.mode} {.spec.service.type} {.spec.storage.shmSize}')
 [[ "$got" == "train ClusterIP 16Gi" ]] || fail "defaults of qwen-lora-sft: got '$got'"
 got=$(jp llama3-full-sft '{.spec.configMapRef.key} {.spec.storage.shmSize} {.spec.runPolicy.restartPolicy}')
@@ -114,6 +114,7 @@ check "update to nodes=4 on a webui job refused: ${out##*: }"
 for edit in '{"spec":{"image":"other:1"}}=spec.image' '{"spec":{"npusPerNode":2}}=spec.npusPerNode' \
   '{"spec":{"env":[{"name":"A","value":"b"}]}}=spec.env' '{"spec":{"config":{"stage":"dpo"}}}=spec.config' \
   '{"spec":{"serviceAccountName":"builder"}}=spec.serviceAccountName' \
+  '{"spec":{"podSecurity":"restricted"}}=spec.podSecurity' \
   '{"spec":{"storage":{"data":{"hostPath":{"path":"/data"}}}}}=spec.storage'; do
   patch=${edit%=*} field=${edit##*=}
   if out=$("${kubectl[@]}" patch lfjob -n crd-test qwen-lora-sft --type merge -p "$patch" 2>&1); then
@@ -127,7 +128,7 @@ done
   >/dev/null || fail "editing runPolicy of an existing job was refused"
 got=$(jp qwen-lora-sft '{.spec.runPolicy.suspend} {.spec.runPolicy.maxRestarts} {.spec.runPolicy.activeDeadlineSeconds}')
 [[ "$got" == "true 5 7200" ]] || fail "runPolicy edit not stored: $got"
-check "an existing job refuses edits of image, npusPerNode, env, config, serviceAccountName, storage and takes runPolicy edits"
+check "an existing job refuses edits of image, npusPerNode, env, config, serviceAccountName, podSecurity, storage and takes runPolicy edits"
 
 # --- kubectl explain teaches the fields
 explain=$("${kubectl[@]}" explain lfjob.spec.runPolicy 2>&1) || fail "kubectl explain lfjob.spec.runPolicy failed: $explain"

@@ -62,11 +62,13 @@ Role (namespace scope).
 - apiGroups: [ascendfactory.io]
   resources: [llamafactoryjobs/finalizers]
   verbs: [update]
-# Worker Pods: created if missing, deleted on restart, suspend, deadline and failure.
+# Worker Pods: created if missing (get after an AlreadyExists, to see whose the Pod is),
+# deleted on restart, suspend, deadline and failure; never one the job does not control.
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, create, delete]
-# ConfigMap (inline config) and the two Services: server-side apply.
+# ConfigMap (inline config) and the two Services: created if missing (get after an
+# AlreadyExists, to see whose the object is), server-side apply only when the job controls them.
 - apiGroups: [""]
   resources: [configmaps, services]
   verbs: [get, list, watch, create, patch]
