@@ -12,25 +12,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 chart=$root/charts/ascend-factory
 
-pass=0
-check() { echo "ok: $*"; pass=$((pass + 1)); }
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/admission-test.XXXXXX")
+# shellcheck source=tests/lib/check.sh
+source "$root/tests/lib/check.sh"
+make_work admission-test
 export HELM_CACHE_HOME=$work/helm/cache HELM_CONFIG_HOME=$work/helm/config HELM_DATA_HOME=$work/helm/data
-cleanup() {
-  if [[ -n "${TESTBED_DIR:-}" ]]; then
-    if [[ $1 -ne 0 ]]; then export KEEP_TESTBED_LOGS=1; fi
-    "$root/tests/testbed/cluster.sh" down "$TESTBED_DIR" || true
-  fi
-  rm -rf "$work"
-}
-trap 'cleanup $?' EXIT
-
-"$root/tests/testbed/cluster.sh" up --nodes 0 --owner-pid $$ >"$work/env"
-# shellcheck disable=SC1091
-source "$work/env"
-k() { "$TESTBED_BIN/kubectl" "$@"; }
+testbed_up --nodes 0
 
 "$TESTBED_BIN/helm" install ascend-factory "$chart" -n ascend-factory --create-namespace >/dev/null \
   || fail "helm install failed"
@@ -47,10 +33,8 @@ k create rolebinding bob-edit --clusterrole=edit --user=bob -n team-a >/dev/null
 k create secret generic db --from-literal=password=x -n team-a >/dev/null
 k create configmap recipe --from-literal=config.yaml='stage: sft' -n team-a >/dev/null
 # RBAC reaches the authorizer a moment after the objects are written.
-for _ in $(seq 1 50); do
-  [[ $(k auth can-i create llamafactoryjobs.ascendfactory.io -n team-a --as alice 2>/dev/null) == yes ]] && break
-  sleep 0.2
-done
+can() { [[ $(k auth can-i "$@" 2>/dev/null) == yes ]]; }
+wait_until "alice's job role to reach the authorizer" 30 can create llamafactoryjobs.ascendfactory.io -n team-a --as alice
 [[ $(k auth can-i create pods -n team-a --as alice 2>/dev/null) == no ]] || fail "alice may create Pods: the test proves nothing"
 [[ $(k auth can-i get secrets -n team-a --as alice 2>/dev/null) == no ]] || fail "alice may read Secrets: the test proves nothing"
 
@@ -113,10 +97,7 @@ check "bob (edit role: may create Pods and Services) creates the same job with e
 # A Secret alice may read is hers to use.
 k create role read-db --verb=get --resource=secrets --resource-name=db -n team-a >/dev/null
 k create rolebinding alice-read-db --role=read-db --user=alice -n team-a >/dev/null
-for _ in $(seq 1 50); do
-  [[ $(k auth can-i get secret/db -n team-a --as alice 2>/dev/null) == yes ]] && break
-  sleep 0.2
-done
+wait_until "alice's Secret role to reach the authorizer" 30 can get secret/db -n team-a --as alice
 accepted alice "env from a Secret she may read" '  env: [{name: PW, valueFrom: {secretKeyRef: {name: db, key: password}}}]'
 refused alice "env from another Secret" '  env: [{name: PW, valueFrom: {secretKeyRef: {name: other, key: password}}}]' spec.env
 check "once alice may get Secret db she may use it in env, and still no other"
@@ -140,4 +121,4 @@ k patch lfjob job-1 -n team-a --as alice --type merge -p '{"spec":{"runPolicy":{
   || fail "alice could not suspend her own job"
 check "alice suspends her job (runPolicy edits pass)"
 
-echo "$pass passed, 0 failed"
+finish
