@@ -18,55 +18,12 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-operator_bin=${1:-}
-[[ -x "$operator_bin" ]] || { echo "usage: $0 path/to/llamafactory-operator" >&2; exit 2; }
-operator_bin=$(cd "$(dirname "$operator_bin")" && pwd)/$(basename "$operator_bin")
+E2E_NODES=2
+# shellcheck source=tests/lib/check.sh
+source "$root/tests/lib/check.sh"
+# shellcheck source=tests/operator/e2e_lib.sh
+source "$here/e2e_lib.sh"  # the test bed, the CRD, the chart's RBAC, the operator leading
 
-pass=0
-check() { echo "ok: $*"; pass=$((pass + 1)); }
-fail() {
-  echo "FAIL: $*" >&2
-  if [[ -n "${oplog:-}" && -f "$oplog" ]]; then
-    echo "--- last operator log lines ($oplog)" >&2
-    tail -n 30 "$oplog" >&2
-  fi
-  exit 1
-}
-
-work=$(mktemp -d)
-oplog=$work/operator.log
-operator_pid=""
-cleanup() {
-  local rc=$1
-  if [[ -n "$operator_pid" ]]; then
-    kill -KILL "$operator_pid" 2>/dev/null || true
-    wait "$operator_pid" 2>/dev/null || true
-  fi
-  if [[ -n "${TESTBED_DIR:-}" ]]; then
-    if [[ $rc -ne 0 ]]; then
-      export KEEP_TESTBED_LOGS=1
-      cp "$oplog" "$TESTBED_DIR/logs/llamafactory-operator.log" 2>/dev/null || true
-    fi
-    "$root/tests/testbed/cluster.sh" down "$TESTBED_DIR" || true
-  fi
-  rm -rf "$work"
-}
-trap 'cleanup $?' EXIT
-
-"$root/tests/testbed/cluster.sh" up --nodes 2 --owner-pid $$ >"$work/env"
-# shellcheck disable=SC1091
-source "$work/env"
-k() { "$TESTBED_BIN/kubectl" "$@"; }
-
-# wait_until DESCRIPTION TIMEOUT_S CMD...: poll CMD until it succeeds.
-wait_until() {
-  local what=$1 timeout=$2; shift 2
-  local deadline=$((SECONDS + timeout))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for $what"
-    sleep 0.2
-  done
-}
 # cond NS JOB FIELD: a field of the job's ChildrenCreated condition.
 cond() {
   k get lfjob -n "$1" "$2" -o jsonpath="{.status.conditions[?(@.type==\"ChildrenCreated\")].$3}" 2>/dev/null
@@ -97,44 +54,6 @@ namespace() {
   k create namespace "$1" >/dev/null
   wait_until "ServiceAccount default in $1" 60 k get serviceaccount default -n "$1"
 }
-
-# --- the CRD, the operator's RBAC from the chart, the operator as its ServiceAccount
-k apply -f "$root/crds/llamafactoryjobs.yaml" >/dev/null
-k wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=60s >/dev/null
-k apply -f "$root/deploy/namespace.yaml" >/dev/null
-"$TESTBED_BIN/helm" template ascend-factory "$root/charts/ascend-factory" -n ascend-factory \
-  --show-only templates/operator-rbac.yaml | k apply -f - >/dev/null
-token=$(k create token llamafactory-operator -n ascend-factory --duration=2h)
-server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
-cat >"$work/operator.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: testbed
-  cluster: {server: "$server", certificate-authority: "$TESTBED_DIR/pki/ca.crt"}
-users:
-- name: llamafactory-operator
-  user: {token: "$token"}
-contexts:
-- name: operator
-  context: {cluster: testbed, user: llamafactory-operator, namespace: ascend-factory}
-current-context: operator
-EOF
-read -r metrics_port health_port < <(python3 -c '
-import socket; s=[socket.socket() for _ in range(2)]
-[x.bind(("127.0.0.1",0)) for x in s]; print(*[x.getsockname()[1] for x in s])')
-"$operator_bin" --kubeconfig "$work/operator.kubeconfig" \
-  --default-image stand-in.invalid/llamafactory:never-pulled \
-  --metrics-address "127.0.0.1:$metrics_port" --health-address "127.0.0.1:$health_port" \
-  --identity tenancy-1 --workers 2 >>"$oplog" 2>&1 &
-operator_pid=$!
-wait_until "operator /readyz" 60 curl -fsS --max-time 1 "http://127.0.0.1:$health_port/readyz"
-wait_until "operator to hold the lease" 60 bash -c \
-  "'$TESTBED_BIN/kubectl' get lease -n ascend-factory llamafactory-operator -o jsonpath='{.spec.holderIdentity}' | grep -qx tenancy-1"
-metric() {
-  curl -fsS --max-time 2 "http://127.0.0.1:$metrics_port/metrics" | awk -v s="$1" '$1 == s {print $2 + 0}'
-}
-check "operator running as ServiceAccount ascend-factory/llamafactory-operator under the chart's RBAC"
 
 # --- a. someone else's Service and ConfigMap, named like the job's children
 A=tenancy-a
@@ -253,4 +172,4 @@ check "e: a config over 1 MiB: CreateRefused with the API server's message (${me
 if grep -qi "forbidden" <(grep -v "violates PodSecurity" "$oplog"); then
   fail "the operator was refused something by RBAC: $(grep -i forbidden "$oplog" | grep -v PodSecurity | head -n 3)"
 fi
-echo "$pass passed, 0 failed"
+finish
