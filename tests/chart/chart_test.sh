@@ -14,6 +14,7 @@
 #   - helm upgrade to namespace scope, 1 replica, another workload image, another metrics
 #     port and PodMonitors: each change reaches the cluster (Role instead of ClusterRole,
 #     --namespace, rolled-out pods, the monitors);
+#   - the tenant-safety ValidatingAdmissionPolicy is installed and bound to deny;
 #   - helm uninstall leaves nothing but the CRDs;
 #   - in a fresh test bed, `kubectl apply -k deploy/` is accepted and runs the same stack, and
 #     applying it again changes nothing.
@@ -87,6 +88,9 @@ got=$(k get -f "$work/manifest.yaml" -o name | sort)
 [[ $(grep -c . <<<"$got") == "$want" ]] || fail "release has $want objects, the API server holds: $got"
 k wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=30s >/dev/null
 check "helm install --wait: all $want objects of the release are in the API server, CRD Established, NOTES printed"
+binding=$(k get validatingadmissionpolicybinding llamafactoryjobs-tenant-safety -o jsonpath='{.spec.policyName} {.spec.validationActions}' 2>&1) || true
+[[ "$binding" == 'llamafactoryjobs-tenant-safety ["Deny"]' ]] || fail "the tenant-safety admission policy is not bound to deny: $binding"
+check "the release's ValidatingAdmissionPolicy denies through its binding (tests/chart/admission_test.sh tries it as tenants)"
 
 wait_until "2 operator pods Running on Ascend nodes" 120 running_on_ascend_nodes app.kubernetes.io/name=llamafactory-operator 2
 wait_until "a plugin pod Running on each of the $NODES Ascend nodes" 120 running_on_ascend_nodes app.kubernetes.io/name=ascend-device-plugin "$NODES"
