@@ -51,12 +51,7 @@ until [[ "$(k get nodes --no-headers 2>/dev/null | grep -c ' Ready ' || true)" =
   sleep 2
 done
 k apply -f "$root/crds/llamafactoryjobs.yaml" >/dev/null
-# (kubectl wait fails at once, instead of waiting, if it reads the CRD before it has conditions.)
-deadline=$((SECONDS + 60))
-until k wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=10s >/dev/null 2>&1; do
-  ((SECONDS < deadline)) || { echo "bench: CRD not Established after 60 s" >&2; exit 1; }
-  sleep 0.5
-done
+crd_established llamafactoryjobs.ascendfactory.io
 # deploy/rbac/operator.yaml no longer carries the namespace (deploy/namespace.yaml does).
 k create namespace ascend-factory --dry-run=client -o yaml | k apply -f - >/dev/null
 k apply -f "$root/deploy/rbac/operator.yaml" >/dev/null

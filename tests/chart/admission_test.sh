@@ -22,7 +22,7 @@ testbed_up --nodes 0
   || fail "helm install failed"
 k get validatingadmissionpolicy llamafactoryjobs-tenant-safety >/dev/null || fail "the chart installed no admission policy"
 k get validatingadmissionpolicybinding llamafactoryjobs-tenant-safety >/dev/null || fail "the chart installed no policy binding"
-k wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=60s >/dev/null
+crd_established llamafactoryjobs.ascendfactory.io
 check "helm install put the ValidatingAdmissionPolicy and its binding in the API server"
 
 # alice may write jobs in team-a and nothing else; bob has the built-in edit role there (Pods,

@@ -57,7 +57,7 @@ leftovers() {
 
 testbed_up --nodes "$NODES"
 k apply -f "$here/monitoring-crds.yaml" >/dev/null
-k wait --for=condition=Established crd/servicemonitors.monitoring.coreos.com crd/podmonitors.monitoring.coreos.com --timeout=60s >/dev/null
+crd_established servicemonitors.monitoring.coreos.com podmonitors.monitoring.coreos.com
 
 # --- a bad values file: refused by helm install with the value named, nothing installed
 if out=$(helm install "$REL" "$chart" -n "$NS" --create-namespace -f "$here/bad-values/scope-unknown.yaml" 2>&1); then
@@ -86,7 +86,7 @@ helm get manifest "$REL" -n "$NS" >"$work/manifest.yaml"
 want=$(grep -c '^kind:' "$work/manifest.yaml")
 got=$(k get -f "$work/manifest.yaml" -o name | sort)
 [[ $(grep -c . <<<"$got") == "$want" ]] || fail "release has $want objects, the API server holds: $got"
-k wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=30s >/dev/null
+crd_established llamafactoryjobs.ascendfactory.io
 check "helm install --wait: all $want objects of the release are in the API server, CRD Established, NOTES printed"
 binding=$(k get validatingadmissionpolicybinding llamafactoryjobs-tenant-safety -o jsonpath='{.spec.policyName} {.spec.validationActions}' 2>&1) || true
 [[ "$binding" == 'llamafactoryjobs-tenant-safety ["Deny"]' ]] || fail "the tenant-safety admission policy is not bound to deny: $binding"
@@ -180,7 +180,7 @@ testbed_down
 testbed_up --nodes 2
 out=$(k apply -k "$root/deploy" 2>&1) || fail "kubectl apply -k deploy/ refused: $out"
 n=$(grep -c . <<<"$out")
-k wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=30s >/dev/null
+crd_established llamafactoryjobs.ascendfactory.io
 wait_until "2 operator pods Running (apply -k)" 120 running_on_ascend_nodes app.kubernetes.io/name=llamafactory-operator 2
 wait_until "a plugin pod Running on each node (apply -k)" 120 running_on_ascend_nodes app.kubernetes.io/name=ascend-device-plugin 2
 again=$(k apply -k "$root/deploy" 2>&1) || fail "second kubectl apply -k deploy/ failed: $again"

@@ -19,7 +19,6 @@ export KUBECONFIG TESTBED_DIR TESTBED_BIN
 export TESTBED_CLUSTER_SH="$testbed/cluster.sh"
 
 "$TESTBED_BIN/kubectl" apply -f "$here/manifests/widget-crd.yaml"
-"$TESTBED_BIN/kubectl" wait --for=condition=Established --timeout=60s \
-  crd/widgets.kubetest.ascend-factory.io
+crd_established widgets.kubetest.ascend-factory.io
 
 "$binary" "$@"

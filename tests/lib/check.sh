@@ -15,6 +15,9 @@
 #   wait_stable WHAT HOLD_S TIMEOUT_S CMD...
 #                                   polls CMD until its output (and exit status) has stayed the
 #                                   same for HOLD_S seconds: the state has converged
+#   crd_established CRD...          waits (60 s) until each CustomResourceDefinition is Established
+#                                   (`kubectl wait --for=condition=Established` errors out on a
+#                                   CRD whose status has no conditions yet, right after creation)
 #   make_work PREFIX                sets work to a fresh temporary folder, removed on exit
 #   testbed_up [cluster.sh up ARGS] starts the control-plane test bed (tied to this shell's
 #                                   PID), sources its environment, defines k (kubectl)
@@ -65,6 +68,14 @@ wait_stable() {
     now=$("$@" 2>&1; echo "rc=$?")
     if [[ "$now" != "$last" ]]; then last=$now since=$SECONDS; fi
   done
+}
+
+crd_is_established() {
+  [[ $(k get crd "$1" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null) == True ]]
+}
+crd_established() {
+  local crd
+  for crd in "$@"; do wait_until "CRD $crd to be Established" 60 crd_is_established "${crd#crd/}"; done
 }
 
 make_work() {

@@ -19,8 +19,7 @@ kubectl=("$TESTBED_BIN/kubectl")
 
 # --- the CRD installs and becomes Established
 "${kubectl[@]}" apply -f "$crd" >/dev/null || fail "kubectl apply of $crd failed"
-"${kubectl[@]}" wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=60s >/dev/null \
-  || fail "CRD not Established: $("${kubectl[@]}" get crd llamafactoryjobs.ascendfactory.io -o jsonpath='{.status.conditions}')"
+crd_established llamafactoryjobs.ascendfactory.io
 nonstructural=$("${kubectl[@]}" get crd llamafactoryjobs.ascendfactory.io \
   -o jsonpath='{.status.conditions[?(@.type=="NonStructuralSchema")].message}')
 [[ -z "$nonstructural" ]] || fail "schema is not structural: $nonstructural"

@@ -35,7 +35,7 @@ fail_context() {
 }
 
 on_exit() {
-  stop_operator KILL
+  if declare -F stop_operator >/dev/null; then stop_operator KILL; fi
   if [[ -n "$standby_pid" ]]; then kill -KILL "$standby_pid" 2>/dev/null || true; wait "$standby_pid" 2>/dev/null || true; fi
   if [[ $1 -ne 0 && -n "${TESTBED_DIR:-}" ]]; then
     cp "$oplog" "$TESTBED_DIR/logs/llamafactory-operator.log" 2>/dev/null || true
@@ -52,7 +52,7 @@ pod_count_is() { [[ "$(pod_count "$1")" == "$2" ]]; }
 
 # --- install the CRD and the operator's RBAC, and log in as the operator's ServiceAccount
 k apply -f "$root/crds/llamafactoryjobs.yaml" >/dev/null
-k wait --for=condition=Established crd/llamafactoryjobs.ascendfactory.io --timeout=60s >/dev/null
+crd_established llamafactoryjobs.ascendfactory.io
 k apply -f "$root/deploy/namespace.yaml" >/dev/null
 "$TESTBED_BIN/helm" template ascend-factory "$root/charts/ascend-factory" -n ascend-factory \
   --show-only templates/operator-rbac.yaml | k apply -f - >/dev/null
