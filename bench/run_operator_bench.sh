@@ -59,22 +59,8 @@ k create namespace bench >/dev/null
 until k get serviceaccount default -n bench >/dev/null 2>&1; do sleep 0.2; done
 echo "bench: $nodes nodes Ready" >&2
 
-token=$(k create token llamafactory-operator -n ascend-factory --duration=2h)
+operator_kubeconfig "$work/operator.kubeconfig"
 server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
-cat >"$work/operator.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: testbed
-  cluster: {server: "$server", certificate-authority: "$TESTBED_DIR/pki/ca.crt"}
-users:
-- name: llamafactory-operator
-  user: {token: "$token"}
-contexts:
-- name: operator
-  context: {cluster: testbed, user: llamafactory-operator, namespace: ascend-factory}
-current-context: operator
-EOF
 read -r metrics_port health_port < <(python3 -c '
 import socket; s=[socket.socket() for _ in range(2)]
 [x.bind(("127.0.0.1",0)) for x in s]; print(*[x.getsockname()[1] for x in s])')

@@ -18,6 +18,8 @@
 #   crd_established CRD...          waits (60 s) until each CustomResourceDefinition is Established
 #                                   (`kubectl wait --for=condition=Established` errors out on a
 #                                   CRD whose status has no conditions yet, right after creation)
+#   operator_kubeconfig FILE        writes a kubeconfig that logs in to the test bed as the
+#                                   ServiceAccount ascend-factory/llamafactory-operator (2 h token)
 #   make_work PREFIX                sets work to a fresh temporary folder, removed on exit
 #   testbed_up [cluster.sh up ARGS] starts the control-plane test bed (tied to this shell's
 #                                   PID), sources its environment, defines k (kubectl)
@@ -76,6 +78,26 @@ crd_is_established() {
 crd_established() {
   local crd
   for crd in "$@"; do wait_until "CRD $crd to be Established" 60 crd_is_established "${crd#crd/}"; done
+}
+
+operator_kubeconfig() {
+  local token server
+  token=$(k create token llamafactory-operator -n ascend-factory --duration=2h)
+  server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
+  cat >"$1" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: testbed
+  cluster: {server: "$server", certificate-authority: "$TESTBED_DIR/pki/ca.crt"}
+users:
+- name: llamafactory-operator
+  user: {token: "$token"}
+contexts:
+- name: operator
+  context: {cluster: testbed, user: llamafactory-operator, namespace: ascend-factory}
+current-context: operator
+EOF
 }
 
 make_work() {

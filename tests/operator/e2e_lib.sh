@@ -58,22 +58,7 @@ k apply -f "$root/deploy/namespace.yaml" >/dev/null
   --show-only templates/operator-rbac.yaml | k apply -f - >/dev/null
 k create namespace "$NS" >/dev/null
 wait_until "ServiceAccount default in $NS" 60 k get serviceaccount default -n "$NS"
-token=$(k create token llamafactory-operator -n ascend-factory --duration=2h)
-server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
-cat >"$work/operator.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: testbed
-  cluster: {server: "$server", certificate-authority: "$TESTBED_DIR/pki/ca.crt"}
-users:
-- name: llamafactory-operator
-  user: {token: "$token"}
-contexts:
-- name: operator
-  context: {cluster: testbed, user: llamafactory-operator, namespace: ascend-factory}
-current-context: operator
-EOF
+operator_kubeconfig "$work/operator.kubeconfig"
 as_operator=("$TESTBED_BIN/kubectl" --kubeconfig "$work/operator.kubeconfig")
 if "${as_operator[@]}" get secrets -A >/dev/null 2>&1; then fail "the operator's identity may read secrets"; fi
 "${as_operator[@]}" get lfjob -A >/dev/null 2>&1 || fail "the operator's identity cannot list jobs"
