@@ -28,7 +28,9 @@ for bin in "$@"; do
   check "$name: image build is reproducible ($(du -h "$work/$name-1.tar" | cut -f1))"
 
   "${ctr[@]}" images import "$work/$name-1.tar" >/dev/null
-  "${ctr[@]}" images ls -q | grep -qx "docker.io/$ref" || fail "$name: docker.io/$ref not listed after import"
+  # Read whole before grep (two lines; `ctr | grep -q` under pipefail can die of SIGPIPE).
+  images=$("${ctr[@]}" images ls -q)
+  grep -qx "docker.io/$ref" <<<"$images" || fail "$name: docker.io/$ref not listed after import: $images"
   check "$name: imported as docker.io/$ref"
 
   out=$(timeout 60 "${ctr[@]}" run --rm "docker.io/$ref" "t-$name" "/usr/local/bin/$name" --help 2>&1) \

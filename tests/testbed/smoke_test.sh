@@ -89,7 +89,8 @@ server=$("${kubectl[@]}" config view --minify -o jsonpath='{.clusters[0].cluster
 as_reader=("$TESTBED_BIN/kubectl" --kubeconfig=/dev/null --server "$server"
   --certificate-authority "$TESTBED_DIR/pki/ca.crt" --token "$token")
 
-"${as_reader[@]}" get pods -n smoke -o name | grep -q "pod/two-chips" \
+pods=$("${as_reader[@]}" get pods -n smoke -o name) || fail "ServiceAccount smoke/reader: get pods failed"
+grep -qx "pod/two-chips" <<<"$pods" \
   || fail "ServiceAccount smoke/reader could not list pods its Role grants"
 check "ServiceAccount token lists pods in its namespace (granted)"
 

@@ -35,7 +35,10 @@ check "built $image ($(du -h "$work/standin.tar" | cut -f1))"
 eval "$("$testbed/containerd.sh" up --dir "$work/containerd" --owner-pid $$)"
 ctr=(ctr -a "$CONTAINERD_ADDRESS" -n k8s.io)
 "${ctr[@]}" images import "$work/standin.tar" >/dev/null
-"${ctr[@]}" images ls -q | grep -qx "$image" || fail "$image not listed after import"
+# (The listing is read whole before grep: it has two lines, the name and the CRI's digest ref,
+# and `ctr ... | grep -q` under pipefail fails when grep exits before ctr writes the second.)
+images=$("${ctr[@]}" images ls -q)
+grep -qx "$image" <<<"$images" || fail "$image not listed after import: $images"
 check "imported into containerd as $image"
 
 # The fake Ascend host: chips 0..3 and the shared device files, as character devices with
