@@ -2,7 +2,8 @@
 # Builds the test bed's Kubernetes parts from the Go module proxy, pinned by go.mod/go.sum
 # in this folder, into a cache folder outside the repository:
 #
-#   $ASCEND_FACTORY_CACHE/tools/<key>/bin/{kube,kube-apiserver,...,kubectl,etcd,kwok,helm,coredns}
+#   $ASCEND_FACTORY_CACHE/tools/<key>/bin/{kube,kube-apiserver,...,kubectl,etcd,kwok,helm,coredns,kueue}
+#   $ASCEND_FACTORY_CACHE/tools/<key>/kueue/{crds/*.yaml,webhook-manifests.yaml}  (from Kueue's module)
 #
 # <key> hashes everything that decides the binaries (this folder's files and the Go
 # version), so a build happens only when a pin changes; otherwise this exits at once.
@@ -24,11 +25,13 @@ fi
 # Pins that go into ldflags (go.mod pins the source; these make /version tell the truth).
 K8S_VERSION=v1.34.4
 HELM_VERSION=v3.19.5
+# Must match kueue/go.mod (the CRDs are copied from that module version).
+KUEUE_VERSION=v0.17.0
 
 cache_root=${ASCEND_FACTORY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ascend-factory}
 key=$( { cat "$here/go.mod" "$here/go.sum" "$here/tools.go" "$here"/kube/*.go "$here/kwok/go.mod" \
   "$here/kwok/go.sum" "$here/coredns/go.mod" "$here/coredns/go.sum" "$here/coredns/main.go" \
-  "$here/build.sh"; go env GOVERSION; } | sha256sum | cut -c1-16)
+  "$here/kueue/go.mod" "$here/kueue/go.sum" "$here/kueue/tools.go" "$here/build.sh"; go env GOVERSION; } | sha256sum | cut -c1-16)
 out="$cache_root/tools/$key"
 bin="$out/bin"
 
@@ -97,7 +100,7 @@ echo "==> building test bed tools into $out (first time: tens of minutes on 2 co
 echo "==> downloading modules" >&2
 ticker "downloading modules" &
 tick=$!
-(cd "$here" && go mod download && cd kwok && go mod download && cd ../coredns && go mod download) >>"$log" 2>&1 || { kill "$tick"; echo "error: go mod download failed; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
+(cd "$here" && go mod download && cd kwok && go mod download && cd ../coredns && go mod download && cd ../kueue && go mod download) >>"$log" 2>&1 || { kill "$tick"; echo "error: go mod download failed; see $log" >&2; tail -n 20 "$log" >&2; exit 1; }
 kill "$tick" 2>/dev/null || true
 wait "$tick" 2>/dev/null || true
 
@@ -115,6 +118,18 @@ step "$here/coredns" coredns -ldflags "-s -w" -o "$bin/coredns" .
 helm_minor=${K8S_VERSION#v1.}; helm_minor=${helm_minor%%.*}
 step "$here" helm -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$helm_minor" \
   -o "$bin/helm" helm.sh/helm/v3/cmd/helm
+
+# kueue: its own module (Kueue v0.17 is built against Kubernetes 0.35 libraries). Its CRDs
+# (v1beta2 served and stored) and webhook configurations come from the same module version,
+# next to the binaries (tests/testbed/kueue.sh applies them).
+step "$here/kueue" kueue -ldflags "-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$KUEUE_VERSION" \
+  -o "$bin/kueue" sigs.k8s.io/kueue/cmd/kueue
+kueue_src="$GOMODCACHE/sigs.k8s.io/kueue@$KUEUE_VERSION/config/components"
+rm -rf "$out/kueue"
+mkdir -p "$out/kueue/crds"
+cp "$kueue_src"/crd/bases/*.yaml "$out/kueue/crds/"
+cp "$kueue_src/webhook/manifests.yaml" "$out/kueue/webhook-manifests.yaml"
+chmod -R u+w "$out/kueue"
 
 "$bin/kubectl" version --client=true >>"$log" 2>&1 || { echo "error: built kubectl does not run; see $log" >&2; exit 1; }
 "$bin/coredns" -version >>"$log" 2>&1 || { echo "error: built coredns does not run; see $log" >&2; exit 1; }
