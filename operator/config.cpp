@@ -107,6 +107,10 @@ ConfigLoad load_config(int argc, const char* const* argv) {
                      " (the cluster autoscaler's startup taint); empty: leave Nodes alone (no "
                      "Node access needed)")
       ->capture_default_str();
+  app.add_option("--kueue", c.kueue,
+                 "Kueue integration for jobs labelled kueue.x-k8s.io/queue-name: auto (on when "
+                 "the API server serves kueue.x-k8s.io/v1beta2 at start), on, or off")
+      ->capture_default_str();
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   app.add_option("--log-format", c.log_format, "text or json")->capture_default_str();
@@ -129,6 +133,9 @@ ConfigLoad load_config(int argc, const char* const* argv) {
     if (!parsed) return fail(name + ": " + parsed.error().message);
   }
   if (c.default_image.empty()) return fail("--default-image must not be empty");
+  if (c.kueue != "auto" && c.kueue != "on" && c.kueue != "off") {
+    return fail("--kueue must be auto, on or off (got \"" + c.kueue + "\")");
+  }
   if (c.leader_elect && c.lease_name.empty()) return fail("--leader-election-id must not be empty");
   if (auto logging = kube::validate_log_options({c.log_level, c.log_format}); !logging) {
     return fail(logging.error().message);

@@ -51,6 +51,11 @@ struct OperatorConfig {
   /// Removed from a Node once its allocatable shows the NPUs (node_readiness.hpp); empty
   /// turns that off, and the operator then needs no access to Nodes.
   std::string startup_taint = kStartupTaint;
+  /// Kueue integration (operator/workload.hpp) for jobs labelled kueue.x-k8s.io/queue-name:
+  /// "auto" turns it on when the API server serves Kueue's Workload API at start, "on" always
+  /// (the operator waits for the Workload and ResourceFlavor caches), "off" never. Without it
+  /// a labelled job stays Queued with a condition that says why.
+  std::string kueue = "auto";
   std::string log_level = "info";
   std::string log_format = "text";
 };

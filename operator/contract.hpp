@@ -41,6 +41,22 @@ inline constexpr const char* kSpecHash = "ascendfactory.io/spec-hash";
 inline constexpr const char* kSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict";
 }  // namespace labels
 
+/// Kueue's names the operator reads and writes (sigs.k8s.io/kueue v1beta2): a job labelled
+/// with a queue is a Kueue workload (operator/workload.hpp). Kueue's configuration lists the
+/// kind as an external framework: `LlamaFactoryJob.v1alpha1.ascendfactory.io`.
+namespace kueue {
+inline constexpr const char* kGroup = "kueue.x-k8s.io";
+/// The LocalQueue a job waits in (the label Kueue's own integrations read).
+inline constexpr const char* kQueueNameLabel = "kueue.x-k8s.io/queue-name";
+/// The WorkloadPriorityClass of a job.
+inline constexpr const char* kPriorityClassLabel = "kueue.x-k8s.io/priority-class";
+inline const kube::Resource kWorkloads{kGroup, "v1beta2", "workloads", "Workload", true};
+inline const kube::Resource kResourceFlavors{kGroup, "v1beta2", "resourceflavors",
+                                             "ResourceFlavor", false};
+inline const kube::Resource kWorkloadPriorityClasses{kGroup, "v1beta2", "workloadpriorityclasses",
+                                                     "WorkloadPriorityClass", false};
+}  // namespace kueue
+
 /// Fixed facts of the workload image (LLaMA-Factory's own defaults and environment names).
 namespace workload {
 /// LLaMA Board and webchat (Gradio, `GRADIO_SERVER_PORT`): container and Service port `webui`.

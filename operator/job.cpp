@@ -146,12 +146,13 @@ constexpr std::array<std::pair<const char*, RestartPolicy>, 3> kPolicies{
      {"ExitCode", RestartPolicy::kExitCode}}};
 constexpr std::array<std::pair<const char*, RestartScope>, 2> kScopes{
     {{"Job", RestartScope::kJob}, {"Pod", RestartScope::kPod}}};
-constexpr std::array<std::pair<const char*, Phase>, 6> kPhases{{{"Pending", Phase::kPending},
+constexpr std::array<std::pair<const char*, Phase>, 7> kPhases{{{"Pending", Phase::kPending},
                                                                 {"Running", Phase::kRunning},
                                                                 {"Restarting", Phase::kRestarting},
                                                                 {"Succeeded", Phase::kSucceeded},
                                                                 {"Failed", Phase::kFailed},
-                                                                {"Suspended", Phase::kSuspended}}};
+                                                                {"Suspended", Phase::kSuspended},
+                                                                {"Queued", Phase::kQueued}}};
 constexpr std::array<std::pair<const char*, PodSecurity>, 2> kPodSecurityLevels{
     {{"baseline", PodSecurity::kBaseline}, {"restricted", PodSecurity::kRestricted}}};
 constexpr std::array<std::pair<const char*, int>, 3> kServiceTypes{
@@ -364,6 +365,16 @@ Json status_to_json(const JobStatus& s) {
     if (!f.message.empty()) failure["message"] = f.message;
     out["lastFailure"] = std::move(failure);
   }
+  if (s.evictions > 0) out["evictions"] = s.evictions;
+  if (s.queue) {
+    Json queue = {{"name", s.queue->name}};
+    if (!s.queue->workload.empty()) queue["workload"] = s.queue->workload;
+    if (!s.queue->cluster_queue.empty()) queue["clusterQueue"] = s.queue->cluster_queue;
+    if (!s.queue->last_eviction_time.empty()) {
+      queue["lastEvictionTime"] = s.queue->last_eviction_time;
+    }
+    out["queue"] = std::move(queue);
+  }
   return out;
 }
 
@@ -408,6 +419,11 @@ JobStatus status_from_json(const Json& in) {
     f.time = string_or(*it, "time");
     s.last_failure = f;
   }
+  s.evictions = static_cast<int>(int_or(in, "evictions"));
+  if (const auto it = in.find("queue"); it != in.end() && it->is_object()) {
+    s.queue = QueueStatus{string_or(*it, "name"), string_or(*it, "workload"),
+                          string_or(*it, "clusterQueue"), string_or(*it, "lastEvictionTime")};
+  }
   return s;
 }
 
@@ -423,6 +439,10 @@ kube::Result<Job> parse_job(const Json& object) {
   job.resource_version = string_or(metadata, "resourceVersion");
   job.deleting = metadata.is_object() && metadata.contains("deletionTimestamp") &&
                  !metadata.at("deletionTimestamp").is_null();
+  if (const auto labels = metadata.find("labels"); labels != metadata.end()) {
+    job.queue_name = string_or(*labels, kueue::kQueueNameLabel);
+    job.priority_class = string_or(*labels, kueue::kPriorityClassLabel);
+  }
   if (!valid_job_name(job.name)) {
     return invalid("metadata.name",
                    "must start with a letter, hold only lower-case letters, digits and '-', and "

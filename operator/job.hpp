@@ -35,8 +35,18 @@ enum class RestartScope { kJob, kPod };
 std::string mode_name(Mode mode);
 std::string restart_policy_name(RestartPolicy policy);
 
-/// `status.phase` (the CRD's enum). kNone: no status written yet, no phase field.
-enum class Phase { kNone, kPending, kRunning, kRestarting, kSucceeded, kFailed, kSuspended };
+/// `status.phase` (the CRD's enum). kNone: no status written yet, no phase field. kQueued: a
+/// job that names a Kueue queue and is not admitted (operator/workload.hpp); it has no Pods.
+enum class Phase {
+  kNone,
+  kPending,
+  kRunning,
+  kRestarting,
+  kSucceeded,
+  kFailed,
+  kSuspended,
+  kQueued
+};
 /// The status field's text, e.g. "Running"; "" for kNone.
 std::string phase_name(Phase phase);
 /// The phase a status field names; kNone for "" and for any text that names no phase (status
@@ -125,6 +135,17 @@ struct LastFailure {
   bool operator==(const LastFailure&) const = default;
 };
 
+/// `status.queue`: where a job that names a Kueue queue stands (operator/workload.hpp).
+struct QueueStatus {
+  std::string name;           ///< The LocalQueue (the job's kueue.x-k8s.io/queue-name label).
+  std::string workload;       ///< The Workload the operator made for the job.
+  std::string cluster_queue;  ///< The ClusterQueue that admitted it, while admitted.
+  /// The lastTransitionTime of the Workload's Evicted condition last counted in `evictions`:
+  /// an eviction is counted once, even across operator restarts.
+  std::string last_eviction_time;
+  bool operator==(const QueueStatus&) const = default;
+};
+
 /// `status`, as the operator writes it.
 struct JobStatus {
   Phase phase = Phase::kNone;
@@ -144,6 +165,10 @@ struct JobStatus {
   std::string webui_endpoint;
   std::string api_endpoint;
   std::optional<LastFailure> last_failure;
+  /// Times Kueue evicted the job (preemption, a quota change): never counted in `restarts`.
+  int evictions = 0;
+  /// Only for a job that names a Kueue queue.
+  std::optional<QueueStatus> queue;
 
   bool operator==(const JobStatus&) const = default;
   /// The condition of this type, or nullptr.
@@ -165,6 +190,11 @@ struct Job {
   std::int64_t generation = 0;
   std::string resource_version;
   bool deleting = false;
+  /// The Kueue LocalQueue the job waits in (label kueue.x-k8s.io/queue-name); empty: none, the
+  /// job runs at once as it always did.
+  std::string queue_name;
+  /// The Kueue WorkloadPriorityClass (label kueue.x-k8s.io/priority-class); empty: none.
+  std::string priority_class;
   JobSpec spec;
   JobStatus status;
 

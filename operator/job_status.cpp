@@ -185,6 +185,60 @@ bool suspend(Draft& draft, const RankedPods& pods) {
   return true;
 }
 
+// A job that names a Kueue queue runs only while Kueue admits it: until then (or after an
+// eviction) it is Queued, its Pods are deleted (not counted as failures: neither restarts nor
+// rank attempts move) and none is created. Each eviction is counted once, keyed by the
+// Workload's Evicted transition time, the way a failure is keyed by its rank attempt. True
+// while the job waits.
+bool queued(Draft& draft, const RankedPods& pods, const QueueGate* gate) {
+  JobStatus& s = draft.status();
+  if (gate == nullptr) {
+    s.queue.reset();
+    return false;
+  }
+  QueueStatus queue = s.queue.value_or(QueueStatus{});
+  queue.name = gate->queue;
+  queue.workload = gate->workload;
+  queue.cluster_queue = gate->admitted ? gate->cluster_queue : "";
+  if (!gate->eviction_time.empty() && gate->eviction_time != queue.last_eviction_time) {
+    queue.last_eviction_time = gate->eviction_time;
+    ++s.evictions;
+    const std::string message = "evicted by Kueue (" + gate->eviction_reason +
+                                "): " + gate->eviction_message +
+                                "; pods deleted, the job waits in LocalQueue " + gate->queue +
+                                " again (eviction " + std::to_string(s.evictions) +
+                                ", not counted as a restart)";
+    draft.event("Warning", "Evicted", message);
+  }
+  s.queue = queue;
+  if (gate->admitted) {
+    draft.condition("Admitted", "True", "Admitted",
+                    "admitted by ClusterQueue " + gate->cluster_queue + " through LocalQueue " +
+                        gate->queue);
+    return false;
+  }
+  s.active = s.succeeded = s.failed = 0;
+  for (const auto& [rank, p] : pods.current)
+    draft.d.remove.push_back(pod_ref(*p));
+  const std::string waiting = "waiting in LocalQueue " + gate->queue + ": " + gate->message;
+  draft.condition("Admitted", "False", gate->reason, waiting);
+  if (s.phase == Phase::kSuspended) {
+    draft.condition("Suspended", "False", "Resumed", "spec.runPolicy.suspend is false");
+    draft.event("Normal", "Resumed", "job resumed; it waits in LocalQueue " + gate->queue);
+  }
+  if (s.phase != Phase::kQueued) {
+    s.phase = Phase::kQueued;
+    // activeDeadlineSeconds counts from admission, as a batch Job's does from unsuspending.
+    s.start_time.clear();
+    draft.event("Normal", "Queued", waiting);
+  }
+  if (s.condition("Running") != nullptr) {
+    draft.condition("Running", "False", "Queued", "the job waits in LocalQueue " + gate->queue);
+  }
+  draft.clear("Restarting", "Queued", "the job waits in LocalQueue " + gate->queue);
+  return true;
+}
+
 // For a job that is neither finished nor suspended: counts the current attempt's ranks, and
 // starts the clock of activeDeadlineSeconds at the first decision and again on resume (phase
 // Pending, with Suspended=False and an Event).
@@ -200,6 +254,7 @@ void count_ranks_and_start(Draft& draft, const RankedPods& pods) {
       ++s.active;
     }
   }
+  if (s.phase == Phase::kQueued) s.phase = Phase::kPending;  // admitted (or no queue any more)
   if (s.phase == Phase::kSuspended) {
     s.phase = Phase::kPending;
     s.start_time = draft.now_text;
@@ -461,13 +516,17 @@ bool retryable(RestartPolicy policy, std::optional<int> exit_code) {
 // The steps in order; the first that settles the job's phase ends the decision. So a finished
 // job ignores suspend and its deadline, a suspended job's deadline does not run, and a job past
 // its deadline fails with DeadlineExceeded whatever its Pods did since.
-Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::WallTime now) {
+Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::WallTime now,
+                const QueueGate* queue) {
   Draft draft{job, now, kube::format_time(now), Decision{}};
   draft.d.status = job.status;
   describe_job(draft);
   const RankedPods ranked = rank_pods(job.spec.nodes, draft.status().rank_attempts, pods);
   draft.d.remove = ranked.stale;
-  if (finished_and_ttl(draft, ranked) || suspend(draft, ranked)) return std::move(draft.d);
+  if (finished_and_ttl(draft, ranked) || suspend(draft, ranked) ||
+      queued(draft, ranked, queue)) {
+    return std::move(draft.d);
+  }
   count_ranks_and_start(draft, ranked);
   if (past_deadline(draft, ranked) || failures_and_restarts(draft, ranked) ||
       success(draft, ranked)) {

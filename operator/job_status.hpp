@@ -80,6 +80,26 @@ struct Decision {
   std::vector<JobEvent> events;
 };
 
+/// What Kueue decided about a job that names a queue, as the reconciler read it off the job's
+/// Workload (operator/workload.hpp). decide() takes it as given: no I/O here either.
+struct QueueGate {
+  std::string queue;     ///< The LocalQueue.
+  std::string workload;  ///< The Workload's name.
+  /// Admitted and not evicted: the job's Pods may exist.
+  bool admitted = false;
+  std::string cluster_queue;  ///< Who admitted it, when admitted.
+  /// While not admitted: why it waits, for the Admitted condition (Kueue's own reason and
+  /// message where it gave one).
+  std::string reason;
+  std::string message;
+  /// While the Workload's Evicted condition is True: its lastTransitionTime (what makes each
+  /// eviction count once), reason and message.
+  std::string eviction_time;
+  std::string eviction_reason;
+  std::string eviction_message;
+  bool operator==(const QueueGate&) const = default;
+};
+
 /// The state machine.
 ///
 /// Guarantees:
@@ -99,7 +119,13 @@ struct Decision {
 /// - suspend deletes every Pod and holds phase Suspended; resuming re-creates them.
 /// - Condition lastTransitionTime changes only when the condition's status changes, so a
 ///   status with nothing new compares equal to the old one.
-Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::WallTime now);
+/// - With a `queue` gate (a job that names a Kueue queue), after the finished and suspend
+///   steps: until admitted, every Pod of the job is deleted, no Pod is created, the phase is
+///   Queued and condition Admitted is False with the reason the gate gives; an eviction
+///   (a new eviction_time) counts once in `evictions`, never in `restarts`, and neither the
+///   restart budget nor the rank attempts move. activeDeadlineSeconds counts from admission.
+Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::WallTime now,
+                const QueueGate* queue = nullptr);
 
 /// Sets a metav1.Condition the way meta.SetStatusCondition does: lastTransitionTime (`now`)
 /// moves only when the status changes; reason, message and observedGeneration always follow.

@@ -641,5 +641,151 @@ TEST(ObservePod, PendingReasons) {
   EXPECT_EQ(p.image_pull_message, "back-off");
 }
 
+
+// Kueue: the queue gate (operator/workload.hpp reads it off the Workload).
+
+QueueGate waiting_gate() {
+  QueueGate gate;
+  gate.queue = "team-queue";
+  gate.workload = "sft-abcd1234";
+  gate.reason = "Pending";
+  gate.message = "insufficient unused quota for huawei.com/Ascend910 in flavor default";
+  return gate;
+}
+
+QueueGate admitted_gate() {
+  QueueGate gate = waiting_gate();
+  gate.admitted = true;
+  gate.cluster_queue = "cq";
+  gate.reason.clear();
+  gate.message.clear();
+  return gate;
+}
+
+TEST(JobStatus, QueuedJobCreatesNoPodsAndSaysWhereItWaits) {
+  const Job job = make_job(2);
+  const QueueGate gate = waiting_gate();
+  const Decision d = decide(job, {}, kT0, &gate);
+  EXPECT_EQ(d.status.phase, Phase::kQueued);
+  EXPECT_TRUE(d.create.empty());
+  EXPECT_EQ(d.status.active, 0);
+  ASSERT_NE(d.status.condition("Admitted"), nullptr);
+  EXPECT_EQ(d.status.condition("Admitted")->status, "False");
+  EXPECT_EQ(d.status.condition("Admitted")->reason, "Pending");
+  EXPECT_NE(d.status.condition("Admitted")->message.find("LocalQueue team-queue"),
+            std::string::npos);
+  EXPECT_NE(d.status.condition("Admitted")->message.find("insufficient unused quota"),
+            std::string::npos);
+  ASSERT_TRUE(d.status.queue.has_value());
+  EXPECT_EQ(d.status.queue->name, "team-queue");
+  EXPECT_EQ(d.status.queue->workload, "sft-abcd1234");
+  EXPECT_TRUE(d.status.start_time.empty()) << "the deadline counts from admission";
+  EXPECT_TRUE(has_event(d, "Queued"));
+  Job again = job;
+  again.status = d.status;
+  const Decision d2 = decide(again, {}, kT0 + seconds(5), &gate);
+  EXPECT_TRUE(same_status_ignoring_timestamps(d2.status, d.status)) << "nothing new: no write";
+  EXPECT_FALSE(has_event(d2, "Queued"));
+}
+
+TEST(JobStatus, AdmittedJobCreatesEveryRankAtOnce) {
+  Job job = make_job(2);
+  const QueueGate waiting = waiting_gate();
+  job.status = decide(job, {}, kT0, &waiting).status;
+  const QueueGate gate = admitted_gate();
+  const Decision d = decide(job, {}, kT0 + seconds(10), &gate);
+  EXPECT_EQ(d.status.phase, Phase::kPending);
+  EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 0}, {1, 0}}));
+  EXPECT_EQ(d.status.condition("Admitted")->status, "True");
+  EXPECT_NE(d.status.condition("Admitted")->message.find("ClusterQueue cq"), std::string::npos);
+  EXPECT_EQ(d.status.queue->cluster_queue, "cq");
+  EXPECT_EQ(d.status.start_time, kube::format_time(kT0 + seconds(10)));
+}
+
+TEST(JobStatus, EvictionDeletesPodsCountsOnceAndSpendsNoRestart) {
+  Job job = make_job(2);
+  const QueueGate admitted = admitted_gate();
+  job.status = decide(job, {}, kT0, &admitted).status;
+  const std::vector<ObservedPod> running = {pod(0, 0, PodPhase::kRunning),
+                                            pod(1, 0, PodPhase::kRunning)};
+  job.status = decide(job, running, kT0 + seconds(1), &admitted).status;
+  ASSERT_EQ(job.status.phase, Phase::kRunning);
+
+  QueueGate evicted = waiting_gate();
+  evicted.reason = "Evicted";
+  evicted.message = "evicted (Preempted): to accommodate a higher priority workload";
+  evicted.eviction_time = "2026-01-01T00:05:00Z";
+  evicted.eviction_reason = "Preempted";
+  evicted.eviction_message = "to accommodate a higher priority workload";
+  const Decision d = decide(job, running, kT0 + seconds(2), &evicted);
+  EXPECT_EQ(d.status.phase, Phase::kQueued);
+  EXPECT_EQ(d.remove.size(), 2U);
+  EXPECT_TRUE(d.create.empty());
+  EXPECT_EQ(d.status.evictions, 1);
+  EXPECT_EQ(d.status.restarts, 0);
+  EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{0, 0})) << "same attempt on readmission";
+  EXPECT_EQ(d.status.queue->last_eviction_time, "2026-01-01T00:05:00Z");
+  EXPECT_EQ(d.status.condition("Admitted")->reason, "Evicted");
+  EXPECT_EQ(d.status.condition("Running")->status, "False");
+  EXPECT_TRUE(has_event(d, "Evicted"));
+
+  // The same eviction seen again (the Pods are still going away) counts nothing more.
+  job.status = d.status;
+  const Decision d2 = decide(job, running, kT0 + seconds(3), &evicted);
+  EXPECT_EQ(d2.status.evictions, 1);
+  EXPECT_FALSE(has_event(d2, "Evicted"));
+
+  // Admitted again: the same ranks, the same attempt, no restart.
+  const Decision d3 = decide(job, {}, kT0 + seconds(30), &admitted);
+  EXPECT_EQ(d3.create, (std::vector<PodSlot>{{0, 0}, {1, 0}}));
+  EXPECT_EQ(d3.status.restarts, 0);
+  EXPECT_EQ(d3.status.evictions, 1);
+
+  // A second eviction later counts again.
+  job.status = d3.status;
+  evicted.eviction_time = "2026-01-01T01:00:00Z";
+  EXPECT_EQ(decide(job, running, kT0 + seconds(40), &evicted).status.evictions, 2);
+}
+
+TEST(JobStatus, SuspendBeatsTheQueueAndResumeQueuesAgain) {
+  Job job = make_job(1);
+  const QueueGate admitted = admitted_gate();
+  job.status = decide(job, {}, kT0, &admitted).status;
+  job.spec.run_policy.suspend = true;
+  const Decision s = decide(job, {pod(0, 0, PodPhase::kRunning)}, kT0 + seconds(1), &admitted);
+  EXPECT_EQ(s.status.phase, Phase::kSuspended);
+  EXPECT_EQ(s.remove.size(), 1U);
+  job.status = s.status;
+  job.spec.run_policy.suspend = false;
+  const QueueGate waiting = waiting_gate();
+  const Decision r = decide(job, {}, kT0 + seconds(2), &waiting);
+  EXPECT_EQ(r.status.phase, Phase::kQueued);
+  EXPECT_EQ(r.status.condition("Suspended")->status, "False");
+  EXPECT_TRUE(r.create.empty());
+}
+
+TEST(JobStatus, FinishedQueuedJobStaysFinished) {
+  Job job = make_job(1);
+  const QueueGate admitted = admitted_gate();
+  job.status = decide(job, {}, kT0, &admitted).status;
+  job.status = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0)}, kT0 + seconds(1), &admitted).status;
+  ASSERT_EQ(job.status.phase, Phase::kSucceeded);
+  const QueueGate waiting = waiting_gate();
+  const Decision d = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0)}, kT0 + seconds(2), &waiting);
+  EXPECT_EQ(d.status.phase, Phase::kSucceeded);
+  EXPECT_TRUE(d.remove.empty()) << "finished Pods are kept for their logs";
+}
+
+TEST(JobStatus, QueueStatusRoundTrips) {
+  JobStatus s;
+  s.phase = Phase::kQueued;
+  s.evictions = 2;
+  s.queue = QueueStatus{"q", "wl", "cq", "2026-01-01T00:00:00Z"};
+  const Json json = status_to_json(s);
+  EXPECT_EQ(json["phase"], "Queued");
+  EXPECT_EQ(json["queue"]["clusterQueue"], "cq");
+  EXPECT_EQ(status_from_json(json), s);
+}
+
 }  // namespace
 }  // namespace ascend::op

@@ -57,6 +57,22 @@ std::optional<kube::ServingOptions> serving(const std::string& address) {
   return kube::ServingOptions{parsed.host.empty() ? "0.0.0.0" : parsed.host, parsed.port};
 }
 
+// --kueue: on, off, or (auto) whether the API server serves Kueue's v1beta2 API now. A 404
+// (no Kueue) or 403 (RBAC without Kueue's resources) is off; any other answer is on, and the
+// manager's wait for the caches says what is wrong.
+bool kueue_enabled(const std::string& mode, kube::Client& api) {
+  if (mode != "auto") return mode == "on";
+  kube::ListOptions options;
+  options.limit = 1;
+  const auto listed = api.list_page(op::kueue::kResourceFlavors, "", options);
+  const bool on = listed || (listed.error().code != 404 && listed.error().code != 403);
+  klog::info("kueue integration",
+             {kv("mode", mode), kv("enabled", on),
+              kv("reason", listed ? std::string("kueue.x-k8s.io/v1beta2 served")
+                                  : listed.error().to_string())});
+  return on;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,6 +143,17 @@ int main(int argc, char** argv) {
       manager.add_informer(kube::resources::kServices, watch(op::child_cache_transform(), true));
   kube::Informer& config_maps =
       manager.add_informer(kube::resources::kConfigMaps, watch(op::child_cache_transform(), true));
+  // Kueue (operator/workload.hpp): the Workloads the operator made (labelled like its other
+  // children) and the ResourceFlavors whose node labels admitted Pods get. "auto" looks once
+  // whether the API server serves Kueue's API.
+  kube::Informer* workloads = nullptr;
+  kube::Informer* flavors = nullptr;
+  if (kueue_enabled(config.kueue, *api)) {
+    workloads = &manager.add_informer(op::kueue::kWorkloads, watch(op::job_cache_transform(), true));
+    kube::WatcherOptions flavor_watch;
+    flavor_watch.transform = op::job_cache_transform();
+    flavors = &manager.add_informer(op::kueue::kResourceFlavors, flavor_watch);
+  }
   jobs.store()->add_handler(
       [job_metrics](const kube::ObjectPtr& old_object, const kube::ObjectPtr& new_object) {
         job_metrics->job_changed(old_object, new_object);
@@ -140,17 +167,20 @@ int main(int argc, char** argv) {
   reconciler_options.pods.default_image = config.default_image;
   reconciler_options.metrics = job_metrics;
   op::Reconciler reconciler(api,
-                            {jobs.store(), pods.store(), services.store(), config_maps.store()},
+                            {jobs.store(), pods.store(), services.store(), config_maps.store(),
+                             workloads != nullptr ? workloads->store() : nullptr,
+                             flavors != nullptr ? flavors->store() : nullptr},
                             &events, reconciler_options);
   // The reconciler's own status writes queue nothing (it already knows what it wrote); a new
   // phase still does (a finished job's TTL is scheduled by the reconcile that sees it finished).
-  manager
-      .add_controller(controller_options("lfjob", config.workers),
-                      [&reconciler](const std::string& key) { return reconciler.reconcile(key); })
-      .watch(*jobs.store(), kube::ignore_status_updates({"phase"}))
+  kube::Controller& job_controller = manager.add_controller(
+      controller_options("lfjob", config.workers),
+      [&reconciler](const std::string& key) { return reconciler.reconcile(key); });
+  job_controller.watch(*jobs.store(), kube::ignore_status_updates({"phase"}))
       .watch_owned(*pods.store(), op::kJobs)
       .watch_owned(*services.store(), op::kJobs)
       .watch_owned(*config_maps.store(), op::kJobs);
+  if (workloads != nullptr) job_controller.watch_owned(*workloads->store(), op::kJobs);
 
   // Startup taints (operator/node_readiness.hpp): a controller with a Node cache of its own,
   // leader-elected with the job controller. Its cache is not waited for at start: jobs do not

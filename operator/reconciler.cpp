@@ -276,7 +276,38 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
     if (controller_uid(*pod) != job.uid) continue;  // another incarnation's, or not ours
     pods.push_back(observe_pod(*pod));
   }
-  Decision decision = decide(job, pods, options_.clock->wall_now());
+  // A job that names a Kueue queue runs only while Kueue admits its Workload.
+  std::optional<QueueState> queue;
+  std::optional<Json> workload;
+  if (!job.queue_name.empty()) {
+    if (job.status.finished() || job.spec.run_policy.suspend) {
+      if (caches_.workloads) {
+        if (auto cached = caches_.workloads->get(job.ns + "/" + workload_name(job));
+            cached && controller_uid(*cached) == job.uid) {
+          workload = *cached;
+        }
+      }
+    } else if (auto state = queue_state(job, logger)) {
+      queue = std::move(state).value();
+      workload = queue->workload;
+    } else if (state.error().reason == kChildNameConflict || refused(state.error())) {
+      queue = QueueState{};
+      queue->gate.queue = job.queue_name;
+      queue->gate.workload = workload_name(job);
+      queue->gate.reason = state.error().reason == kChildNameConflict ? kChildNameConflict
+                                                                      : "WorkloadRefused";
+      queue->gate.message = state.error().message;
+      if (!blocked) {
+        blocked = state.error();
+      } else {
+        blocked->message += "; " + state.error().message;
+      }
+    } else {
+      return kube::ReconcileResult::error("workload: " + state.error().to_string());
+    }
+  }
+  Decision decision =
+      decide(job, pods, options_.clock->wall_now(), queue ? &queue->gate : nullptr);
   if (blocked) {
     children_condition(job, decision.status, &*blocked);
     // decide() counted the Pods it asked for as active; none is created.
@@ -301,6 +332,15 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
   }
   for (const auto& e : decision.events)
     record(*object, e.type, e.reason, e.message);
+  if (!job.queue_name.empty()) {
+    if (auto settled = settle_workload(job, decision.status, workload, !pods.empty(), logger);
+        !settled) {
+      if (settled.error().conflict()) {
+        return kube::ReconcileResult::requeue_after(options_.cache_lag_retry);
+      }
+      return kube::ReconcileResult::error("workload: " + settled.error().to_string());
+    }
+  }
   if (blocked) {
     report_blocked(*object, job.status, *blocked, logger);
     return kube::ReconcileResult::backoff(blocked->to_string());
@@ -335,7 +375,8 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
       blocked = name_conflict("Pod", *cached, job);
       break;
     }
-    const Json pod = build_pod(job, slot.rank, slot.attempt, options_.pods);
+    Json pod = build_pod(job, slot.rank, slot.attempt, options_.pods);
+    if (queue && queue->placement) apply_placement(pod, *queue->placement);
     auto created = client_->create(kube::resources::kPods, pod, job.ns);
     if (!created) {
       kube::Status s = created.error();
@@ -395,9 +436,149 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
     logger.info("deleted job after ttlSecondsAfterFinished");
     return kube::ReconcileResult::done();
   }
-  if (collided) return kube::ReconcileResult::requeue_after(std::chrono::seconds(1));
+  if (collided || (queue && queue->retry)) {
+    return kube::ReconcileResult::requeue_after(std::chrono::seconds(1));
+  }
   if (decision.requeue_after) return kube::ReconcileResult::requeue_after(*decision.requeue_after);
   return kube::ReconcileResult::done();
+}
+
+kube::Result<Reconciler::QueueState> Reconciler::queue_state(const Job& job,
+                                                             const kube::log::Logger& logger) {
+  QueueState state;
+  state.gate.queue = job.queue_name;
+  state.gate.workload = workload_name(job);
+  state.gate.reason = "Pending";
+  if (!caches_.workloads) {
+    state.gate.reason = "KueueNotServed";
+    state.gate.message =
+        "the operator's Kueue integration is off: the API server did not serve Kueue's "
+        "Workload API (kueue.x-k8s.io/v1beta2) when the operator started, or it runs with "
+        "--kueue=off; install Kueue, then restart the operator";
+    return state;
+  }
+  const std::string& name = state.gate.workload;
+  const Json pod = build_pod(job, 0, 0, options_.pods);
+  const std::string hash = workload_hash(build_workload(job, pod, std::nullopt));
+  std::optional<Json> workload;
+  if (auto cached = caches_.workloads->get(job.ns + "/" + name)) workload = *cached;
+  if (!workload) {
+    std::optional<std::int32_t> priority;
+    if (!job.priority_class.empty()) {
+      auto wpc = client_->get(kueue::kWorkloadPriorityClasses, "", job.priority_class);
+      if (!wpc) {
+        if (!wpc.error().not_found()) return wpc.error();
+        return kube::Error{404, "NotFound",
+                           "WorkloadPriorityClass " + job.priority_class + " (label " +
+                               kueue::kPriorityClassLabel +
+                               ") does not exist: create it or fix the label"};
+      }
+      const Json& value = wpc.value().value("value", Json());
+      if (value.is_number_integer()) priority = value.get<std::int32_t>();
+    }
+    auto created = client_->create(kueue::kWorkloads, build_workload(job, pod, priority), job.ns);
+    if (created) {
+      logger.info("created workload", {kv("workload", name), kv("queue", job.queue_name)});
+      if (options_.metrics) options_.metrics->child_applied(kueue::kWorkloads.kind);
+      workload = std::move(created).value();
+    } else if (created.error().already_exists()) {
+      // Made before (by this job: a restarted operator, or the cache lags): read it.
+      auto existing = client_->get(kueue::kWorkloads, job.ns, name);
+      if (!existing) {
+        if (!existing.error().not_found()) return existing.error();
+        state.gate.message = "Workload " + name + " was deleted while being created";
+        state.retry = true;
+        return state;
+      }
+      workload = std::move(existing).value();
+    } else {
+      kube::Error error = created.error();
+      if (error.not_found()) {
+        error.message = "Kueue's Workload API (kueue.x-k8s.io/v1beta2) is not served: is Kueue "
+                        "installed? (" +
+                        error.message + ")";
+      } else {
+        error.message = "creating Workload " + name + ": " + error.message;
+      }
+      return error;
+    }
+  }
+  if (controller_uid(*workload) != job.uid) {
+    return name_conflict(kueue::kWorkloads.kind, *workload, job);
+  }
+  state.workload = workload;
+  const WorkloadView view = view_workload(*workload);
+  if (!view.deleting && workload_hash(*workload) != hash) {
+    // The job changed while it waited (its size, its queue): Kueue admits a Workload as it
+    // stands, so the old one goes (with its reservation, if any) and a new one follows, as
+    // Kueue's jobframework does with a Workload that no longer matches its job.
+    kube::DeleteOptions options;
+    options.propagation = kube::Propagation::kBackground;
+    options.uid = (*workload)["metadata"].value("uid", "");
+    auto removed = client_->remove(kueue::kWorkloads, job.ns, name, options);
+    if (!removed && !removed.error().not_found() && !removed.error().conflict()) {
+      return removed.error();
+    }
+    logger.info("deleted outdated workload", {kv("workload", name)});
+    state.workload.reset();
+    state.gate.reason = "WorkloadOutdated";
+    state.gate.message = "the job changed; its Workload " + name + " is made again";
+    state.retry = true;
+    return state;
+  }
+  state.gate = queue_gate(job, view);
+  if (state.gate.admitted) {
+    auto placed = placement(view, [this](const std::string& flavor) -> std::optional<Json> {
+      if (!caches_.flavors) return std::nullopt;
+      if (auto found = caches_.flavors->get(flavor)) return *found;
+      return std::nullopt;
+    });
+    // Not a refusal: the flavor cache may lag Kueue. The Pods stay as they are meanwhile.
+    if (!placed) return kube::Error{503, "Placement", placed.error().message};
+    state.placement = std::move(placed).value();
+  }
+  return state;
+}
+
+kube::Status Reconciler::settle_workload(const Job& job, const JobStatus& status,
+                                         const std::optional<Json>& workload, bool pods_left,
+                                         const kube::log::Logger& logger) {
+  if (!workload) return {};
+  const WorkloadView view = view_workload(*workload);
+  if (view.deleting) return {};
+  const std::string name = (*workload)["metadata"].value("name", "");
+  const std::string now = kube::format_time(options_.clock->wall_now());
+  if (status.finished()) {
+    if (view.finished) return {};
+    const Condition* c = status.condition(phase_name(status.phase));
+    auto written = client_->update_status(
+        kueue::kWorkloads, finished_workload(*workload, status.phase == Phase::kSucceeded,
+                                             c != nullptr ? c->message : phase_name(status.phase),
+                                             now));
+    if (!written && !written.error().not_found()) return written.error();
+    logger.info("workload finished", {kv("workload", name)});
+    return {};
+  }
+  if (job.spec.run_policy.suspend) {
+    // A suspended job holds no quota: its Workload goes; resuming makes a new one.
+    kube::DeleteOptions options;
+    options.propagation = kube::Propagation::kBackground;
+    options.uid = (*workload)["metadata"].value("uid", "");
+    auto removed = client_->remove(kueue::kWorkloads, job.ns, name, options);
+    if (!removed && !removed.error().not_found() && !removed.error().conflict()) {
+      return removed.error();
+    }
+    logger.info("deleted workload of suspended job", {kv("workload", name)});
+    return {};
+  }
+  if (view.evicted && view.quota_reserved && !pods_left) {
+    auto written =
+        client_->update_status(kueue::kWorkloads, requeued_workload(*workload, now));
+    if (!written && !written.error().not_found()) return written.error();
+    logger.info("workload requeued after eviction",
+                {kv("workload", name), kv("reason", view.eviction_reason)});
+  }
+  return {};
 }
 
 void Reconciler::children_condition(const Job& job, JobStatus& status,

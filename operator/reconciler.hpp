@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "operator/job_metrics.hpp"
 #include "operator/job_status.hpp"
 #include "operator/pod_builder.hpp"
+#include "operator/workload.hpp"
 
 namespace ascend::op {
 
@@ -49,6 +51,10 @@ struct JobCaches {
   std::shared_ptr<kube::Store> pods;
   std::shared_ptr<kube::Store> services;
   std::shared_ptr<kube::Store> config_maps;
+  /// Kueue's Workloads the operator made, and ResourceFlavors; both null when the Kueue
+  /// integration is off (a job that names a queue then stays Queued and says why).
+  std::shared_ptr<kube::Store> workloads = nullptr;
+  std::shared_ptr<kube::Store> flavors = nullptr;
 };
 
 /// Reconciles one job per call; safe to call from several workers for different keys (the
@@ -100,6 +106,23 @@ class Reconciler final {
   void report_blocked(const Json& object, const JobStatus& before, const kube::Error& blocked,
                       const kube::log::Logger& logger);
   bool cache_is_stale(const std::string& key, const std::string& resource_version);
+  /// Where a job that names a queue stands with Kueue (operator/workload.hpp).
+  struct QueueState {
+    QueueGate gate;
+    std::optional<Placement> placement;  ///< Set when admitted.
+    std::optional<Json> workload;        ///< The job's Workload as last seen, if any.
+    bool retry = false;                  ///< Look again shortly (a cache to catch up).
+  };
+  /// Finds or creates the job's Workload (create-only POST of a deterministic name: a
+  /// restarted operator makes no second one), deletes it when it no longer fits the job, and
+  /// reads Kueue's decision off it. Errors: NameConflict, or the API server's refusal (no
+  /// Kueue, a missing WorkloadPriorityClass): the job waits, blocked.
+  kube::Result<QueueState> queue_state(const Job& job, const kube::log::Logger& logger);
+  /// After the job's status was written: marks a finished job's Workload Finished, deletes a
+  /// suspended job's, and hands an evicted Workload's admission back once no Pod is left.
+  kube::Status settle_workload(const Job& job, const JobStatus& status,
+                               const std::optional<Json>& workload, bool pods_left,
+                               const kube::log::Logger& logger);
   kube::ReconcileResult invalid_spec(const Json& object, const std::string& key,
                                      const kube::Error& error, const kube::log::Logger& logger);
   void record(const Json& object, const std::string& type, const std::string& reason,
