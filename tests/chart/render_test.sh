@@ -121,10 +121,11 @@ check "plugin DaemonSet: on accelerator=huawei-Ascend910, tolerations, system-no
 # The operator's rules: exactly what operator/ calls (tests/operator/e2e_test.sh runs the
 # operator under them). A new call needs its rule in charts/ascend-factory/templates/_helpers.tpl
 # and here: privileges change on purpose only.
-want_rules='[{"apiGroups":["ascendfactory.io"],"resources":["llamafactoryjobs"],"verbs":["get","list","watch","delete"]},{"apiGroups":["ascendfactory.io"],"resources":["llamafactoryjobs/status"],"verbs":["get","update","patch"]},{"apiGroups":["ascendfactory.io"],"resources":["llamafactoryjobs/finalizers"],"verbs":["update"]},{"apiGroups":[""],"resources":["pods"],"verbs":["get","list","watch","create","delete"]},{"apiGroups":[""],"resources":["configmaps","services"],"verbs":["get","list","watch","create","patch"]},{"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]}]'
+want_rules='[{"apiGroups":["ascendfactory.io"],"resources":["llamafactoryjobs"],"verbs":["get","list","watch","delete"]},{"apiGroups":["ascendfactory.io"],"resources":["llamafactoryjobs/status"],"verbs":["get","update","patch"]},{"apiGroups":["ascendfactory.io"],"resources":["llamafactoryjobs/finalizers"],"verbs":["update"]},{"apiGroups":[""],"resources":["pods"],"verbs":["get","list","watch","create","delete"]},{"apiGroups":[""],"resources":["configmaps","services"],"verbs":["get","list","watch","create","patch"]},{"apiGroups":["events.k8s.io"],"resources":["events"],"verbs":["create","patch"]},{"apiGroups":["kueue.x-k8s.io"],"resources":["workloads"],"verbs":["get","list","watch","create","delete"]},{"apiGroups":["kueue.x-k8s.io"],"resources":["workloads/status"],"verbs":["update"]}]'
 node_rules='[{"apiGroups":[""],"resources":["nodes"],"verbs":["get","list","watch","patch"]}]'
+kueue_rules='[{"apiGroups":["kueue.x-k8s.io"],"resources":["resourceflavors"],"verbs":["get","list","watch"]},{"apiGroups":["kueue.x-k8s.io"],"resources":["workloadpriorityclasses"],"verbs":["get"]}]'
 expect "ClusterRole llamafactory-operator rules" "$(q default "$(obj ClusterRole llamafactory-operator) | .rules")" \
-  "$(jq -c -n "$want_rules + $node_rules")"
+  "$(jq -c -n "$want_rules + $node_rules + $kueue_rules")"
 expect "leader-election Role rules" "$(q default "$(obj Role llamafactory-operator-leader-election) | .rules")" \
   '[{"apiGroups":["coordination.k8s.io"],"resources":["leases"],"verbs":["get","create","update"]}]'
 expect "ClusterRoleBinding" "$(q default "$(obj ClusterRoleBinding llamafactory-operator) | [.roleRef.kind, .roleRef.name, .subjects]")" \
@@ -133,11 +134,11 @@ wildcards=$(q default '[.items[] | select(.rules) | .rules[] | select((.verbs + 
 expect "rules with a wildcard" "$wildcards" 0
 expect "aggregated roles" "$(q default '[.items[] | select(.kind == "ClusterRole") | .metadata.labels | to_entries[] | select(.key | startswith("rbac.authorization.k8s.io/aggregate-to")) | .key] | sort')" \
   '["rbac.authorization.k8s.io/aggregate-to-admin","rbac.authorization.k8s.io/aggregate-to-edit","rbac.authorization.k8s.io/aggregate-to-view"]'
-check "RBAC: the operator's ClusterRole holds exactly its rules (jobs, status, finalizers, pods, configmaps, services, events, nodes), no wildcard; Lease Role; jobs aggregated into admin/edit/view"
+check "RBAC: the operator's ClusterRole holds exactly its rules (jobs, status, finalizers, pods, configmaps, services, events, Kueue workloads, nodes, Kueue flavors and priority classes read-only), no wildcard; Lease Role; jobs aggregated into admin/edit/view"
 
 # --- non-default values: namespace scope, no cluster-wide grant, every knob moved
 render custom team-a -f "$here/values-custom.yaml"
-expect "cluster-scoped objects in namespace scope with rbac.nodes=false" \
+expect "cluster-scoped objects in namespace scope with rbac.nodes=false and rbac.kueue=false" \
   "$(q custom '[.items[] | select(.kind | startswith("Cluster"))] | length')" 0
 expect "Role llamafactory-operator rules" "$(q custom "$(obj Role llamafactory-operator) | [.metadata.namespace, .rules]")" \
   "[\"team-a\",$want_rules]"
@@ -176,9 +177,9 @@ check "non-default values: namespace scope gives Role/RoleBinding and no Cluster
 
 render nsnodes team-b --set operator.scope=namespace
 expect "ClusterRoles in namespace scope with rbac.nodes" "$(q nsnodes '[.items[] | select(.kind == "ClusterRole") | "\(.metadata.name)=\(.rules | tojson)"] | sort')" \
-  "[\"llamafactory-operator-nodes-team-b=$(jq -c -n "$node_rules" | sed 's/"/\\"/g')\",\"llamafactoryjobs-edit-team-b=[{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs\\\"],\\\"verbs\\\":[\\\"get\\\",\\\"list\\\",\\\"watch\\\",\\\"create\\\",\\\"update\\\",\\\"patch\\\",\\\"delete\\\",\\\"deletecollection\\\"]},{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs/status\\\"],\\\"verbs\\\":[\\\"get\\\"]}]\",\"llamafactoryjobs-view-team-b=[{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs\\\",\\\"llamafactoryjobs/status\\\"],\\\"verbs\\\":[\\\"get\\\",\\\"list\\\",\\\"watch\\\"]}]\"]"
+  "[\"llamafactory-operator-kueue-team-b=$(jq -c -n "$kueue_rules" | sed 's/"/\\"/g')\",\"llamafactory-operator-nodes-team-b=$(jq -c -n "$node_rules" | sed 's/"/\\"/g')\",\"llamafactoryjobs-edit-team-b=[{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs\\\"],\\\"verbs\\\":[\\\"get\\\",\\\"list\\\",\\\"watch\\\",\\\"create\\\",\\\"update\\\",\\\"patch\\\",\\\"delete\\\",\\\"deletecollection\\\"]},{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs/status\\\"],\\\"verbs\\\":[\\\"get\\\"]}]\",\"llamafactoryjobs-view-team-b=[{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs\\\",\\\"llamafactoryjobs/status\\\"],\\\"verbs\\\":[\\\"get\\\",\\\"list\\\",\\\"watch\\\"]}]\"]"
 expect "Role in namespace scope" "$(q nsnodes "$(obj Role llamafactory-operator) | .metadata.namespace")" '"team-b"'
-check "namespace scope with node access: the only operator ClusterRole holds nodes alone, cluster-scoped names carry the namespace"
+check "namespace scope with node and Kueue access: the operator's ClusterRoles hold nodes alone and Kueue's flavors and priority classes (read) alone, cluster-scoped names carry the namespace"
 
 render disabled ascend-factory --set plugin.enabled=false --set operator.enabled=false --set rbac.aggregateToDefaultRoles=false --set admissionPolicy.enabled=false
 expect "objects with everything disabled" "$(q disabled '.items | length')" 0

@@ -76,6 +76,27 @@ Role (namespace scope).
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# Kueue: the Workload of a job labelled kueue.x-k8s.io/queue-name (operator/workload.hpp):
+# created if missing (get after an AlreadyExists), deleted when the job is suspended or
+# resized while queued; its status written to mark it Finished or to hand an evicted
+# admission back. Only Workloads the job controls.
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads]
+  verbs: [get, list, watch, create, delete]
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloads/status]
+  verbs: [update]
+{{- end -}}
+
+{{- define "ascend-factory.kueueRules" -}}
+# Kueue's cluster-wide objects, read only: ResourceFlavors (the node labels and tolerations
+# of the flavor a job was admitted with) and WorkloadPriorityClasses (a job's priority).
+- apiGroups: [kueue.x-k8s.io]
+  resources: [resourceflavors]
+  verbs: [get, list, watch]
+- apiGroups: [kueue.x-k8s.io]
+  resources: [workloadpriorityclasses]
+  verbs: [get]
 {{- end -}}
 
 {{- define "ascend-factory.nodeRules" -}}
