@@ -42,13 +42,14 @@ check "$(ls "$examples"/*.yaml | wc -l) examples from deploy/examples accepted"
 
 # --- every file under deploy/examples/, subfolders too (quickstart/ is what make demo applies),
 # passes the API server's own validation in a server-side dry run: nothing is stored.
-mapfile -t all_examples < <(find "$examples" -name '*.yaml' | sort)
+# kueue/ holds Kueue's own objects, which need Kueue's CRDs: operator.kueue applies that folder.
+mapfile -t all_examples < <(find "$examples" -name '*.yaml' -not -path "$examples/kueue/*" | sort)
 ((${#all_examples[@]} > 0)) || fail "no example files under $examples"
 for f in "${all_examples[@]}"; do
   out=$("${kubectl[@]}" apply --dry-run=server -n crd-test -f "$f" 2>&1) \
     || fail "server-side dry run of ${f#"$root"/} refused: $out"
 done
-check "${#all_examples[@]} files under deploy/examples/ (quickstart/ included) pass a server-side dry run"
+check "${#all_examples[@]} files under deploy/examples/ (quickstart/ included, kueue/ left to operator.kueue) pass a server-side dry run"
 
 # --- defaults from the schema are stored
 jp() { "${kubectl[@]}" get lfjob -n crd-test "$1" -o jsonpath="$2"; }

@@ -86,6 +86,9 @@ stop_operator() {
   operator_pid=""
 }
 
+# A script may start more of the test bed first (kueue_test.sh: Kueue, whose API the operator
+# looks for when it starts).
+if declare -F before_operator >/dev/null; then before_operator; fi
 start_operator 1
 curl -fsS "http://127.0.0.1:$metrics_port/metrics" -o "$work/metrics"
 grep -aq '^llamafactory_operator_' "$work/metrics" \
