@@ -48,6 +48,10 @@ struct OperatorConfig {
   /// Reconciles wait on the API server for each write in turn: workers, not CPU, bound the
   /// request rate. 16 keep 100 requests/s going at 150 ms per request.
   int workers = 16;
+  /// How long a new job's first status (Pending) waits for its Pods to run
+  /// (ReconcilerOptions::pending_status_delay): one status write instead of two for a job
+  /// that runs within it. 0 writes Pending at once.
+  double pending_status_delay_seconds = 15;
   /// Removed from a Node once its allocatable shows the NPUs (node_readiness.hpp); empty
   /// turns that off, and the operator then needs no access to Nodes.
   std::string startup_taint = kStartupTaint;

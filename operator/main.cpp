@@ -139,6 +139,8 @@ int main(int argc, char** argv) {
   op::ReconcilerOptions reconciler_options;
   reconciler_options.pods.default_image = config.default_image;
   reconciler_options.metrics = job_metrics;
+  reconciler_options.pending_status_delay = std::chrono::milliseconds(
+      static_cast<std::int64_t>(config.pending_status_delay_seconds * 1000));
   op::Reconciler reconciler(api,
                             {jobs.store(), pods.store(), services.store(), config_maps.store()},
                             &events, reconciler_options);
@@ -169,7 +171,7 @@ int main(int argc, char** argv) {
         .add_controller(
             controller_options("node-readiness", 2),
             [&node_readiness](const std::string& key) { return node_readiness->reconcile(key); })
-        .watch(*nodes.store());
+        .watch(*nodes.store(), op::node_update_filter(node_options));
   }
 
   return manager.run(signals);
