@@ -249,6 +249,9 @@ def main():
     ap.add_argument("--operator-pid", type=int)
     ap.add_argument("--operator-metrics", help="http://host:port/metrics")
     ap.add_argument("--label", default="", help="a name for this run in the figures")
+    ap.add_argument("--probe", type=int, default=0,
+                    help="apply this many single-rank jobs one at a time, each waited for until "
+                         "Running, before the burst and again after it (latency idle vs full)")
     ap.add_argument("--apply-connections", type=int, default=1,
                     help="apply over this many connections at once (a burst even when one "
                          "connection is slow on a loaded machine)")
@@ -286,8 +289,14 @@ def main():
                        for c in status.get("conditions") or [])
         return status.get("phase") == "Running"
 
+    probe_running = {}
+
     def on_job(kind, obj, now):
         name = obj["metadata"]["name"]
+        if name.startswith("probe-") and job_running(obj):
+            with lock:
+                probe_running.setdefault(name, now)
+            return
         if job_running(obj):
             with lock:
                 if name in jobs and name not in running_at:
@@ -373,6 +382,43 @@ def main():
         finally:
             conn.close()
 
+    def probe(tag):
+        """apply -> Running of a.probe single-rank jobs, one at a time (seconds each)."""
+        out = []
+        conn = api.connect()
+        try:
+            for i in range(a.probe):
+                name = f"probe-{tag}-{i:02d}"
+                t0 = time.monotonic()
+                conn.request("PATCH", f"{jobs_path}/{name}?fieldManager=operator-bench&force=true",
+                             body=json.dumps(job_body(name, 1)),
+                             headers={"Content-Type": "application/apply-patch+yaml"})
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status not in (200, 201):
+                    sys.exit(f"probe apply {name}: {resp.status}")
+                while time.monotonic() - t0 < 60:
+                    with lock:
+                        if name in probe_running:
+                            out.append(probe_running[name] - t0)
+                            break
+                    time.sleep(0.005)
+        finally:
+            conn.close()
+        return out
+
+    def reconcile_mean_ms():
+        if a.floor:
+            return float("nan")
+        series = scrape(a.operator_metrics)
+        name = "llamafactory_operator_reconcile_duration_seconds"
+        total = by_label(series, name + "_sum", "controller").get("lfjob", 0.0)
+        count = by_label(series, name + "_count", "controller").get("lfjob", 0.0)
+        return total, count
+
+    probe_start = probe("start") if a.probe else []
+    rec_start = reconcile_mean_ms() if a.probe and not kubeflow else None
+
     names = list(jobs)
     n_conn = max(1, a.apply_connections)
     appliers = [threading.Thread(target=apply_all, args=(names[i::n_conn],)) for i in range(n_conn)]
@@ -403,6 +449,9 @@ def main():
                   file=sys.stderr)
     complete = all_pods.is_set() and all_running.is_set()
     time.sleep(3)  # let the last status writes and Events land before counting requests
+    rec_burst = reconcile_mean_ms() if a.probe and not kubeflow else None
+    probe_end = probe("end") if a.probe and complete else []
+    rec_end = reconcile_mean_ms() if a.probe and not kubeflow else None
     api_after = scrape("/metrics", api)
     op_after = scrape(a.operator_metrics) if not a.floor else {}
     cpu_after = proc_cpu_seconds(a.operator_pid) if not a.floor else 0.0
@@ -488,6 +537,20 @@ def main():
         "operator_rss_mib_now": proc_status(a.operator_pid, "VmRSS") if not a.floor else 0.0,
         "load_average": os.getloadavg(),
     }
+    if a.probe:
+        figures["probe_idle_apply_to_running_s"] = probe_start
+        figures["probe_full_apply_to_running_s"] = probe_end
+        figures["probe_idle_median_s"] = percentile(probe_start, 50)
+        figures["probe_full_median_s"] = percentile(probe_end, 50)
+
+        def mean_ms(before, after):
+            if not before or not after or after[1] <= before[1]:
+                return float("nan")
+            return round(1000 * (after[0] - before[0]) / (after[1] - before[1]), 2)
+        if rec_start is not None:
+            figures["reconcile_mean_ms_probe_idle"] = mean_ms((0.0, 0.0), rec_start)
+            figures["reconcile_mean_ms_burst"] = mean_ms(rec_start, rec_burst)
+            figures["reconcile_mean_ms_probe_full"] = mean_ms(rec_burst, rec_end)
     for w in watches:
         w.stop = True
     print(json.dumps(figures, indent=2))

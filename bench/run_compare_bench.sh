@@ -126,14 +126,14 @@ start_ours() {
   "$operator_bin" --kubeconfig "$work/ours.kubeconfig" --log-level warn \
     --default-image stand-in.invalid/llamafactory:never-pulled \
     --metrics-address "127.0.0.1:$metrics_port" --health-address "127.0.0.1:$health_port" \
-    --identity bench >"$work/$run.log" 2>&1 &
+    --identity "bench-$run" >"$work/$run.log" 2>&1 &
   pid=$!
   metrics_url="http://127.0.0.1:$metrics_port/metrics"
   until curl -fsS --max-time 1 "http://127.0.0.1:$health_port/readyz" >/dev/null 2>&1; do
     kill -0 "$pid" 2>/dev/null || { cat "$work/$run.log" >&2; exit 1; }
     sleep 0.2
   done
-  until [[ "$(k get lease -n ascend-factory llamafactory-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)" == bench ]]; do sleep 0.2; done
+  until [[ "$(k get lease -n ascend-factory llamafactory-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)" == "bench-$run" ]]; do sleep 0.2; done
 }
 start_kubeflow() {
   local metrics_port health_port webhook_port
@@ -144,9 +144,17 @@ start_kubeflow() {
     --webhook-server-port "$webhook_port" --controller-threads "$1" >"$work/$run.log" 2>&1 &
   pid=$!
   metrics_url="http://127.0.0.1:$metrics_port/metrics"
-  local deadline=$((SECONDS + 120))
+  local deadline=$((SECONDS + 120)) certs=/tmp/k8s-webhook-server/serving-certs crt
   until grep -qE 'Starting workers.*pytorchjob' "$work/$run.log" 2>/dev/null; do
     kill -0 "$pid" 2>/dev/null || { tail -n 30 "$work/$run.log" >&2; exit 1; }
+    # In a cluster the kubelet mounts the Secret the cert rotator fills at $certs (a path fixed
+    # in v1.8.1); the controllers start only once the files are there. Do the same.
+    crt=$(k get secret -n kubeflow training-operator-webhook-cert -o jsonpath='{.data.tls\.crt}' 2>/dev/null || true)
+    if [[ -n "$crt" && "$(base64 -d <<<"$crt")" != "$(cat "$certs/tls.crt" 2>/dev/null)" ]]; then
+      mkdir -p "$certs"
+      k get secret -n kubeflow training-operator-webhook-cert -o jsonpath='{.data.tls\.key}' | base64 -d >"$certs/tls.key"
+      base64 -d <<<"$crt" >"$certs/tls.crt"
+    fi
     ((SECONDS < deadline)) || { echo "bench: Kubeflow's controller did not start in 120 s" >&2; tail -n 30 "$work/$run.log" >&2; exit 1; }
     sleep 0.2
   done
