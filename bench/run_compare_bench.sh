@@ -59,7 +59,14 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 pid=""
 stop_operator() {
-  if [[ -n "$pid" ]]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  # SIGTERM; our operator first sends the Events still queued, so give it 20 s, then SIGKILL.
+  if [[ -n "$pid" ]]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    local until=$((SECONDS + 20))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < until)); do sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
   pid=""
 }
 # shellcheck disable=SC2317  # called on exit by tests/lib/check.sh

@@ -57,10 +57,9 @@ until [[ "$(k get nodes --no-headers 2>/dev/null | grep -c ' Ready ' || true)" =
   sleep 2
 done
 if ((chips != 8)); then
-  for node in $(k get nodes -o name); do
-    k patch "$node" --subresource=status --type merge \
-      -p "{\"status\":{\"allocatable\":{\"huawei.com/Ascend910\":\"$chips\"},\"capacity\":{\"huawei.com/Ascend910\":\"$chips\"}}}" >/dev/null
-  done
+  k get nodes -o name | xargs -P 4 -I{} "$TESTBED_BIN/kubectl" --kubeconfig "$KUBECONFIG" patch {} \
+    --subresource=status --type merge \
+    -p "{\"status\":{\"allocatable\":{\"huawei.com/Ascend910\":\"$chips\"},\"capacity\":{\"huawei.com/Ascend910\":\"$chips\"}}}" >/dev/null
 fi
 k apply -f "$root/crds/llamafactoryjobs.yaml" >/dev/null
 crd_established llamafactoryjobs.ascendfactory.io

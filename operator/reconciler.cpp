@@ -435,10 +435,14 @@ bool Reconciler::defer_first_status(const Job& job, const Decision& decision,
   const kube::SteadyTime now = options_.clock->now();
   auto it = unwritten_.find(key);
   if (it == unwritten_.end() || it->second.uid != job.uid) {
-    // Forget jobs deleted while held back (no reconcile comes for them after the delete).
-    const auto forget = 10 * options_.pending_status_delay;
-    for (auto old = unwritten_.begin(); old != unwritten_.end();) {
-      old = now - old->second.first >= forget ? unwritten_.erase(old) : std::next(old);
+    // Forget jobs deleted while held back (no reconcile comes for them after the delete);
+    // at most once per delay, so a burst of new jobs does not scan the map for each.
+    if (now - unwritten_purged_ >= options_.pending_status_delay) {
+      unwritten_purged_ = now;
+      const auto forget = 10 * options_.pending_status_delay;
+      for (auto old = unwritten_.begin(); old != unwritten_.end();) {
+        old = now - old->second.first >= forget ? unwritten_.erase(old) : std::next(old);
+      }
     }
     it = unwritten_.insert_or_assign(key, Unwritten{job.uid, now, decision.status.start_time})
              .first;

@@ -123,6 +123,7 @@ class Reconciler final {
     std::string start_time;
   };
   std::unordered_map<std::string, Unwritten> unwritten_;  // guarded by mutex_
+  kube::SteadyTime unwritten_purged_{};                   // guarded by mutex_
 
   /// Pods created by this process and not yet seen in the Pod cache, by namespace/name. Shared
   /// with a handler on the Pod store, which may outlive the reconciler.
