@@ -5,18 +5,22 @@
 # bench/operator_bench.py measures pods, Running, latency, API requests, CPU and memory.
 #
 # Usage: bench/run_operator_bench.sh path/to/llamafactory-operator [--nodes N] [--jobs N]
-#            [--two-rank-every K] [--apply-connections N] [--json FILE]
+#            [--two-rank-every K] [--apply-connections N] [--chips-per-node N]
+#            [--probe N] [--json FILE]
 #            [-- extra operator flags...]
 # e.g.   bench/run_operator_bench.sh build/operator/llamafactory-operator --apply-connections 8 -- --workers 4
+# --chips-per-node raises every node's allocatable huawei.com/Ascend910 (kwok nodes have 8):
+# 5,000 jobs need more than 500 x 8. --probe N applies N jobs one at a time before the burst and
+# N more after it, each waited for: apply -> Running on an idle and on a full operator.
 # The test bed and the operator are stopped on exit (also when interrupted).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 operator_bin=${1:-}
-[[ -x "$operator_bin" ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[[ -x "$operator_bin" ]] || { sed -n '2,15p' "$0" >&2; exit 2; }
 operator_bin=$(cd "$(dirname "$operator_bin")" && pwd)/$(basename "$operator_bin")
 shift
-nodes=100 jobs=500 every=2 connections=1 json=""
+nodes=100 jobs=500 every=2 connections=1 json="" chips=8 probe=0
 while (($#)); do
   case $1 in
     --nodes) nodes=$2; shift 2 ;;
@@ -24,6 +28,8 @@ while (($#)); do
     --two-rank-every) every=$2; shift 2 ;;
     --apply-connections) connections=$2; shift 2 ;;
     --json) json=$2; shift 2 ;;
+    --chips-per-node) chips=$2; shift 2 ;;
+    --probe) probe=$2; shift 2 ;;
     --) shift; break ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -50,6 +56,11 @@ until [[ "$(k get nodes --no-headers 2>/dev/null | grep -c ' Ready ' || true)" =
   ((SECONDS < deadline)) || { echo "bench: nodes not Ready after 600 s" >&2; exit 1; }
   sleep 2
 done
+if ((chips != 8)); then
+  k get nodes -o name | xargs -P 4 -I{} "$TESTBED_BIN/kubectl" --kubeconfig "$KUBECONFIG" patch {} \
+    --subresource=status --type merge \
+    -p "{\"status\":{\"allocatable\":{\"huawei.com/Ascend910\":\"$chips\"},\"capacity\":{\"huawei.com/Ascend910\":\"$chips\"}}}" >/dev/null
+fi
 k apply -f "$root/crds/llamafactoryjobs.yaml" >/dev/null
 crd_established llamafactoryjobs.ascendfactory.io
 # deploy/rbac/operator.yaml no longer carries the namespace (deploy/namespace.yaml does).
@@ -80,7 +91,7 @@ rc=0
 python3 "$here/operator_bench.py" --server "$server" --ca "$TESTBED_DIR/pki/ca.crt" \
   --cert "$TESTBED_DIR/pki/admin.crt" --key "$TESTBED_DIR/pki/admin.key" --namespace bench \
   --jobs "$jobs" --two-rank-every "$every" --apply-connections "$connections" --operator-pid "$operator_pid" \
-  --operator-metrics "http://127.0.0.1:$metrics_port/metrics" ${json:+--json "$json"} || rc=$?
+  --operator-metrics "http://127.0.0.1:$metrics_port/metrics" --probe "$probe" ${json:+--json "$json"} || rc=$?
 if grep -qiE 'forbidden|error' "$work/operator.log"; then
   echo "bench: operator log warnings/errors (first 5):" >&2
   grep -iE 'forbidden|error' "$work/operator.log" | head -n 5 >&2

@@ -54,4 +54,29 @@ Predicate ignore_status_updates(std::vector<std::string> status_fields) {
   };
 }
 
+namespace {
+
+const Json& at_path(const Json& object, const FieldPath& path) {
+  const Json* at = &object;
+  for (const auto& name : path) {
+    if (!at->is_object()) return *at;
+    at = &member(*at, name);
+  }
+  return *at;
+}
+
+}  // namespace
+
+Predicate fields_changed(std::vector<FieldPath> paths) {
+  paths.push_back({"metadata", "uid"});
+  paths.push_back({"metadata", "deletionTimestamp"});
+  return [paths = std::move(paths)](const ObjectPtr& old_object, const ObjectPtr& new_object) {
+    if (!old_object || !new_object) return true;
+    for (const auto& path : paths) {
+      if (at_path(*old_object, path) != at_path(*new_object, path)) return true;
+    }
+    return false;
+  };
+}
+
 }  // namespace ascend::kube

@@ -9,6 +9,7 @@
 
 #include "kube/object_meta.hpp"
 #include "kube/store.hpp"
+#include "kube/transform.hpp"
 
 namespace ascend::kube {
 
@@ -32,5 +33,15 @@ bool only_status_changed(const Json& old_object, const Json& new_object);
 /// Assumptions: nobody but the controller writes the status fields that are not listed (or a
 /// change there may wait for the next event or requeue).
 Predicate ignore_status_updates(std::vector<std::string> status_fields = {});
+
+/// Passes adds, deletes and the updates that change the value at one of `paths` (from the
+/// object's root; where a path meets a non-object before its end, the value there is compared
+/// whole), `metadata.uid` or `metadata.deletionTimestamp`. Drops the rest: an update that moved
+/// only the resourceVersion or fields the controller never reads (a kubelet's or kwok's Node
+/// heartbeat: conditions, images, lastHeartbeatTime).
+/// Use: a controller whose reconcile reads only `paths` of the object (list the same paths as
+/// the cache's keep_only() transform). A reconcile for any other reason still reads the latest
+/// object.
+Predicate fields_changed(std::vector<FieldPath> paths);
 
 }  // namespace ascend::kube

@@ -136,5 +136,61 @@ TEST(IgnoreStatusUpdates, RemovesTheReconcilesOfOwnStatusWrites) {
   EXPECT_EQ(filtered, 6) << "the 3 status-only writes are dropped";
 }
 
+// A Node as kwok and the kubelet keep rewriting it.
+Json node(const std::string& rv) {
+  Json n = Json::parse(R"({
+    "apiVersion": "v1", "kind": "Node",
+    "metadata": {"name": "n1", "uid": "u1", "labels": {"zone": "a"}},
+    "spec": {"taints": [{"key": "t", "effect": "NoSchedule"}]},
+    "status": {"allocatable": {"cpu": "8", "huawei.com/Ascend910": "8"},
+               "conditions": [{"type": "Ready", "lastHeartbeatTime": "2026-01-01T00:00:00Z"}]}
+  })");
+  n["metadata"]["resourceVersion"] = rv;
+  return n;
+}
+
+TEST(FieldsChanged, DropsHeartbeatsAndPassesWhatIsRead) {
+  const Predicate read = fields_changed({{"spec", "taints"},
+                                         {"status", "allocatable", "huawei.com/Ascend910"}});
+  const Json before = node("1");
+  EXPECT_TRUE(read(nullptr, ptr(before))) << "add";
+  EXPECT_TRUE(read(ptr(before), nullptr)) << "delete";
+
+  Json heartbeat = node("2");
+  heartbeat["status"]["conditions"][0]["lastHeartbeatTime"] = "2026-01-01T00:00:40Z";
+  heartbeat["metadata"]["labels"]["zone"] = "b";        // not read
+  heartbeat["status"]["allocatable"]["cpu"] = "7";     // not the resource read
+  EXPECT_FALSE(read(ptr(before), ptr(heartbeat)));
+  EXPECT_FALSE(read(ptr(before), ptr(node("3")))) << "only the resourceVersion moved";
+
+  Json chips = node("4");
+  chips["status"]["allocatable"]["huawei.com/Ascend910"] = "0";
+  EXPECT_TRUE(read(ptr(before), ptr(chips)));
+  Json no_chips = node("4");
+  no_chips["status"]["allocatable"].erase("huawei.com/Ascend910");
+  EXPECT_TRUE(read(ptr(before), ptr(no_chips))) << "a path that disappears is a change";
+  Json untainted = node("5");
+  untainted["spec"]["taints"] = Json::array();
+  EXPECT_TRUE(read(ptr(before), ptr(untainted)));
+  Json no_spec = node("5");
+  no_spec.erase("spec");
+  EXPECT_TRUE(read(ptr(before), ptr(no_spec)));
+  Json deleting = node("6");
+  deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:01:00Z";
+  EXPECT_TRUE(read(ptr(before), ptr(deleting))) << "deletion always passes";
+  Json recreated = node("7");
+  recreated["metadata"]["uid"] = "u2";
+  EXPECT_TRUE(read(ptr(before), ptr(recreated))) << "another object of the same name";
+}
+
+TEST(FieldsChanged, ComparesWholeValuesWhereAPathMeetsANonObject) {
+  // {"spec", "taints", "key"} meets an array: the array is compared whole (never fewer passes).
+  const Predicate read = fields_changed({{"spec", "taints", "key"}});
+  Json changed = node("2");
+  changed["spec"]["taints"][0]["effect"] = "NoExecute";
+  EXPECT_TRUE(read(ptr(node("1")), ptr(changed)));
+  EXPECT_FALSE(read(ptr(node("1")), ptr(node("2"))));
+}
+
 }  // namespace
 }  // namespace ascend::kube

@@ -14,7 +14,43 @@ std::string namespace_of(const nlohmann::json& object) {
   return m->value("namespace", std::string());
 }
 
+// The value of label `key` of `object`, or null when it has none (or not a string).
+const std::string* label_value(const nlohmann::json& object, const std::string& key) {
+  if (!object.is_object() || !object.contains("metadata")) return nullptr;
+  const nlohmann::json& m = object.at("metadata");
+  if (!m.is_object() || !m.contains("labels")) return nullptr;
+  const nlohmann::json& labels = m.at("labels");
+  if (!labels.is_object() || !labels.contains(key)) return nullptr;
+  const nlohmann::json& value = labels.at(key);
+  if (!value.is_string()) return nullptr;
+  return &value.get_ref<const std::string&>();
+}
+
 }  // namespace
+
+void Store::index_label(const std::string& key) {
+  const std::lock_guard lock(mutex_);
+  auto& index = label_index_[key];
+  index.clear();
+  for (const auto& [object_key_, obj] : objects_) {
+    if (const std::string* value = label_value(*obj, key))
+      index[namespace_of(*obj) + "/" + *value].insert(object_key_);
+  }
+}
+
+void Store::reindex(const std::string& key, const nlohmann::json& object, bool add) {
+  for (auto& [label, index] : label_index_) {
+    const std::string* value = label_value(object, label);
+    if (value == nullptr) continue;
+    const std::string slot = namespace_of(object) + "/" + *value;
+    if (add) {
+      index[slot].insert(key);
+    } else if (auto it = index.find(slot); it != index.end()) {
+      it->second.erase(key);
+      if (it->second.empty()) index.erase(it);
+    }
+  }
+}
 
 void Store::add_handler(ChangeHandler handler) {
   const std::lock_guard lock(handlers_mutex_);
@@ -56,6 +92,13 @@ void Store::replace(std::vector<nlohmann::json> items) {
     }
     objects_ = std::move(fresh);
     synced_ = true;
+    for (auto& [label, index] : label_index_) {
+      index.clear();
+      for (const auto& [key, obj] : objects_) {
+        if (const std::string* value = label_value(*obj, label))
+          index[namespace_of(*obj) + "/" + *value].insert(key);
+      }
+    }
   }
   notify(changes);
 }
@@ -67,6 +110,10 @@ void Store::apply(nlohmann::json object) {
     const std::string key = object_key(object);
     auto obj = std::make_shared<const nlohmann::json>(std::move(object));
     auto& slot = objects_[key];
+    if (!label_index_.empty()) {
+      if (slot) reindex(key, *slot, false);
+      reindex(key, *obj, true);
+    }
     change = {slot, obj};
     slot = std::move(obj);
   }
@@ -79,6 +126,7 @@ void Store::remove(const nlohmann::json& object) {
     const std::lock_guard lock(mutex_);
     auto it = objects_.find(object_key(object));
     if (it == objects_.end()) return;
+    if (!label_index_.empty()) reindex(it->first, *it->second, false);
     // Hand handlers the final state the server sent, which may be newer than the cached one.
     change = {std::make_shared<const nlohmann::json>(object), nullptr};
     objects_.erase(it);
@@ -106,7 +154,26 @@ std::vector<ObjectPtr> Store::list_matching(
     const std::unordered_map<std::string, std::string>& labels, const std::string& ns) const {
   std::vector<ObjectPtr> out;
   static const nlohmann::json kNoLabels = nlohmann::json::object();
-  for (auto& obj : list(ns)) {
+  std::vector<ObjectPtr> candidates;
+  bool indexed = false;
+  if (!ns.empty()) {
+    const std::lock_guard lock(mutex_);
+    for (const auto& [label, value] : labels) {
+      const auto index = label_index_.find(label);
+      if (index == label_index_.end()) continue;
+      indexed = true;
+      if (const auto keys = index->second.find(ns + "/" + value); keys != index->second.end()) {
+        candidates.reserve(keys->second.size());
+        for (const auto& key : keys->second) {
+          if (const auto it = objects_.find(key); it != objects_.end())
+            candidates.push_back(it->second);
+        }
+      }
+      break;
+    }
+  }
+  if (!indexed) candidates = list(ns);
+  for (auto& obj : candidates) {
     // By reference: copying each object's metadata per call was most of a reconcile's CPU.
     const nlohmann::json* have = &kNoLabels;
     if (obj->is_object() && obj->contains("metadata")) {

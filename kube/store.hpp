@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "kube/object_meta.hpp"
@@ -42,8 +43,14 @@ class Store final {
   /// All objects, or those in one namespace.
   [[nodiscard]] std::vector<ObjectPtr> list(const std::string& ns = "") const;
   /// Objects whose labels contain every pair in `labels` (equality only), optionally in `ns`.
+  /// With `ns` given and one of the keys indexed (index_label()), it looks only at the objects
+  /// carrying that label value: no cost that grows with the rest of the cache. Otherwise it
+  /// scans every object.
   [[nodiscard]] std::vector<ObjectPtr> list_matching(
       const std::unordered_map<std::string, std::string>& labels, const std::string& ns = "") const;
+  /// Keeps an index of the objects by namespace and the value of label `key` (client-go's
+  /// Indexer), for list_matching(). Call before the store is filled.
+  void index_label(const std::string& key);
   [[nodiscard]] std::size_t size() const;
   /// True once the first full list was stored.
   [[nodiscard]] bool synced() const;
@@ -54,10 +61,16 @@ class Store final {
     ObjectPtr new_object;
   };
   void notify(const std::vector<Change>& changes);
+  /// Adds (`add`) or removes `object` under `key` in every label index. Caller holds mutex_.
+  void reindex(const std::string& key, const nlohmann::json& object, bool add);
 
   mutable std::mutex mutex_;
   std::unordered_map<std::string, ObjectPtr> objects_;  // guarded by mutex_
   bool synced_ = false;                                 // guarded by mutex_
+  /// Label key -> "namespace/value" -> object keys.
+  std::unordered_map<std::string,
+                     std::unordered_map<std::string, std::unordered_set<std::string>>>
+      label_index_;  // guarded by mutex_
   std::mutex handlers_mutex_;
   std::vector<ChangeHandler> handlers_;  // guarded by handlers_mutex_
 };

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace ascend::kube {
@@ -66,6 +69,55 @@ TEST_F(StoreTest, ListsByNamespaceAndLabels) {
   ASSERT_EQ(r1.size(), 1U);
   EXPECT_EQ((*r1[0])["metadata"]["name"], "y");
   EXPECT_TRUE(store_.list_matching({{"app", "other"}}).empty());
+}
+
+std::vector<std::string> names(std::vector<ObjectPtr> objects) {
+  std::vector<std::string> out;
+  for (const auto& o : objects)
+    out.push_back((*o)["metadata"]["name"].get<std::string>());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST_F(StoreTest, AnIndexedLabelFindsTheSameObjectsAsAScan) {
+  Store indexed;
+  Store scanned;
+  indexed.index_label("job");
+  const auto both = [&](const auto& change) {
+    change(indexed);
+    change(scanned);
+  };
+  both([](Store& s) {
+    s.replace({obj("a", "p0", "1", {{"job", "x"}}), obj("a", "p1", "1", {{"job", "y"}}),
+               obj("b", "p2", "1", {{"job", "x"}}), obj("a", "p3", "1")});
+  });
+  both([](Store& s) { s.apply(obj("a", "p4", "2", {{"job", "x"}, {"rank", "1"}})); });
+  both([](Store& s) { s.apply(obj("a", "p1", "3", {{"job", "x"}})); });  // relabelled y -> x
+  both([](Store& s) { s.apply(obj("a", "p0", "4", {{"job", "z"}})); });  // x -> z
+  both([](Store& s) { s.remove(obj("a", "p4", "5")); });
+  both([](Store& s) { s.apply(obj("a", "p5", "6", {{"job", "x"}, {"rank", "2"}})); });
+  for (const auto& [labels, ns] :
+       std::vector<std::pair<std::unordered_map<std::string, std::string>, std::string>>{
+           {{{"job", "x"}}, "a"},
+           {{{"job", "y"}}, "a"},
+           {{{"job", "z"}}, "a"},
+           {{{"job", "x"}}, "b"},
+           {{{"job", "x"}, {"rank", "2"}}, "a"},
+           {{{"job", "x"}}, ""},
+           {{{"job", "nothing"}}, "a"}}) {
+    EXPECT_EQ(names(indexed.list_matching(labels, ns)), names(scanned.list_matching(labels, ns)))
+        << ns;
+  }
+  EXPECT_EQ(names(indexed.list_matching({{"job", "x"}}, "a")),
+            (std::vector<std::string>{"p1", "p5"}));
+  // A relist replaces the index too.
+  indexed.replace({obj("a", "q0", "9", {{"job", "x"}})});
+  EXPECT_EQ(names(indexed.list_matching({{"job", "x"}}, "a")), (std::vector<std::string>{"q0"}));
+  // Indexing a filled store indexes what it holds.
+  Store late;
+  late.replace({obj("a", "r0", "1", {{"job", "x"}})});
+  late.index_label("job");
+  EXPECT_EQ(names(late.list_matching({{"job", "x"}}, "a")), (std::vector<std::string>{"r0"}));
 }
 
 TEST_F(StoreTest, ReadersKeepTheirSnapshot) {

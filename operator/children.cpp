@@ -20,7 +20,17 @@ std::string config_map_name(const std::string& job) {
   return job + "-config";
 }
 
+bool needs_rendezvous_service(const Job& job) {
+  return job.spec.mode == Mode::kTrain && job.spec.nodes > 1;
+}
+
+bool needs_serving_service(const Job& job) {
+  return job.spec.mode == Mode::kWebui || job.spec.mode == Mode::kApi ||
+         job.spec.mode == Mode::kWebchat;
+}
+
 std::string master_address(const Job& job) {
+  if (job.spec.nodes <= 1) return "127.0.0.1";
   return pod_name(job.name, 0) + "." + headless_service_name(job.name) + "." + job.ns + ".svc";
 }
 

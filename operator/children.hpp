@@ -18,8 +18,15 @@ std::string service_name(const std::string& job);
 /// The ConfigMap the operator writes for an inline spec.config, `<job>-config`.
 std::string config_map_name(const std::string& job);
 
-/// Rank 0's stable DNS name through the headless Service, `<job>-worker-0.<job>-workers.<ns>.svc`:
-/// MASTER_ADDR.
+/// Whether the job has the headless rendezvous Service: a train job of more than one rank (the
+/// ranks meet at rank 0's DNS name). A single rank meets itself on the loopback address.
+bool needs_rendezvous_service(const Job& job);
+/// Whether the job has the Service for ports 7860 and 8000: the serving modes (webui, api,
+/// webchat). A train or export job serves neither port.
+bool needs_serving_service(const Job& job);
+
+/// MASTER_ADDR: rank 0's stable DNS name through the headless Service,
+/// `<job>-worker-0.<job>-workers.<ns>.svc`, for more than one rank; `127.0.0.1` for one.
 std::string master_address(const Job& job);
 /// `http://<job>.<ns>.svc:<port>`, a port of the job's Service (status.endpoints).
 std::string service_url(const Job& job, int port);

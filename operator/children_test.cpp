@@ -22,11 +22,33 @@ TEST(Children, NamesDeriveFromTheJobName) {
 }
 
 TEST(Children, AddressesResolveThroughTheServices) {
-  const Job job = job_named("team", "sft");
+  Job job = job_named("team", "sft");
+  job.spec.nodes = 2;
   EXPECT_EQ(master_address(job), "sft-worker-0.sft-workers.team.svc")
       << "rank 0 as hostname.subdomain.namespace.svc";
+  job.spec.nodes = 1;
+  EXPECT_EQ(master_address(job), "127.0.0.1") << "one rank meets itself, no Service needed";
   EXPECT_EQ(service_url(job, workload::kWebuiPort), "http://sft.team.svc:7860");
   EXPECT_EQ(service_url(job, workload::kApiPort), "http://sft.team.svc:8000");
+}
+
+TEST(Children, OnlyTheServicesAJobUses) {
+  Job job = job_named("team", "sft");
+  struct Case {
+    Mode mode;
+    int nodes;
+    bool rendezvous;
+    bool serving;
+  };
+  for (const Case c : {Case{Mode::kTrain, 1, false, false}, Case{Mode::kTrain, 2, true, false},
+                       Case{Mode::kTrain, 8, true, false}, Case{Mode::kExport, 1, false, false},
+                       Case{Mode::kWebui, 1, false, true}, Case{Mode::kApi, 1, false, true},
+                       Case{Mode::kWebchat, 1, false, true}}) {
+    job.spec.mode = c.mode;
+    job.spec.nodes = c.nodes;
+    EXPECT_EQ(needs_rendezvous_service(job), c.rendezvous) << mode_name(c.mode) << " " << c.nodes;
+    EXPECT_EQ(needs_serving_service(job), c.serving) << mode_name(c.mode) << " " << c.nodes;
+  }
 }
 
 TEST(Children, OwnerReferenceMakesTheJobTheController) {

@@ -101,6 +101,12 @@ ConfigLoad load_config(int argc, const char* const* argv) {
                  "so 16 keep ~100 requests/s going at ~150 ms per request (32 were no faster)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  app.add_option("--pending-status-delay", c.pending_status_delay_seconds,
+                 "seconds a new job's first status (phase Pending) waits for its Pods to run: "
+                 "a job running by then gets one status write (Running) instead of two; a "
+                 "waiting reason or failure is written at once; 0 writes Pending at once")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 600.0));
   app.add_option("--startup-taint", c.startup_taint,
                  std::string("taint removed from a Node once its allocatable shows ") +
                      kNpuResource +

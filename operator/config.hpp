@@ -37,17 +37,20 @@ struct OperatorConfig {
   /// Unique per replica; empty: hostname plus a random suffix.
   std::string identity;
   /// For reconciles; Events get the same budget again on a client of their own. A single-rank
-  /// job costs about 8 writes (8.03 measured, bench/README.md): 6 on this budget (3 applies,
-  /// 2 status writes, its Pod, plus a Pod per extra rank) and 2 Events on theirs. So 100/s
-  /// writes 500 jobs submitted at once in ~30 s, about the pace at which the bench's API
-  /// server creates their Services; client-go's era default of 20 took 200 s. The API
-  /// server's Priority and Fairness, not a low client limit, is what protects it from a busy
-  /// client.
+  /// train job costs 5 writes (bench/README.md): 3 on this budget (its ConfigMap, its Pod, one
+  /// status write when it runs within --pending-status-delay; a 2-rank job adds its rendezvous
+  /// Service and a Pod) and 2 Events on theirs. So 100/s writes 500 jobs submitted at once in
+  /// ~15-20 s; client-go's era default of 20 took 200 s. The API server's Priority and
+  /// Fairness, not a low client limit, is what protects it from a busy client.
   double kube_api_qps = 100;
   int kube_api_burst = 200;
   /// Reconciles wait on the API server for each write in turn: workers, not CPU, bound the
   /// request rate. 16 keep 100 requests/s going at 150 ms per request.
   int workers = 16;
+  /// How long a new job's first status (Pending) waits for its Pods to run
+  /// (ReconcilerOptions::pending_status_delay): one status write instead of two for a job
+  /// that runs within it. 0 writes Pending at once.
+  double pending_status_delay_seconds = 15;
   /// Removed from a Node once its allocatable shows the NPUs (node_readiness.hpp); empty
   /// turns that off, and the operator then needs no access to Nodes.
   std::string startup_taint = kStartupTaint;

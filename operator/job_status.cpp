@@ -135,8 +135,14 @@ void describe_job(Draft& draft) {
   const Job& job = draft.job;
   s.observed_generation = job.generation;
   s.rank_attempts.resize(static_cast<std::size_t>(job.spec.nodes), 0);
-  s.webui_endpoint = service_url(job, workload::kWebuiPort);
-  s.api_endpoint = service_url(job, workload::kApiPort);
+  // Endpoints only where the job has its Service (a train or export job has none).
+  if (needs_serving_service(job)) {
+    s.webui_endpoint = service_url(job, workload::kWebuiPort);
+    s.api_endpoint = service_url(job, workload::kApiPort);
+  } else {
+    s.webui_endpoint.clear();
+    s.api_endpoint.clear();
+  }
   if (s.condition("Created") == nullptr) {
     const std::string message = std::to_string(job.spec.nodes) + " rank(s) of " +
                                 std::to_string(job.spec.npus_per_node) + " NPU(s), mode " +

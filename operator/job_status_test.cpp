@@ -69,11 +69,29 @@ TEST(JobStatus, FirstDecisionCreatesEveryRankAndMarksCreated) {
   EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{0, 0}));
   EXPECT_EQ(d.status.active, 2) << "the Pods about to be created are Pending";
   EXPECT_EQ(d.status.observed_generation, 1);
-  EXPECT_EQ(d.status.webui_endpoint, "http://sft.team.svc:7860");
-  EXPECT_EQ(d.status.api_endpoint, "http://sft.team.svc:8000");
+  EXPECT_EQ(d.status.webui_endpoint, "") << "a train job has no Service to point at";
+  EXPECT_EQ(d.status.api_endpoint, "");
   EXPECT_TRUE(has_event(d, "JobCreated"));
   EXPECT_EQ(d.status.condition("Running"), nullptr)
       << "no reason to say anything about Running yet";
+}
+
+TEST(JobStatus, EndpointsOnlyForServingModes) {
+  for (const Mode mode : {Mode::kWebui, Mode::kApi, Mode::kWebchat}) {
+    Job job = make_job(1);
+    job.spec.mode = mode;
+    const Decision d = decide(job, {}, kT0);
+    EXPECT_EQ(d.status.webui_endpoint, "http://sft.team.svc:7860") << mode_name(mode);
+    EXPECT_EQ(d.status.api_endpoint, "http://sft.team.svc:8000") << mode_name(mode);
+  }
+  for (const Mode mode : {Mode::kTrain, Mode::kExport}) {
+    Job job = make_job(1);
+    job.spec.mode = mode;
+    job.status.webui_endpoint = "http://sft.team.svc:7860";  // written by an older operator
+    const Decision d = decide(job, {}, kT0);
+    EXPECT_EQ(d.status.webui_endpoint, "") << mode_name(mode);
+    EXPECT_EQ(d.status.api_endpoint, "") << mode_name(mode);
+  }
 }
 
 TEST(JobStatus, PendingUntilEveryRankRuns) {

@@ -52,8 +52,16 @@ std::optional<Json> startup_taint_patch(const Json& node, const NodeReadinessOpt
   return patch;
 }
 
+std::vector<kube::FieldPath> node_fields_read(const NodeReadinessOptions& options) {
+  return {{"spec", "taints"}, {"status", "allocatable", options.resource}};
+}
+
 kube::Transform node_cache_transform(const NodeReadinessOptions& options) {
-  return kube::keep_only({{"spec", "taints"}, {"status", "allocatable", options.resource}});
+  return kube::keep_only(node_fields_read(options));
+}
+
+kube::Predicate node_update_filter(const NodeReadinessOptions& options) {
+  return kube::fields_changed(node_fields_read(options));
 }
 
 NodeReadiness::NodeReadiness(kube::ClientPtr client, std::shared_ptr<kube::Store> nodes,

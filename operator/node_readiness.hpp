@@ -9,10 +9,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kube/client.hpp"
 #include "kube/controller.hpp"
 #include "kube/logging.hpp"
+#include "kube/predicate.hpp"
 #include "kube/store.hpp"
 #include "kube/transform.hpp"
 #include "operator/job.hpp"
@@ -41,8 +43,15 @@ bool positive_quantity(const Json& quantity);
 /// no such taint, or `status.allocatable[options.resource]` missing or not positive.
 std::optional<Json> startup_taint_patch(const Json& node, const NodeReadinessOptions& options);
 
-/// What the Node informer keeps: identity, `spec.taints` and the one allocatable resource.
+/// The fields of a Node the controller reads: `spec.taints` and the one allocatable resource.
+std::vector<kube::FieldPath> node_fields_read(const NodeReadinessOptions& options);
+
+/// What the Node informer keeps: identity and node_fields_read().
 kube::Transform node_cache_transform(const NodeReadinessOptions& options);
+
+/// The updates worth a reconcile: those that change node_fields_read() (not kwok's or the
+/// kubelet's heartbeats, which otherwise cost a reconcile per Node every few seconds).
+kube::Predicate node_update_filter(const NodeReadinessOptions& options);
 
 /// Reconciles one Node (key = its name) from the Node cache: one JSON patch when the taint is
 /// due to go, nothing otherwise. Safe to call from several workers.

@@ -106,6 +106,28 @@ TEST(NodeCache, KeepsWhatThePatchNeeds) {
   EXPECT_EQ(kube::object_key(n), "n1");
 }
 
+TEST(NodeCache, HeartbeatsQueueNoReconcile) {
+  // What the store holds (transformed) is what the filter compares, as main.cpp wires them.
+  const NodeReadinessOptions o;
+  const auto cached = [&](Json n, const std::string& rv) {
+    n["metadata"]["resourceVersion"] = rv;
+    node_cache_transform(o)(n);
+    return std::make_shared<const Json>(std::move(n));
+  };
+  const kube::Predicate filter = node_update_filter(o);
+  const Json tainted = node(Json::array({taint(kStartupTaint)}), nullptr);
+  Json heartbeat = tainted;
+  heartbeat["status"]["conditions"] = {{{"type", "Ready"}, {"lastHeartbeatTime", "t2"}}};
+  heartbeat["status"]["allocatable"]["cpu"] = "95";
+  heartbeat["metadata"]["labels"] = {{"kwok", "x"}};
+  EXPECT_FALSE(filter(cached(tainted, "5"), cached(heartbeat, "6")));
+  EXPECT_TRUE(filter(cached(tainted, "5"), cached(node(tainted["spec"]["taints"], "8"), "7")))
+      << "the chips showed";
+  EXPECT_TRUE(filter(cached(node(Json::array(), "8"), "5"), cached(tainted, "6")))
+      << "the taint came back";
+  EXPECT_TRUE(filter(nullptr, cached(tainted, "5")));
+}
+
 class NodeReadinessTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -200,7 +222,7 @@ TEST_F(NodeReadinessTest, WiredToAnInformerAndAController) {
   controller_options.name = "node-readiness";
   kube::Controller controller(controller_options,
                               [&](const std::string& key) { return readiness.reconcile(key); });
-  controller.watch(*nodes.store());
+  controller.watch(*nodes.store(), node_update_filter(options_));
   nodes.start();
   controller.start();
   ASSERT_TRUE(server_.wait_for_count("PATCH", kNodePath, 1));

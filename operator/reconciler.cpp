@@ -236,8 +236,14 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
 
   auto parsed = parse_job(*object);
   if (!parsed) return invalid_spec(*object, key, parsed.error(), logger);
-  const Job& job = parsed.value();
+  Job& job = parsed.value();
   if (job.deleting) return kube::ReconcileResult::done();
+  if (options_.pending_status_delay.count() > 0 && job.status.phase == Phase::kNone) {
+    // A first status held back earlier keeps the startTime of the first decision.
+    const std::lock_guard lock(mutex_);
+    if (const auto it = unwritten_.find(key); it != unwritten_.end() && it->second.uid == job.uid)
+      job.status.start_time = it->second.start_time;
+  }
 
   // Children that do not depend on the phase. A finished job keeps what it has. One that
   // cannot be made (a name taken, a refusal) is a condition on the job, and no Pod is created
@@ -246,8 +252,14 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
   if (!job.status.finished()) {
     std::vector<std::pair<const kube::Resource*, Json>> children;
     if (auto cm = build_config_map(job)) children.emplace_back(&kube::resources::kConfigMaps, *cm);
-    children.emplace_back(&kube::resources::kServices, build_headless_service(job));
-    children.emplace_back(&kube::resources::kServices, build_service(job));
+    // Only what the job uses (operator/children.hpp): a Service nobody would reach costs two
+    // writes at the API server (the Service and its ClusterIP's IPAddress).
+    if (needs_rendezvous_service(job)) {
+      children.emplace_back(&kube::resources::kServices, build_headless_service(job));
+    }
+    if (needs_serving_service(job)) {
+      children.emplace_back(&kube::resources::kServices, build_service(job));
+    }
     for (auto& [type, desired] : children) {
       const kube::Store& store =
           type == &kube::resources::kConfigMaps ? *caches_.config_maps : *caches_.services;
@@ -316,7 +328,9 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
   }
 
   Json current = *object;
-  if (!same_status_ignoring_timestamps(decision.status, job.status)) {
+  kube::Duration status_due{0};
+  const bool deferred = !blocked && defer_first_status(job, decision, key, status_due);
+  if (!deferred && !same_status_ignoring_timestamps(decision.status, job.status)) {
     auto written = write_status(*object, decision.status, key);
     if (!written) {
       if (written.error().conflict()) {
@@ -330,8 +344,11 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
                             kv("restarts", decision.status.restarts)});
     }
   }
-  for (const auto& e : decision.events)
-    record(*object, e.type, e.reason, e.message);
+  // Events go with the status that says the same (a held-back status decides them again).
+  if (!deferred) {
+    for (const auto& e : decision.events)
+      record(*object, e.type, e.reason, e.message);
+  }
   if (!job.queue_name.empty()) {
     if (auto settled = settle_workload(job, decision.status, workload, !pods.empty(), logger);
         !settled) {
@@ -436,12 +453,48 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
     logger.info("deleted job after ttlSecondsAfterFinished");
     return kube::ReconcileResult::done();
   }
-  if (collided || (queue && queue->retry)) {
-    return kube::ReconcileResult::requeue_after(std::chrono::seconds(1));
-  }
-  if (decision.requeue_after) return kube::ReconcileResult::requeue_after(*decision.requeue_after);
+  kube::Duration again = kube::Duration::max();
+  if (collided || (queue && queue->retry)) again = std::chrono::seconds(1);
+  if (decision.requeue_after) again = std::min<kube::Duration>(again, *decision.requeue_after);
+  if (deferred) again = std::min(again, status_due);
+  if (again != kube::Duration::max()) return kube::ReconcileResult::requeue_after(again);
   return kube::ReconcileResult::done();
 }
+
+bool Reconciler::defer_first_status(const Job& job, const Decision& decision,
+                                    const std::string& key, kube::Duration& wait) {
+  if (options_.pending_status_delay.count() <= 0) return false;
+  const std::lock_guard lock(mutex_);
+  const bool plain_pending =
+      job.status.phase == Phase::kNone && decision.status.phase == Phase::kPending &&
+      decision.remove.empty() && !decision.delete_job && decision.status.conditions.size() == 1 &&
+      decision.status.conditions.front().type == "Created";
+  if (!plain_pending) {
+    unwritten_.erase(key);
+    return false;
+  }
+  const kube::SteadyTime now = options_.clock->now();
+  auto it = unwritten_.find(key);
+  if (it == unwritten_.end() || it->second.uid != job.uid) {
+    // Forget jobs deleted while held back (no reconcile comes for them after the delete);
+    // at most once per delay, so a burst of new jobs does not scan the map for each.
+    if (now - unwritten_purged_ >= options_.pending_status_delay) {
+      unwritten_purged_ = now;
+      const auto forget = 10 * options_.pending_status_delay;
+      for (auto old = unwritten_.begin(); old != unwritten_.end();) {
+        old = now - old->second.first >= forget ? unwritten_.erase(old) : std::next(old);
+      }
+    }
+    it = unwritten_.insert_or_assign(key, Unwritten{job.uid, now, decision.status.start_time})
+             .first;
+  }
+  const kube::Duration held = now - it->second.first;
+  if (held >= options_.pending_status_delay) {
+    unwritten_.erase(it);
+    return false;
+  }
+  wait = options_.pending_status_delay - held;
+  return true;
 
 kube::Result<Reconciler::QueueState> Reconciler::queue_state(const Job& job,
                                                              const kube::log::Logger& logger) {

@@ -40,6 +40,12 @@ struct ReconcilerOptions {
   /// How long a Pod this process created may stay missing from the Pod cache before a
   /// reconcile tries to create it again (the watch normally delivers it within milliseconds).
   std::chrono::milliseconds created_pod_wait{std::chrono::seconds(30)};
+  /// How long a new job's first status (phase Pending, nothing to report but Created) may wait
+  /// for its Pods to run: a job whose ranks all run within it gets one status write (Running)
+  /// instead of two (Pending, then Running), and its JobCreated Event goes out with the Running
+  /// one. Any other news (a waiting reason, a failure, a blocked child) is written at once.
+  /// Zero writes Pending at once.
+  std::chrono::milliseconds pending_status_delay{0};
   kube::ClockPtr clock = kube::system_clock();
   /// Counts what reconciles do; null records nothing.
   JobMetricsPtr metrics;
@@ -127,6 +133,20 @@ class Reconciler final {
                                      const kube::Error& error, const kube::log::Logger& logger);
   void record(const Json& object, const std::string& type, const std::string& reason,
               const std::string& note);
+
+  /// Whether this reconcile may leave out the first status write (pending_status_delay); if
+  /// so, `wait` is how long until it is due. Remembers when the job was first decided upon.
+  bool defer_first_status(const Job& job, const Decision& decision, const std::string& key,
+                          kube::Duration& wait);
+  /// When each job (key, uid) not yet given a status was first decided upon (monotonic and
+  /// wall time: its startTime), while pending_status_delay holds its first status back.
+  struct Unwritten {
+    std::string uid;
+    kube::SteadyTime first;
+    std::string start_time;
+  };
+  std::unordered_map<std::string, Unwritten> unwritten_;  // guarded by mutex_
+  kube::SteadyTime unwritten_purged_{};                   // guarded by mutex_
 
   /// Pods created by this process and not yet seen in the Pod cache, by namespace/name. Shared
   /// with a handler on the Pod store, which may outlive the reconciler.

@@ -169,8 +169,10 @@ TEST_F(ReconcilerTest, ANewJobGetsItsChildrenThenStatusThenOnePodPerRank) {
   const auto result = reconciler_->reconcile("ns/j");
   EXPECT_NE(result.kind, kube::ReconcileResult::Kind::kError) << result.message;
   EXPECT_EQ(take_requests(), (std::vector<std::string>{
-                                 "POST " + kConfigMaps, "POST " + kServices, "POST " + kServices,
+                                 "POST " + kConfigMaps, "POST " + kServices,
                                  "PUT " + kJobPath + "/status", "POST " + kPods, "POST " + kPods}));
+  EXPECT_EQ(bodies("POST", kServices).at(0)["metadata"]["name"], "j-workers")
+      << "the ranks' rendezvous Service; a train job serves no ports";
 
   const Json status = bodies("PUT", kJobPath + "/status").at(0);
   // Optimistic: the write carries the cached version, so a decision from a stale job is refused.
@@ -386,49 +388,51 @@ bool writes_to(const std::vector<std::string>& requests, const std::string& path
   return false;
 }
 
-TEST_F(ReconcilerTest, AServiceNamedLikeTheJobThatItDoesNotOwnIsNeverWritten) {
-  // The Service `j` exists, unlabelled (so not in the cache), owned by nobody: the create is
-  // refused with AlreadyExists and a GET shows whose it is.
+TEST_F(ReconcilerTest, AServiceNamedLikeAChildThatItDoesNotOwnIsNeverWritten) {
+  // The Service `j-workers` exists, unlabelled (so not in the cache), owned by nobody: the
+  // create is refused with AlreadyExists and a GET shows whose it is.
   server_.route("POST", kServices, [](const FakeRequest& r) {
     const Json body = Json::parse(r.body);
-    if (body["metadata"]["name"] == "j") {
-      return FakeResponse::failure(409, "AlreadyExists", "services \"j\" already exists");
+    if (body["metadata"]["name"] == "j-workers") {
+      return FakeResponse::failure(409, "AlreadyExists", "services \"j-workers\" already exists");
     }
     return FakeResponse::json(body, 201);
   });
-  server_.route("GET", kServices + "/j",
-                [](const FakeRequest&) { return FakeResponse::json(foreign("Service", "j")); });
-  caches_.jobs->apply(job_object(1, "10"));
+  server_.route("GET", kServices + "/j-workers", [](const FakeRequest&) {
+    return FakeResponse::json(foreign("Service", "j-workers"));
+  });
+  caches_.jobs->apply(job_object(2, "10"));
   const auto result = reconciler_->reconcile("ns/j");
   EXPECT_EQ(result.kind, kube::ReconcileResult::Kind::kBackoff) << result.message;
   const auto sent = take_requests();
-  EXPECT_FALSE(writes_to(sent, "/services/j")) << "no apply, update or delete of it";
+  EXPECT_FALSE(writes_to(sent, "/services/j-workers")) << "no apply, update or delete of it";
   EXPECT_TRUE(bodies("POST", kPods).empty()) << "no Pod without its Services";
   const Json c = children_condition(bodies("PUT", kJobPath + "/status"));
   ASSERT_TRUE(c.is_object());
   EXPECT_EQ(c["status"], "False");
   EXPECT_EQ(c["reason"], "NameConflict");
-  EXPECT_NE(c["message"].get<std::string>().find("Service ns/j is not owned by this job"),
+  EXPECT_NE(c["message"].get<std::string>().find("Service ns/j-workers is not owned by this job"),
             std::string::npos)
       << c;
-  EXPECT_EQ(bodies("POST", kServices).size(), 2U) << "the other Service is still made";
+  EXPECT_EQ(bodies("POST", kConfigMaps).size(), 1U) << "the ConfigMap is still made";
   EXPECT_EQ(bodies("PUT", kJobPath + "/status").back()["status"]["ranks"]["active"], 0)
       << "no Pod was created";
 }
 
 TEST_F(ReconcilerTest, EveryChildWhoseNameIsTakenIsNamedInTheCondition) {
   for (const auto& [kind, name] :
-       {std::pair<std::string, std::string>{"ConfigMap", "j-config"}, {"Service", "j"}}) {
+       {std::pair<std::string, std::string>{"ConfigMap", "j-config"}, {"Service", "j-workers"}}) {
     const Json object = foreign(kind, name);
     (kind == "ConfigMap" ? caches_.config_maps : caches_.services)->apply(object);
   }
-  caches_.jobs->apply(job_object(1, "10"));
+  caches_.jobs->apply(job_object(2, "10"));
   reconciler_->reconcile("ns/j");
   const std::string message =
       children_condition(bodies("PUT", kJobPath + "/status"))["message"].get<std::string>();
   EXPECT_NE(message.find("ConfigMap ns/j-config is not owned by this job"), std::string::npos)
       << message;
-  EXPECT_NE(message.find("Service ns/j is not owned by this job"), std::string::npos) << message;
+  EXPECT_NE(message.find("Service ns/j-workers is not owned by this job"), std::string::npos)
+      << message;
 }
 
 TEST_F(ReconcilerTest, AConfigMapOfAnEarlierJobOfTheSameNameIsAConflictUntilCollected) {
@@ -540,6 +544,144 @@ TEST_F(ReconcilerTest, AConfigMapOverTheSizeLimitPutsTheServersMessageInTheCondi
   EXPECT_EQ(c["reason"], "CreateRefused");
   EXPECT_EQ(c["message"], too_long);
   EXPECT_TRUE(bodies("POST", kPods).empty());
+}
+
+/// Names of the Services created so far.
+std::vector<std::string> service_names(const std::vector<Json>& bodies) {
+  std::vector<std::string> out;
+  for (const auto& b : bodies)
+    out.push_back(b["metadata"]["name"].get<std::string>());
+  return out;
+}
+
+TEST_F(ReconcilerTest, ASingleRankTrainJobGetsNoService) {
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  EXPECT_EQ(take_requests(),
+            (std::vector<std::string>{"POST " + kConfigMaps, "PUT " + kJobPath + "/status",
+                                      "POST " + kPods}))
+      << "no rendezvous for one rank, no ports served by training";
+  const Json pod = bodies("POST", kPods).at(0);
+  bool master_loopback = false;
+  for (const auto& var : pod["spec"]["containers"][0]["env"])
+    master_loopback |= var["name"] == "MASTER_ADDR" && var["value"] == "127.0.0.1";
+  EXPECT_TRUE(master_loopback) << pod["spec"]["containers"][0]["env"];
+  EXPECT_FALSE(bodies("PUT", kJobPath + "/status").at(0)["status"].contains("endpoints"));
+}
+
+TEST_F(ReconcilerTest, AServingJobGetsItsPortServiceAndNoRendezvous) {
+  Json job = job_object(1, "10");
+  job["spec"]["mode"] = "api";
+  job["spec"].erase("runPolicy");
+  caches_.jobs->apply(job);
+  reconciler_->reconcile("ns/j");
+  EXPECT_EQ(service_names(bodies("POST", kServices)), (std::vector<std::string>{"j"}));
+  const auto statuses = bodies("PUT", kJobPath + "/status");
+  ASSERT_FALSE(statuses.empty());
+  EXPECT_EQ(statuses.back()["status"]["endpoints"]["api"], "http://j.ns.svc:8000");
+}
+
+class DelayedFirstStatusTest : public ReconcilerTest {
+ protected:
+  void SetUp() override {
+    ReconcilerTest::SetUp();
+    ReconcilerOptions options;
+    options.clock = clock_;
+    options.metrics = metrics_;
+    options.pods.default_image = "llamafactory:test";
+    options.pending_status_delay = std::chrono::seconds(10);
+    reconciler_ = std::make_unique<Reconciler>(client_, caches_, nullptr, options);
+  }
+  /// The last Pod created, cached as the watch shows it, in `phase`.
+  void cache_pod(const std::string& phase, const std::string& rv, bool unschedulable = false) {
+    Json pod = with_state(bodies("POST", kPods).back(), "pod-uid", phase);
+    pod["metadata"]["resourceVersion"] = rv;
+    if (unschedulable) {
+      pod["status"]["conditions"] = {{{"type", "PodScheduled"},
+                                      {"status", "False"},
+                                      {"reason", "Unschedulable"},
+                                      {"message", "0/3 nodes are available"}}};
+    }
+    caches_.pods->apply(pod);
+  }
+};
+
+TEST_F(DelayedFirstStatusTest, AJobRunningWithinTheDelayGetsOneStatusWrite) {
+  caches_.jobs->apply(job_object(1, "10"));
+  const std::string t0 = kube::format_time(clock_->wall_now());
+  auto result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"POST " + kConfigMaps, "POST " + kPods}))
+      << "the Pod is made at once, its Pending status held back";
+  ASSERT_EQ(result.kind, kube::ReconcileResult::Kind::kRequeueAfter);
+  EXPECT_LE(result.after, std::chrono::seconds(10)) << "looked at again when the write is due";
+  cache_first_writes();
+
+  clock_->advance(std::chrono::seconds(3));
+  cache_pod("Pending", "20");
+  reconciler_->reconcile("ns/j");
+  EXPECT_TRUE(take_requests().empty()) << "still nothing but Pending to say";
+
+  clock_->advance(std::chrono::seconds(3));
+  cache_pod("Running", "21");
+  result = reconciler_->reconcile("ns/j");
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"PUT " + kJobPath + "/status"}));
+  const Json status = bodies("PUT", kJobPath + "/status").back()["status"];
+  EXPECT_EQ(status["phase"], "Running");
+  EXPECT_EQ(status["startTime"], t0) << "the first decision's time, not the write's";
+  std::vector<std::string> types;
+  for (const auto& c : status["conditions"])
+    types.push_back(c["type"].get<std::string>());
+  EXPECT_EQ(types, (std::vector<std::string>{"Created", "Running"}));
+  EXPECT_EQ(status["ranks"]["active"], 1);
+}
+
+TEST_F(DelayedFirstStatusTest, PendingIsWrittenOnceTheDelayPasses) {
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  cache_first_writes();
+  cache_pod("Pending", "20");
+  take_requests();
+  clock_->advance(std::chrono::seconds(10));
+  reconciler_->reconcile("ns/j");
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"PUT " + kJobPath + "/status"}));
+  EXPECT_EQ(bodies("PUT", kJobPath + "/status").back()["status"]["phase"], "Pending");
+}
+
+TEST_F(DelayedFirstStatusTest, AWaitingReasonIsWrittenAtOnce) {
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  cache_first_writes();
+  take_requests();
+  cache_pod("Pending", "20", /*unschedulable=*/true);
+  reconciler_->reconcile("ns/j");
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"PUT " + kJobPath + "/status"}));
+  const Json status = bodies("PUT", kJobPath + "/status").back()["status"];
+  EXPECT_EQ(status["phase"], "Pending");
+  EXPECT_EQ(status["conditions"][1]["reason"], "Unschedulable") << status;
+}
+
+TEST_F(DelayedFirstStatusTest, AJobWithAStatusIsNeverHeldBack) {
+  // Pending was written earlier (by an operator without the delay, or one restarted after
+  // the delay passed): the Pod's progress is written as before.
+  const std::string t0 = kube::format_time(clock_->wall_now());
+  Json created = {{"type", "Created"},           {"status", "True"},
+                  {"reason", "JobCreated"},      {"message", "1 rank(s) of 8 NPU(s), mode train"},
+                  {"observedGeneration", 1},     {"lastTransitionTime", t0}};
+  caches_.jobs->apply(job_object(1, "11",
+                                 {{"phase", "Pending"},
+                                  {"startTime", t0},
+                                  {"rankAttempts", {0}},
+                                  {"ranks", {{"active", 1}}},
+                                  {"conditions", {created}},
+                                  {"observedGeneration", 1}}));
+  reconciler_->reconcile("ns/j");
+  cache_first_writes();
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"POST " + kConfigMaps, "POST " + kPods}))
+      << "the written status already counts the Pod";
+  cache_pod("Running", "21");
+  reconciler_->reconcile("ns/j");
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"PUT " + kJobPath + "/status"}));
+  EXPECT_EQ(bodies("PUT", kJobPath + "/status").back()["status"]["phase"], "Running");
 }
 
 }  // namespace

@@ -18,8 +18,9 @@
 #   crd_established CRD...          waits (60 s) until each CustomResourceDefinition is Established
 #                                   (`kubectl wait --for=condition=Established` errors out on a
 #                                   CRD whose status has no conditions yet, right after creation)
-#   operator_kubeconfig FILE        writes a kubeconfig that logs in to the test bed as the
-#                                   ServiceAccount ascend-factory/llamafactory-operator (2 h token)
+#   operator_kubeconfig FILE [NS SA] writes a kubeconfig that logs in to the test bed as the
+#                                   ServiceAccount NS/SA (2 h token; default
+#                                   ascend-factory/llamafactory-operator)
 #   make_work PREFIX                sets work to a fresh temporary folder, removed on exit
 #   testbed_up [cluster.sh up ARGS] starts the control-plane test bed (tied to this shell's
 #                                   PID), sources its environment, defines k (kubectl)
@@ -81,8 +82,8 @@ crd_established() {
 }
 
 operator_kubeconfig() {
-  local token server
-  token=$(k create token llamafactory-operator -n ascend-factory --duration=2h)
+  local token server ns=${2:-ascend-factory} sa=${3:-llamafactory-operator}
+  token=$(k create token "$sa" -n "$ns" --duration=2h)
   server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
   cat >"$1" <<EOF
 apiVersion: v1
@@ -91,11 +92,11 @@ clusters:
 - name: testbed
   cluster: {server: "$server", certificate-authority: "$TESTBED_DIR/pki/ca.crt"}
 users:
-- name: llamafactory-operator
+- name: $sa
   user: {token: "$token"}
 contexts:
 - name: operator
-  context: {cluster: testbed, user: llamafactory-operator, namespace: ascend-factory}
+  context: {cluster: testbed, user: $sa, namespace: $ns}
 current-context: operator
 EOF
 }

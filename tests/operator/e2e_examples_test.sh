@@ -74,15 +74,17 @@ done
 p=qwen-lora-sft-worker-0
 owned_by pod $p qwen-lora-sft
 owned_by configmap qwen-lora-sft-config qwen-lora-sft
-owned_by service qwen-lora-sft qwen-lora-sft
-owned_by service qwen-lora-sft-workers qwen-lora-sft
+# One rank serves no port and meets no other rank: no Service at all.
+for svc in qwen-lora-sft qwen-lora-sft-workers; do
+  if ek get service $svc >/dev/null 2>&1; then fail "Service $svc made for a single-rank train job"; fi
+done
 got=$(ejp pod $p '{.spec.containers[0].command}')
 [[ "$got" == '["llamafactory-cli","train","/etc/llamafactory/config.yaml","logging_steps=10"]' ]] || fail "$p command: $got"
 got=$(ejp pod $p '{.spec.containers[0].resources.limits.huawei\.com/Ascend910} {.spec.containers[0].resources.requests.huawei\.com/Ascend910} {.metadata.annotations.cluster-autoscaler\.kubernetes\.io/safe-to-evict} {.spec.containers[0].ports[*].name}')
 [[ "$got" == "8 8 false webui api rendezvous" ]] || fail "$p NPUs/safe-to-evict/ports: $got"
 env=$(env_of $p)
 for want in FORCE_TORCHRUN=1 NNODES=1 NODE_RANK=0 NPROC_PER_NODE=8 \
-  "MASTER_ADDR=qwen-lora-sft-worker-0.qwen-lora-sft-workers.$EX.svc" MASTER_PORT=29500 \
+  MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 \
   GRADIO_SERVER_PORT=7860 API_PORT=8000 HF_ENDPOINT=https://hf-mirror.com; do
   [[ "$env" == *" $want "* ]] || fail "$p env lacks $want: $env"
 done
@@ -91,7 +93,7 @@ got="$(vol $p huggingface-cache .persistentVolumeClaim.claimName) $(vol $p data 
 got=$(ejp pod $p '{range .spec.containers[0].volumeMounts[*]}{.name}:{.mountPath} {end}')
 [[ "$got" == "huggingface-cache:/root/.cache/huggingface modelscope-cache:/root/.cache/modelscope data:/app/data output:/app/output dshm:/dev/shm config:/etc/llamafactory " ]] \
   || fail "$p mounts: $got"
-check "example lora-sft-1node: ConfigMap holds the config, pod has the command, 8 NPUs, torchrun env, PVC mounts, owner refs"
+check "example lora-sft-1node: ConfigMap holds the config, pod has the command, 8 NPUs, torchrun env (MASTER_ADDR loopback), PVC mounts, owner refs, no Service"
 
 # Full fine-tune on 2 x 8: the user's ConfigMap mounted (no ConfigMap of ours), both ranks.
 if ek get configmap llama3-full-sft-config >/dev/null 2>&1; then fail "the operator wrote a ConfigMap for a configMapRef job"; fi
@@ -113,7 +115,9 @@ for rank in 0 1; do
 done
 [[ "$(ejp service llama3-full-sft-workers '{.spec.clusterIP} {.spec.publishNotReadyAddresses}')" == "None true" ]] \
   || fail "headless Service llama3-full-sft-workers: $(ejp service llama3-full-sft-workers '{.spec}')"
-check "example full-sft-2nodes: 2 ranks with NODE_RANK 0/1, requests cpu 64/512Gi/8 NPUs, recipe ConfigMap, hostPath cache, 64Gi /dev/shm"
+owned_by service llama3-full-sft-workers llama3-full-sft
+if ek get service llama3-full-sft >/dev/null 2>&1; then fail "port Service made for a train job"; fi
+check "example full-sft-2nodes: 2 ranks with NODE_RANK 0/1, requests cpu 64/512Gi/8 NPUs, recipe ConfigMap, hostPath cache, 64Gi /dev/shm, the rendezvous Service only"
 
 # LLaMA Board: no config file, no torchrun, TCP readiness on 7860, NodePort Service.
 p=llama-board-worker-0
