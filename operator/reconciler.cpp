@@ -495,6 +495,7 @@ bool Reconciler::defer_first_status(const Job& job, const Decision& decision,
   }
   wait = options_.pending_status_delay - held;
   return true;
+}
 
 kube::Result<Reconciler::QueueState> Reconciler::queue_state(const Job& job,
                                                              const kube::log::Logger& logger) {
