@@ -175,6 +175,8 @@ def main():
                     help="apply over this many connections at once (a burst even when one "
                          "connection is slow on a loaded machine)")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--queue", default="",
+                    help="label every job kueue.x-k8s.io/queue-name=QUEUE (a Kueue LocalQueue)")
     a = ap.parse_args()
 
     api = Api(a.server, a.ca, a.cert, a.key)
@@ -223,7 +225,8 @@ def main():
         return {
             "apiVersion": "ascendfactory.io/v1alpha1",
             "kind": "LlamaFactoryJob",
-            "metadata": {"name": name, "namespace": ns},
+            "metadata": {"name": name, "namespace": ns,
+                         **({"labels": {"kueue.x-k8s.io/queue-name": a.queue}} if a.queue else {})},
             "spec": {
                 "mode": "train",
                 "nodes": ranks,
@@ -320,7 +323,8 @@ def main():
     n_double = len(jobs) - n_single
     extra_pods = len(expected_pods) - len(jobs)
     figures = {
-        "jobs": len(jobs), "single_rank_jobs": n_single, "two_rank_jobs": n_double,
+        "jobs": len(jobs), "queue": a.queue or None,
+        "single_rank_jobs": n_single, "two_rank_jobs": n_double,
         "pods": len(expected_pods), "complete": complete,
         "apply_connections": n_conn,
         "apply_seconds": t_last - t_first,

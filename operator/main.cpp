@@ -149,7 +149,8 @@ int main(int argc, char** argv) {
   kube::Informer* workloads = nullptr;
   kube::Informer* flavors = nullptr;
   if (kueue_enabled(config.kueue, *api)) {
-    workloads = &manager.add_informer(op::kueue::kWorkloads, watch(op::job_cache_transform(), true));
+    workloads =
+        &manager.add_informer(op::kueue::kWorkloads, watch(op::job_cache_transform(), true));
     kube::WatcherOptions flavor_watch;
     flavor_watch.transform = op::job_cache_transform();
     flavors = &manager.add_informer(op::kueue::kResourceFlavors, flavor_watch);
