@@ -256,6 +256,8 @@ def main():
                     help="apply over this many connections at once (a burst even when one "
                          "connection is slow on a loaded machine)")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--queue", default="",
+                    help="label every job kueue.x-k8s.io/queue-name=QUEUE (a Kueue LocalQueue)")
     a = ap.parse_args()
 
     if not a.floor and (a.operator_pid is None or a.operator_metrics is None):
@@ -353,7 +355,8 @@ def main():
         return {
             "apiVersion": "ascendfactory.io/v1alpha1",
             "kind": "LlamaFactoryJob",
-            "metadata": {"name": name, "namespace": ns},
+            "metadata": {"name": name, "namespace": ns,
+                         **({"labels": {"kueue.x-k8s.io/queue-name": a.queue}} if a.queue else {})},
             "spec": {
                 "mode": "train",
                 "nodes": ranks,
@@ -505,7 +508,7 @@ def main():
     extra_pods = len(expected_pods) - len(jobs)
     figures = {
         "label": a.label or ("floor" if a.floor else a.kind),
-        "kind": a.kind, "floor": a.floor,
+        "kind": a.kind, "floor": a.floor, "queue": a.queue or None,
         "jobs": len(jobs), "single_rank_jobs": n_single, "two_rank_jobs": n_double,
         "pods": len(expected_pods), "complete": complete,
         "apply_connections": n_conn,

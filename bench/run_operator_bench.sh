@@ -6,8 +6,11 @@
 #
 # Usage: bench/run_operator_bench.sh path/to/llamafactory-operator [--nodes N] [--jobs N]
 #            [--two-rank-every K] [--apply-connections N] [--chips-per-node N]
-#            [--probe N] [--json FILE]
+#            [--probe N] [--json FILE] [--kueue]
 #            [-- extra operator flags...]
+#        --kueue: the same jobs through Kueue (tests/testbed/kueue.sh): a ResourceFlavor and a
+#        ClusterQueue whose huawei.com/Ascend910 quota is every node's chips, a LocalQueue
+#        `bench`, every job labelled with it (admission throughput; nothing waits for quota).
 # e.g.   bench/run_operator_bench.sh build/operator/llamafactory-operator --apply-connections 8 -- --workers 4
 # --chips-per-node raises every node's allocatable huawei.com/Ascend910 (kwok nodes have 8):
 # 5,000 jobs need more than 500 x 8. --probe N applies N jobs one at a time before the burst and
@@ -17,10 +20,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 operator_bin=${1:-}
-[[ -x "$operator_bin" ]] || { sed -n '2,15p' "$0" >&2; exit 2; }
+[[ -x "$operator_bin" ]] || { sed -n '2,18p' "$0" >&2; exit 2; }
 operator_bin=$(cd "$(dirname "$operator_bin")" && pwd)/$(basename "$operator_bin")
 shift
-nodes=100 jobs=500 every=2 connections=1 json="" chips=8 probe=0
+nodes=100 jobs=500 every=2 connections=1 json="" chips=8 probe=0 kueue=0
 while (($#)); do
   case $1 in
     --nodes) nodes=$2; shift 2 ;;
@@ -30,6 +33,7 @@ while (($#)); do
     --json) json=$2; shift 2 ;;
     --chips-per-node) chips=$2; shift 2 ;;
     --probe) probe=$2; shift 2 ;;
+    --kueue) kueue=1; shift ;;
     --) shift; break ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -69,6 +73,35 @@ k apply -f "$root/deploy/rbac/operator.yaml" >/dev/null
 k create namespace bench >/dev/null
 until k get serviceaccount default -n bench >/dev/null 2>&1; do sleep 0.2; done
 echo "bench: $nodes nodes Ready" >&2
+queue=()
+if ((kueue)); then
+  "$root/tests/testbed/kueue.sh" up "$TESTBED_DIR" >/dev/null
+  k apply -f - >/dev/null <<EOF
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ResourceFlavor
+metadata: {name: bench}
+---
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ClusterQueue
+metadata: {name: bench}
+spec:
+  namespaceSelector: {}
+  resourceGroups:
+  - coveredResources: [huawei.com/Ascend910]
+    flavors:
+    - name: bench
+      resources: [{name: huawei.com/Ascend910, nominalQuota: $((nodes * chips))}]
+---
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: LocalQueue
+metadata: {name: bench, namespace: bench}
+spec: {clusterQueue: bench}
+EOF
+  bench_cq_active() { [[ $(k get clusterqueue bench -o jsonpath='{.status.conditions[?(@.type=="Active")].status}') == True ]]; }
+  wait_until "ClusterQueue bench Active" 120 bench_cq_active
+  queue=(--queue bench)
+  echo "bench: Kueue running; jobs go through LocalQueue bench (quota $((nodes * chips)) NPUs)" >&2
+fi
 
 operator_kubeconfig "$work/operator.kubeconfig"
 server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
@@ -91,7 +124,7 @@ rc=0
 python3 "$here/operator_bench.py" --server "$server" --ca "$TESTBED_DIR/pki/ca.crt" \
   --cert "$TESTBED_DIR/pki/admin.crt" --key "$TESTBED_DIR/pki/admin.key" --namespace bench \
   --jobs "$jobs" --two-rank-every "$every" --apply-connections "$connections" --operator-pid "$operator_pid" \
-  --operator-metrics "http://127.0.0.1:$metrics_port/metrics" --probe "$probe" ${json:+--json "$json"} || rc=$?
+  --operator-metrics "http://127.0.0.1:$metrics_port/metrics" --probe "$probe" ${json:+--json "$json"} "${queue[@]}" || rc=$?
 if grep -qiE 'forbidden|error' "$work/operator.log"; then
   echo "bench: operator log warnings/errors (first 5):" >&2
   grep -iE 'forbidden|error' "$work/operator.log" | head -n 5 >&2

@@ -51,8 +51,8 @@ inline constexpr const char* kQueueNameLabel = "kueue.x-k8s.io/queue-name";
 /// The WorkloadPriorityClass of a job.
 inline constexpr const char* kPriorityClassLabel = "kueue.x-k8s.io/priority-class";
 inline const kube::Resource kWorkloads{kGroup, "v1beta2", "workloads", "Workload", true};
-inline const kube::Resource kResourceFlavors{kGroup, "v1beta2", "resourceflavors",
-                                             "ResourceFlavor", false};
+inline const kube::Resource kResourceFlavors{kGroup, "v1beta2", "resourceflavors", "ResourceFlavor",
+                                             false};
 inline const kube::Resource kWorkloadPriorityClasses{kGroup, "v1beta2", "workloadpriorityclasses",
                                                      "WorkloadPriorityClass", false};
 }  // namespace kueue

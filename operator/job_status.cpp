@@ -209,18 +209,17 @@ bool queued(Draft& draft, const RankedPods& pods, const QueueGate* gate) {
   if (!gate->eviction_time.empty() && gate->eviction_time != queue.last_eviction_time) {
     queue.last_eviction_time = gate->eviction_time;
     ++s.evictions;
-    const std::string message = "evicted by Kueue (" + gate->eviction_reason +
-                                "): " + gate->eviction_message +
-                                "; pods deleted, the job waits in LocalQueue " + gate->queue +
-                                " again (eviction " + std::to_string(s.evictions) +
-                                ", not counted as a restart)";
+    const std::string message =
+        "evicted by Kueue (" + gate->eviction_reason + "): " + gate->eviction_message +
+        "; pods deleted, the job waits in LocalQueue " + gate->queue + " again (eviction " +
+        std::to_string(s.evictions) + ", not counted as a restart)";
     draft.event("Warning", "Evicted", message);
   }
   s.queue = queue;
   if (gate->admitted) {
-    draft.condition("Admitted", "True", "Admitted",
-                    "admitted by ClusterQueue " + gate->cluster_queue + " through LocalQueue " +
-                        gate->queue);
+    draft.condition(
+        "Admitted", "True", "Admitted",
+        "admitted by ClusterQueue " + gate->cluster_queue + " through LocalQueue " + gate->queue);
     return false;
   }
   s.active = s.succeeded = s.failed = 0;
@@ -529,8 +528,7 @@ Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::Wall
   describe_job(draft);
   const RankedPods ranked = rank_pods(job.spec.nodes, draft.status().rank_attempts, pods);
   draft.d.remove = ranked.stale;
-  if (finished_and_ttl(draft, ranked) || suspend(draft, ranked) ||
-      queued(draft, ranked, queue)) {
+  if (finished_and_ttl(draft, ranked) || suspend(draft, ranked) || queued(draft, ranked, queue)) {
     return std::move(draft.d);
   }
   count_ranks_and_start(draft, ranked);

@@ -659,7 +659,6 @@ TEST(ObservePod, PendingReasons) {
   EXPECT_EQ(p.image_pull_message, "back-off");
 }
 
-
 // Kueue: the queue gate (operator/workload.hpp reads it off the Workload).
 
 QueueGate waiting_gate() {
@@ -786,7 +785,8 @@ TEST(JobStatus, FinishedQueuedJobStaysFinished) {
   Job job = make_job(1);
   const QueueGate admitted = admitted_gate();
   job.status = decide(job, {}, kT0, &admitted).status;
-  job.status = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0)}, kT0 + seconds(1), &admitted).status;
+  job.status =
+      decide(job, {pod(0, 0, PodPhase::kSucceeded, 0)}, kT0 + seconds(1), &admitted).status;
   ASSERT_EQ(job.status.phase, Phase::kSucceeded);
   const QueueGate waiting = waiting_gate();
   const Decision d = decide(job, {pod(0, 0, PodPhase::kSucceeded, 0)}, kT0 + seconds(2), &waiting);

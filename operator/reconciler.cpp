@@ -306,8 +306,8 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
       queue = QueueState{};
       queue->gate.queue = job.queue_name;
       queue->gate.workload = workload_name(job);
-      queue->gate.reason = state.error().reason == kChildNameConflict ? kChildNameConflict
-                                                                      : "WorkloadRefused";
+      queue->gate.reason =
+          state.error().reason == kChildNameConflict ? kChildNameConflict : "WorkloadRefused";
       queue->gate.message = state.error().message;
       if (!blocked) {
         blocked = state.error();
@@ -318,8 +318,7 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
       return kube::ReconcileResult::error("workload: " + state.error().to_string());
     }
   }
-  Decision decision =
-      decide(job, pods, options_.clock->wall_now(), queue ? &queue->gate : nullptr);
+  Decision decision = decide(job, pods, options_.clock->wall_now(), queue ? &queue->gate : nullptr);
   if (blocked) {
     children_condition(job, decision.status, &*blocked);
     // decide() counted the Pods it asked for as active; none is created.
@@ -548,9 +547,10 @@ kube::Result<Reconciler::QueueState> Reconciler::queue_state(const Job& job,
     } else {
       kube::Error error = created.error();
       if (error.not_found()) {
-        error.message = "Kueue's Workload API (kueue.x-k8s.io/v1beta2) is not served: is Kueue "
-                        "installed? (" +
-                        error.message + ")";
+        error.message =
+            "Kueue's Workload API (kueue.x-k8s.io/v1beta2) is not served: is Kueue "
+            "installed? (" +
+            error.message + ")";
       } else {
         error.message = "creating Workload " + name + ": " + error.message;
       }
@@ -606,9 +606,9 @@ kube::Status Reconciler::settle_workload(const Job& job, const JobStatus& status
     if (view.finished) return {};
     const Condition* c = status.condition(phase_name(status.phase));
     auto written = client_->update_status(
-        kueue::kWorkloads, finished_workload(*workload, status.phase == Phase::kSucceeded,
-                                             c != nullptr ? c->message : phase_name(status.phase),
-                                             now));
+        kueue::kWorkloads,
+        finished_workload(*workload, status.phase == Phase::kSucceeded,
+                          c != nullptr ? c->message : phase_name(status.phase), now));
     if (!written && !written.error().not_found()) return written.error();
     logger.info("workload finished", {kv("workload", name)});
     return {};
@@ -626,8 +626,7 @@ kube::Status Reconciler::settle_workload(const Job& job, const JobStatus& status
     return {};
   }
   if (view.evicted && view.quota_reserved && !pods_left) {
-    auto written =
-        client_->update_status(kueue::kWorkloads, requeued_workload(*workload, now));
+    auto written = client_->update_status(kueue::kWorkloads, requeued_workload(*workload, now));
     if (!written && !written.error().not_found()) return written.error();
     logger.info("workload requeued after eviction",
                 {kv("workload", name), kv("reason", view.eviction_reason)});

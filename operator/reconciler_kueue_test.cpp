@@ -98,7 +98,8 @@ class ReconcilerKueueTest : public ::testing::Test {
   }
   int count(const std::string& method, const std::string& path) const {
     int n = 0;
-    for (const auto& r : server_.requests()) n += r.method == method && r.path == path ? 1 : 0;
+    for (const auto& r : server_.requests())
+      n += r.method == method && r.path == path ? 1 : 0;
     return n;
   }
   /// The job after a first reconcile, its status as written, cached at resourceVersion 11;
@@ -174,8 +175,9 @@ TEST_F(ReconcilerKueueTest, AResizedJobsWorkloadIsMadeAgain) {
   reconciler_->reconcile("ns/j");
   EXPECT_EQ(count("DELETE", workload_path()), 1);
   EXPECT_EQ(count("POST", kPods), 0);
-  caches_.workloads->remove({{"metadata", {{"name", workload_path().substr(kWorkloads.size() + 1)},
-                                           {"namespace", "ns"}}}});
+  caches_.workloads->remove(
+      {{"metadata",
+        {{"name", workload_path().substr(kWorkloads.size() + 1)}, {"namespace", "ns"}}}});
   Json written = bodies("PUT", kJobPath + "/status").back();
   written["metadata"]["resourceVersion"] = "13";
   caches_.jobs->apply(written);
@@ -209,14 +211,14 @@ TEST_F(ReconcilerKueueTest, AdmittedRanksGoToTheFlavorsNodes) {
 }
 
 TEST_F(ReconcilerKueueTest, AnEvictionDeletesThePodsThenHandsTheAdmissionBack) {
-  Json evicted = {
-      {"conditions",
-       {condition("QuotaReserved", "True", "QuotaReserved"),
-        condition("Admitted", "True", "Admitted"),
-        condition("Evicted", "True", "Preempted", "higher priority")}},
-      {"admission",
-       {{"clusterQueue", "cq"},
-        {"podSetAssignments", {{{"name", "main"}, {"flavors", {{"huawei.com/Ascend910", "a"}}}}}}}}};
+  Json evicted = {{"conditions",
+                   {condition("QuotaReserved", "True", "QuotaReserved"),
+                    condition("Admitted", "True", "Admitted"),
+                    condition("Evicted", "True", "Preempted", "higher priority")}},
+                  {"admission",
+                   {{"clusterQueue", "cq"},
+                    {"podSetAssignments",
+                     {{{"name", "main"}, {"flavors", {{"huawei.com/Ascend910", "a"}}}}}}}}};
   Json job = cached_after_first_reconcile(evicted);
   for (int rank = 0; rank < 2; ++rank) {
     Json pod = {{"metadata",
@@ -232,9 +234,8 @@ TEST_F(ReconcilerKueueTest, AnEvictionDeletesThePodsThenHandsTheAdmissionBack) {
                 {"status", {{"phase", "Running"}}}};
     caches_.pods->apply(pod);
   }
-  server_.route("PUT", workload_path() + "/status", [](const FakeRequest& r) {
-    return FakeResponse::json(Json::parse(r.body));
-  });
+  server_.route("PUT", workload_path() + "/status",
+                [](const FakeRequest& r) { return FakeResponse::json(Json::parse(r.body)); });
   reconciler_->reconcile("ns/j");
   EXPECT_EQ(count("DELETE", kPods + "/j-worker-0"), 1);
   EXPECT_EQ(count("DELETE", kPods + "/j-worker-1"), 1);

@@ -176,8 +176,8 @@ QueueGate queue_gate(const Job& job, const WorkloadView& view) {
   gate.queue = job.queue_name;
   gate.workload = workload_name(job);
   gate.cluster_queue = view.cluster_queue;
-  gate.admitted = view.admitted && view.quota_reserved && !view.evicted && !view.deleting &&
-                  !view.finished;
+  gate.admitted =
+      view.admitted && view.quota_reserved && !view.evicted && !view.deleting && !view.finished;
   if (view.evicted) {
     gate.eviction_time = view.eviction_time;
     gate.eviction_reason = view.eviction_reason;
@@ -210,9 +210,9 @@ kube::Result<Placement> placement(const WorkloadView& view, const FlavorLookup& 
                            const std::string& from) -> kube::Status {
     const auto [it, inserted] = p.node_selector.emplace(key, value);
     if (!inserted && it->second != value) {
-      return kube::Error{409, "Conflict",
-                         from + " wants node label " + key + "=" + value + ", another " +
-                             it->second};
+      return kube::Error{
+          409, "Conflict",
+          from + " wants node label " + key + "=" + value + ", another " + it->second};
     }
     return {};
   };
@@ -281,7 +281,8 @@ Json requeued_workload(Json workload, const std::string& now) {
   const std::string message =
       view.eviction_message.empty() ? "the job's Pods are gone" : view.eviction_message;
   // Kueue's jobframework: Requeued True only for what will be admitted again by itself.
-  const bool requeue = view.eviction_reason == "Preempted" || view.eviction_reason == "NodeFailures";
+  const bool requeue =
+      view.eviction_reason == "Preempted" || view.eviction_reason == "NodeFailures";
   set_condition(status, "Requeued", requeue ? "True" : "False",
                 view.eviction_reason.empty() ? "Evicted" : view.eviction_reason, message, now, g);
   set_condition(status, "QuotaReserved", "False", "Pending", message, now, g);

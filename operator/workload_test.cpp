@@ -81,8 +81,9 @@ TEST(Workload, OnePodSetOfNodesPodsShapedLikeARank) {
   EXPECT_EQ(set["name"], "main");
   EXPECT_EQ(set["count"], 2);
   EXPECT_EQ(set["template"]["spec"], pod["spec"]);
-  EXPECT_EQ(set["template"]["spec"]["containers"][0]["resources"]["requests"]["huawei.com/Ascend910"],
-            "8");
+  EXPECT_EQ(
+      set["template"]["spec"]["containers"][0]["resources"]["requests"]["huawei.com/Ascend910"],
+      "8");
   EXPECT_EQ(set["template"]["metadata"]["labels"], pod["metadata"]["labels"]);
   EXPECT_FALSE(set["template"]["metadata"].contains("ownerReferences"));
   EXPECT_FALSE(wl["spec"].contains("priorityClassRef"));
@@ -94,8 +95,9 @@ TEST(Workload, PriorityClassRefAndValue) {
   Job job = queued_job();
   job.priority_class = "high";
   const Json wl = build_workload(job, build_pod(job, 0, 0, {}), 1000);
-  EXPECT_EQ(wl["spec"]["priorityClassRef"],
-            (Json{{"group", "kueue.x-k8s.io"}, {"kind", "WorkloadPriorityClass"}, {"name", "high"}}));
+  EXPECT_EQ(
+      wl["spec"]["priorityClassRef"],
+      (Json{{"group", "kueue.x-k8s.io"}, {"kind", "WorkloadPriorityClass"}, {"name", "high"}}));
   EXPECT_EQ(wl["spec"]["priority"], 1000);
 }
 
@@ -157,9 +159,9 @@ TEST(Workload, QuotaReservedButNotAdmittedWaitsForChecks) {
 
 TEST(Workload, EvictedIsNotAdmittedEvenWhileStillReserved) {
   Json status = admitted_status({{"huawei.com/Ascend910", "a"}});
-  status["conditions"].push_back(
-      cond("Evicted", "True", "Preempted", "Preempted to accommodate a higher priority Workload",
-           "2026-01-01T00:05:00Z"));
+  status["conditions"].push_back(cond("Evicted", "True", "Preempted",
+                                      "Preempted to accommodate a higher priority Workload",
+                                      "2026-01-01T00:05:00Z"));
   const QueueGate gate = queue_gate(queued_job(), view_workload(workload_with(status)));
   EXPECT_FALSE(gate.admitted);
   EXPECT_EQ(gate.reason, "Evicted");
@@ -180,15 +182,14 @@ TEST(Workload, FinishedOrDeletingIsNotAdmitted) {
 
 TEST(Workload, PlacementFromFlavorsAndAdmissionChecks) {
   Json status = admitted_status({{"huawei.com/Ascend910", "pool-b"}});
-  status["admissionChecks"] = {
-      {{"name", "check"},
-       {"podSetUpdates",
-        {{{"name", "main"},
-          {"labels", {{"l", "v"}}},
-          {"annotations", {{"a", "b"}}},
-          {"nodeSelector", {{"zone", "z1"}}},
-          {"tolerations", {{{"key", "t2"}, {"operator", "Exists"}}}}},
-         {{"name", "other"}, {"nodeSelector", {{"ignored", "yes"}}}}}}}};
+  status["admissionChecks"] = {{{"name", "check"},
+                                {"podSetUpdates",
+                                 {{{"name", "main"},
+                                   {"labels", {{"l", "v"}}},
+                                   {"annotations", {{"a", "b"}}},
+                                   {"nodeSelector", {{"zone", "z1"}}},
+                                   {"tolerations", {{{"key", "t2"}, {"operator", "Exists"}}}}},
+                                  {{"name", "other"}, {"nodeSelector", {{"ignored", "yes"}}}}}}}};
   const WorkloadView view = view_workload(workload_with(status));
   const auto placed = placement(view, [](const std::string& name) -> std::optional<Json> {
     if (name != "pool-b") return std::nullopt;
@@ -223,8 +224,8 @@ TEST(Workload, PlacementErrorsNameTheFlavor) {
   EXPECT_EQ(missing.error().code, 404);
   EXPECT_NE(missing.error().message.find("ResourceFlavor gone"), std::string::npos);
 
-  const WorkloadView two = view_workload(
-      workload_with(admitted_status({{"huawei.com/Ascend910", "a"}, {"cpu", "b"}})));
+  const WorkloadView two =
+      view_workload(workload_with(admitted_status({{"huawei.com/Ascend910", "a"}, {"cpu", "b"}})));
   const auto clash = placement(two, [](const std::string& name) -> std::optional<Json> {
     return Json{{"spec", {{"nodeLabels", {{"pool", name}}}}}};
   });

@@ -136,7 +136,7 @@ k delete lfjob -n "$NS" lost >/dev/null
 wait_until "the Workload of job lost collected" 60 workloads_of_is lost 0
 
 # --- 1. 16 NPUs, two 2 x 8 jobs
-qjob first team 2 0 20s
+qjob first team 2 0 20s low
 wait_until "job first Running" 60 phase_is first Running
 qjob second team 2 "" "" low
 wait_until "job second Queued" 60 phase_is second Queued
