@@ -42,7 +42,8 @@ class Api:
         self.ctx = ssl.create_default_context(cafile=ca)
         self.ctx.load_cert_chain(cert, key)
 
-    def connect(self, timeout=30):
+    def connect(self, timeout=300):
+        # Long: on a saturated machine one apply took more than 30 s.
         return http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=timeout)
 
     def get(self, path):
@@ -375,10 +376,14 @@ def main():
             for name in names:
                 path = f"{jobs_path}/{name}?fieldManager=operator-bench&force=true"
                 applied_at[name] = time.monotonic()
-                conn.request("PATCH", path, body=json.dumps(job_body(name, jobs[name])),
-                             headers={"Content-Type": "application/apply-patch+yaml"})
-                resp = conn.getresponse()
-                data = resp.read()
+                try:
+                    conn.request("PATCH", path, body=json.dumps(job_body(name, jobs[name])),
+                                 headers={"Content-Type": "application/apply-patch+yaml"})
+                    resp = conn.getresponse()
+                    data = resp.read()
+                except OSError as e:
+                    failures.append(f"apply {name}: {e!r}")
+                    return
                 if resp.status not in (200, 201):
                     failures.append(f"apply {name}: {resp.status} {data[:300]!r}")
                     return

@@ -119,10 +119,22 @@ PY
 fi
 echo "bench: $nodes nodes Ready; configurations: ${config_list[*]}; $runs round(s)" >&2
 
+# Three free ports below the kernel's ephemeral range (32768 and up): a port picked there can
+# be taken by an outgoing connection before the operator binds it (seen on the busy machine).
 free_ports() {
   python3 -c '
-import socket; s=[socket.socket() for _ in range(3)]
-[x.bind(("127.0.0.1",0)) for x in s]; print(*[x.getsockname()[1] for x in s])'
+import random, socket
+ports = []
+while len(ports) < 3:
+    p = random.randrange(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); ports.append(p)
+    except OSError:
+        pass
+    finally:
+        s.close()
+print(*ports)'
 }
 
 # start_ours / start_kubeflow THREADS: start the operator, wait until it works; sets pid and
@@ -138,6 +150,7 @@ start_ours() {
   metrics_url="http://127.0.0.1:$metrics_port/metrics"
   until curl -fsS --max-time 1 "http://127.0.0.1:$health_port/readyz" >/dev/null 2>&1; do
     kill -0 "$pid" 2>/dev/null || { cat "$work/$run.log" >&2; exit 1; }
+    if grep -q "cannot listen" "$work/$run.log"; then cat "$work/$run.log" >&2; exit 1; fi
     sleep 0.2
   done
   until [[ "$(k get lease -n ascend-factory llamafactory-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)" == "bench-$run" ]]; do sleep 0.2; done

@@ -46,7 +46,15 @@ make_work operator-bench
 operator_pid=""
 # shellcheck disable=SC2317  # called on exit by tests/lib/check.sh
 on_exit() {
-  if [[ -n "$operator_pid" ]]; then kill -TERM "$operator_pid" 2>/dev/null || true; wait "$operator_pid" 2>/dev/null || true; fi
+  # SIGTERM; the operator first sends the Events still queued (minutes when the API server is
+  # overloaded), so give it 20 s, then SIGKILL.
+  if [[ -n "$operator_pid" ]]; then
+    kill -TERM "$operator_pid" 2>/dev/null || true
+    local until=$((SECONDS + 20))
+    while kill -0 "$operator_pid" 2>/dev/null && ((SECONDS < until)); do sleep 0.2; done
+    kill -KILL "$operator_pid" 2>/dev/null || true
+    wait "$operator_pid" 2>/dev/null || true
+  fi
 }
 trap 'exit 130' INT TERM
 
