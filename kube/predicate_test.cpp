@@ -150,16 +150,16 @@ Json node(const std::string& rv) {
 }
 
 TEST(FieldsChanged, DropsHeartbeatsAndPassesWhatIsRead) {
-  const Predicate read = fields_changed({{"spec", "taints"},
-                                         {"status", "allocatable", "huawei.com/Ascend910"}});
+  const Predicate read =
+      fields_changed({{"spec", "taints"}, {"status", "allocatable", "huawei.com/Ascend910"}});
   const Json before = node("1");
   EXPECT_TRUE(read(nullptr, ptr(before))) << "add";
   EXPECT_TRUE(read(ptr(before), nullptr)) << "delete";
 
   Json heartbeat = node("2");
   heartbeat["status"]["conditions"][0]["lastHeartbeatTime"] = "2026-01-01T00:00:40Z";
-  heartbeat["metadata"]["labels"]["zone"] = "b";        // not read
-  heartbeat["status"]["allocatable"]["cpu"] = "7";     // not the resource read
+  heartbeat["metadata"]["labels"]["zone"] = "b";    // not read
+  heartbeat["status"]["allocatable"]["cpu"] = "7";  // not the resource read
   EXPECT_FALSE(read(ptr(before), ptr(heartbeat)));
   EXPECT_FALSE(read(ptr(before), ptr(node("3")))) << "only the resourceVersion moved";
 

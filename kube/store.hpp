@@ -68,8 +68,7 @@ class Store final {
   std::unordered_map<std::string, ObjectPtr> objects_;  // guarded by mutex_
   bool synced_ = false;                                 // guarded by mutex_
   /// Label key -> "namespace/value" -> object keys.
-  std::unordered_map<std::string,
-                     std::unordered_map<std::string, std::unordered_set<std::string>>>
+  std::unordered_map<std::string, std::unordered_map<std::string, std::unordered_set<std::string>>>
       label_index_;  // guarded by mutex_
   std::mutex handlers_mutex_;
   std::vector<ChangeHandler> handlers_;  // guarded by handlers_mutex_

@@ -464,10 +464,10 @@ bool Reconciler::defer_first_status(const Job& job, const Decision& decision,
                                     const std::string& key, kube::Duration& wait) {
   if (options_.pending_status_delay.count() <= 0) return false;
   const std::lock_guard lock(mutex_);
-  const bool plain_pending =
-      job.status.phase == Phase::kNone && decision.status.phase == Phase::kPending &&
-      decision.remove.empty() && !decision.delete_job && decision.status.conditions.size() == 1 &&
-      decision.status.conditions.front().type == "Created";
+  const bool plain_pending = job.status.phase == Phase::kNone &&
+                             decision.status.phase == Phase::kPending && decision.remove.empty() &&
+                             !decision.delete_job && decision.status.conditions.size() == 1 &&
+                             decision.status.conditions.front().type == "Created";
   if (!plain_pending) {
     unwritten_.erase(key);
     return false;
@@ -484,8 +484,8 @@ bool Reconciler::defer_first_status(const Job& job, const Decision& decision,
         old = now - old->second.first >= forget ? unwritten_.erase(old) : std::next(old);
       }
     }
-    it = unwritten_.insert_or_assign(key, Unwritten{job.uid, now, decision.status.start_time})
-             .first;
+    it =
+        unwritten_.insert_or_assign(key, Unwritten{job.uid, now, decision.status.start_time}).first;
   }
   const kube::Duration held = now - it->second.first;
   if (held >= options_.pending_status_delay) {

@@ -168,9 +168,9 @@ TEST_F(ReconcilerTest, ANewJobGetsItsChildrenThenStatusThenOnePodPerRank) {
   caches_.jobs->apply(job_object(2, "10"));
   const auto result = reconciler_->reconcile("ns/j");
   EXPECT_NE(result.kind, kube::ReconcileResult::Kind::kError) << result.message;
-  EXPECT_EQ(take_requests(), (std::vector<std::string>{
-                                 "POST " + kConfigMaps, "POST " + kServices,
-                                 "PUT " + kJobPath + "/status", "POST " + kPods, "POST " + kPods}));
+  EXPECT_EQ(take_requests(), (std::vector<std::string>{"POST " + kConfigMaps, "POST " + kServices,
+                                                       "PUT " + kJobPath + "/status",
+                                                       "POST " + kPods, "POST " + kPods}));
   EXPECT_EQ(bodies("POST", kServices).at(0)["metadata"]["name"], "j-workers")
       << "the ranks' rendezvous Service; a train job serves no ports";
 
@@ -664,9 +664,9 @@ TEST_F(DelayedFirstStatusTest, AJobWithAStatusIsNeverHeldBack) {
   // Pending was written earlier (by an operator without the delay, or one restarted after
   // the delay passed): the Pod's progress is written as before.
   const std::string t0 = kube::format_time(clock_->wall_now());
-  Json created = {{"type", "Created"},           {"status", "True"},
-                  {"reason", "JobCreated"},      {"message", "1 rank(s) of 8 NPU(s), mode train"},
-                  {"observedGeneration", 1},     {"lastTransitionTime", t0}};
+  Json created = {{"type", "Created"},       {"status", "True"},
+                  {"reason", "JobCreated"},  {"message", "1 rank(s) of 8 NPU(s), mode train"},
+                  {"observedGeneration", 1}, {"lastTransitionTime", t0}};
   caches_.jobs->apply(job_object(1, "11",
                                  {{"phase", "Pending"},
                                   {"startTime", t0},
