@@ -162,7 +162,9 @@ std::vector<ObjectPtr> Store::list_matching(
       const auto index = label_index_.find(label);
       if (index == label_index_.end()) continue;
       indexed = true;
-      if (const auto keys = index->second.find(ns + "/" + value); keys != index->second.end()) {
+      std::string slot = ns;
+      slot.append("/").append(value);
+      if (const auto keys = index->second.find(slot); keys != index->second.end()) {
         candidates.reserve(keys->second.size());
         for (const auto& key : keys->second) {
           if (const auto it = objects_.find(key); it != objects_.end())
