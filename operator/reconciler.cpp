@@ -566,13 +566,7 @@ kube::Result<Reconciler::QueueState> Reconciler::queue_state(const Job& job,
     // The job changed while it waited (its size, its queue): Kueue admits a Workload as it
     // stands, so the old one goes (with its reservation, if any) and a new one follows, as
     // Kueue's jobframework does with a Workload that no longer matches its job.
-    kube::DeleteOptions options;
-    options.propagation = kube::Propagation::kBackground;
-    options.uid = (*workload)["metadata"].value("uid", "");
-    auto removed = client_->remove(kueue::kWorkloads, job.ns, name, options);
-    if (!removed && !removed.error().not_found() && !removed.error().conflict()) {
-      return removed.error();
-    }
+    if (auto removed = remove_workload(*workload); !removed) return removed.error();
     logger.info("deleted outdated workload", {kv("workload", name)});
     state.workload.reset();
     state.gate.reason = "WorkloadOutdated";
@@ -592,6 +586,20 @@ kube::Result<Reconciler::QueueState> Reconciler::queue_state(const Job& job,
     state.placement = std::move(placed).value();
   }
   return state;
+}
+
+kube::Status Reconciler::remove_workload(const Json& workload) {
+  const Json& meta = workload["metadata"];
+  kube::DeleteOptions options;
+  options.propagation = kube::Propagation::kBackground;
+  options.uid = meta.value("uid", "");
+  auto removed = client_->remove(kueue::kWorkloads, meta.value("namespace", ""),
+                                 meta.value("name", ""), options);
+  // Gone already, or replaced meanwhile (the uid precondition): nothing of ours is left to delete.
+  if (!removed && !removed.error().not_found() && !removed.error().conflict()) {
+    return removed.error();
+  }
+  return {};
 }
 
 kube::Status Reconciler::settle_workload(const Job& job, const JobStatus& status,
@@ -615,13 +623,7 @@ kube::Status Reconciler::settle_workload(const Job& job, const JobStatus& status
   }
   if (job.spec.run_policy.suspend) {
     // A suspended job holds no quota: its Workload goes; resuming makes a new one.
-    kube::DeleteOptions options;
-    options.propagation = kube::Propagation::kBackground;
-    options.uid = (*workload)["metadata"].value("uid", "");
-    auto removed = client_->remove(kueue::kWorkloads, job.ns, name, options);
-    if (!removed && !removed.error().not_found() && !removed.error().conflict()) {
-      return removed.error();
-    }
+    if (auto removed = remove_workload(*workload); !removed) return removed.error();
     logger.info("deleted workload of suspended job", {kv("workload", name)});
     return {};
   }

@@ -126,6 +126,8 @@ class Reconciler final {
   kube::Result<QueueState> queue_state(const Job& job, const kube::log::Logger& logger);
   /// After the job's status was written: marks a finished job's Workload Finished, deletes a
   /// suspended job's, and hands an evicted Workload's admission back once no Pod is left.
+  // Deletes this Workload (background, only this uid); not found or replaced counts as done.
+  kube::Status remove_workload(const Json& workload);
   kube::Status settle_workload(const Job& job, const JobStatus& status,
                                const std::optional<Json>& workload, bool pods_left,
                                const kube::log::Logger& logger);
