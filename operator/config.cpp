@@ -107,6 +107,13 @@ ConfigLoad load_config(int argc, const char* const* argv) {
                      " (the cluster autoscaler's startup taint); empty: leave Nodes alone (no "
                      "Node access needed)")
       ->capture_default_str();
+  app.add_option("--autoscaler-events", c.autoscaler_events,
+                 "node autoscalers whose Events on a job's Pending pods its status reports "
+                 "(a node is coming, or why none will): cluster-autoscaler, karpenter; empty: "
+                 "none (no Event access needed)")
+      ->delimiter(',')
+      ->expected(0, -1)
+      ->capture_default_str();
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   app.add_option("--log-format", c.log_format, "text or json")->capture_default_str();
@@ -129,6 +136,13 @@ ConfigLoad load_config(int argc, const char* const* argv) {
     if (!parsed) return fail(name + ": " + parsed.error().message);
   }
   if (c.default_image.empty()) return fail("--default-image must not be empty");
+  std::erase(c.autoscaler_events, std::string());
+  for (const auto& source : c.autoscaler_events) {
+    if (source != "cluster-autoscaler" && source != "karpenter") {
+      return fail("--autoscaler-events: '" + source +
+                  "' is not an autoscaler the operator knows (cluster-autoscaler, karpenter)");
+    }
+  }
   if (c.leader_elect && c.lease_name.empty()) return fail("--leader-election-id must not be empty");
   if (auto logging = kube::validate_log_options({c.log_level, c.log_format}); !logging) {
     return fail(logging.error().message);

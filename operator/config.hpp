@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kube/error.hpp"
 #include "operator/contract.hpp"
@@ -51,6 +52,10 @@ struct OperatorConfig {
   /// Removed from a Node once its allocatable shows the NPUs (node_readiness.hpp); empty
   /// turns that off, and the operator then needs no access to Nodes.
   std::string startup_taint = kStartupTaint;
+  /// The node autoscalers whose Events on Pending Pods the job status reports
+  /// (autoscaler_events.hpp): any of "cluster-autoscaler" and "karpenter"; empty: none (no
+  /// Event access needed).
+  std::vector<std::string> autoscaler_events = {"cluster-autoscaler", "karpenter"};
   std::string log_level = "info";
   std::string log_format = "text";
 };

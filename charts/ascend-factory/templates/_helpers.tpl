@@ -76,6 +76,11 @@ Role (namespace scope).
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# Node autoscalers' Events on Pods (core v1, field-selected to the cluster-autoscaler's and
+# Karpenter's): a Pending job says a node is coming, or why none will (--autoscaler-events).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [list, watch]
 {{- end -}}
 
 {{- define "ascend-factory.nodeRules" -}}
