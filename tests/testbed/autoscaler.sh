@@ -133,6 +133,7 @@ EOF
     --scale-down-enabled=true --scale-down-unneeded-time="${down_after}s" \
     --scale-down-delay-after-add="${down_after}s" --scale-down-delay-after-delete=0s \
     --scale-down-delay-after-failure=2s --scale-down-unready-time="${down_after}s" \
+    --unremovable-node-recheck-timeout="${down_after}s" \
     --max-node-provision-time=5m --skip-nodes-with-local-storage=false \
     --skip-nodes-with-system-pods=false --skip-nodes-with-custom-controller-pods=false \
     --ok-total-unready-count="$max" --v=2
