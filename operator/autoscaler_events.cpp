@@ -74,6 +74,7 @@ std::optional<AutoscalerNote> autoscaler_note(const Json& event,
 
 std::vector<std::string> autoscaler_event_selectors(const std::vector<std::string>& sources) {
   std::vector<std::string> selectors;
+  selectors.reserve(sources.size());
   for (const auto& source : sources)
     selectors.push_back("involvedObject.kind=Pod,source=" + source);
   return selectors;

@@ -32,7 +32,9 @@ Json event(const std::string& name, const std::string& source, const std::string
       {"type", "Normal"}};
 }
 
-kube::ObjectPtr ptr(Json j) { return std::make_shared<const Json>(std::move(j)); }
+kube::ObjectPtr ptr(Json j) {
+  return std::make_shared<const Json>(std::move(j));
+}
 
 TEST(AutoscalerNote, ReadsTheFourReasonsOfTheirOwnSources) {
   const auto up = autoscaler_note(
@@ -47,9 +49,9 @@ TEST(AutoscalerNote, ReadsTheFourReasonsOfTheirOwnSources) {
   EXPECT_EQ(up->event_key, "team/e1");
   EXPECT_EQ(up->time, *kube::parse_time("2026-01-01T10:00:00Z")) << "the newest time";
 
-  EXPECT_EQ(autoscaler_note(event("e", "cluster-autoscaler", "NotTriggerScaleUp", "m"), kBoth)
-                ->verdict,
-            AutoscalerVerdict::kNoFit);
+  EXPECT_EQ(
+      autoscaler_note(event("e", "cluster-autoscaler", "NotTriggerScaleUp", "m"), kBoth)->verdict,
+      AutoscalerVerdict::kNoFit);
   EXPECT_EQ(autoscaler_note(event("e", "karpenter", "Nominated", "m"), kBoth)->verdict,
             AutoscalerVerdict::kScaleUp);
   EXPECT_EQ(autoscaler_note(event("e", "karpenter", "FailedScheduling", "m"), kBoth)->verdict,
@@ -108,8 +110,7 @@ TEST(AutoscalerNotes, TheNewestWordPerPodWins) {
   notes.observe(nullptr, ptr(event("no", "cluster-autoscaler", "NotTriggerScaleUp", "max reached",
                                    "2026-01-01T10:00:00Z")));
   ASSERT_TRUE(notes.for_pod("team", "sft-worker-0", "pod-uid-1"));
-  EXPECT_EQ(notes.for_pod("team", "sft-worker-0", "pod-uid-1")->verdict,
-            AutoscalerVerdict::kNoFit);
+  EXPECT_EQ(notes.for_pod("team", "sft-worker-0", "pod-uid-1")->verdict, AutoscalerVerdict::kNoFit);
 
   notes.observe(nullptr, ptr(event("up", "cluster-autoscaler", "TriggeredScaleUp", "0->1",
                                    "2026-01-01T10:00:05Z")));
@@ -157,16 +158,17 @@ TEST(JobOfEvent, ThePodsJobFromThePodCache) {
                     {"namespace", "team"},
                     {"resourceVersion", "1"},
                     {"labels", {{"ascendfactory.io/job-name", "sft"}}}}}});
-  pods.apply(Json{{"metadata", {{"name", "other"}, {"namespace", "team"}, {"resourceVersion", "1"}}}});
+  pods.apply(
+      Json{{"metadata", {{"name", "other"}, {"namespace", "team"}, {"resourceVersion", "1"}}}});
   EXPECT_EQ(job_of_event(pods, event("e", "karpenter", "Nominated", "m")),
             std::vector<std::string>{"team/sft"});
-  EXPECT_TRUE(job_of_event(pods, event("e", "karpenter", "Nominated", "m", "2026-01-01T10:00:00Z",
-                                       "other"))
-                  .empty())
+  EXPECT_TRUE(
+      job_of_event(pods, event("e", "karpenter", "Nominated", "m", "2026-01-01T10:00:00Z", "other"))
+          .empty())
       << "not one of the operator's Pods";
-  EXPECT_TRUE(job_of_event(pods, event("e", "karpenter", "Nominated", "m", "2026-01-01T10:00:00Z",
-                                       "gone"))
-                  .empty());
+  EXPECT_TRUE(
+      job_of_event(pods, event("e", "karpenter", "Nominated", "m", "2026-01-01T10:00:00Z", "gone"))
+          .empty());
 }
 
 }  // namespace

@@ -42,8 +42,7 @@ TEST(Config, AutoscalerEventsDefaultToBothAndCanBeNarrowedOrTurnedOff) {
   EXPECT_TRUE(off.config.autoscaler_events.empty());
   const ConfigLoad bad = run({"--autoscaler-events", "karpenter,yunikorn"});
   EXPECT_EQ(bad.exit_code, 2);
-  EXPECT_NE(bad.message.find("--autoscaler-events: 'yunikorn'"), std::string::npos)
-      << bad.message;
+  EXPECT_NE(bad.message.find("--autoscaler-events: 'yunikorn'"), std::string::npos) << bad.message;
 }
 
 TEST(Config, StartupTaintCanBeTurnedOff) {

@@ -334,11 +334,10 @@ std::pair<std::string, std::string> waiting_reason(const Job& job, const RankedP
         return {kWaitingForNode, "pod " + p->name + " is waiting for a new node that " + who +
                                      " is adding (" + n.reason + ": " + n.message + ")"};
       }
-      return {kNoNodeFits, "pod " + p->name + " fits on no node and " + who +
-                               " will not add one for it (" + n.reason + ": " + n.message +
-                               "); each pod of this job asks for " +
-                               std::to_string(job.spec.npus_per_node) + " " + kNpuResource +
-                               " on one node"};
+      return {kNoNodeFits,
+              "pod " + p->name + " fits on no node and " + who + " will not add one for it (" +
+                  n.reason + ": " + n.message + "); each pod of this job asks for " +
+                  std::to_string(job.spec.npus_per_node) + " " + kNpuResource + " on one node"};
     }
     if (p->unschedulable) {
       return {"Unschedulable",

@@ -477,8 +477,8 @@ TEST(JobStatus, UnschedulableAndImagePullReasons) {
   EXPECT_EQ(d.status.condition("Running")->reason, "ImagePullBackOff");
 }
 
-AutoscalerNote note(AutoscalerVerdict verdict, const std::string& source,
-                    const std::string& reason, const std::string& message) {
+AutoscalerNote note(AutoscalerVerdict verdict, const std::string& source, const std::string& reason,
+                    const std::string& message) {
   AutoscalerNote n;
   n.verdict = verdict;
   n.source = source;

@@ -169,12 +169,14 @@ int main(int argc, char** argv) {
   // The reconciler's own status writes queue nothing (it already knows what it wrote); a new
   // phase still does (a finished job's TTL is scheduled by the reconcile that sees it finished).
   kube::Controller& job_controller =
-      manager.add_controller(controller_options("lfjob", config.workers),
-                      [&reconciler](const std::string& key) { return reconciler.reconcile(key); })
-      .watch(*jobs.store(), kube::ignore_status_updates({"phase"}))
-      .watch_owned(*pods.store(), op::kJobs)
-      .watch_owned(*services.store(), op::kJobs)
-      .watch_owned(*config_maps.store(), op::kJobs);
+      manager
+          .add_controller(
+              controller_options("lfjob", config.workers),
+              [&reconciler](const std::string& key) { return reconciler.reconcile(key); })
+          .watch(*jobs.store(), kube::ignore_status_updates({"phase"}))
+          .watch_owned(*pods.store(), op::kJobs)
+          .watch_owned(*services.store(), op::kJobs)
+          .watch_owned(*config_maps.store(), op::kJobs);
   for (kube::Informer* informer : autoscaler_events) {
     job_controller.watch_mapped(*informer->store(), [store = pods.store()](const op::Json& event) {
       return op::job_of_event(*store, event);

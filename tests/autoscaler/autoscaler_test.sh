@@ -44,6 +44,11 @@ source "$testlib_root/tests/operator/e2e_lib.sh" "$@"
 
 "$autoscaler" up "$which" --max-nodes 4 --chip-delay "$CHIP_DELAY" --scale-down-after "$SCALE_DOWN_AFTER" \
   2>"$work/autoscaler-up.log" || { cat "$work/autoscaler-up.log" >&2; fail "autoscaler.sh up $which"; }
+if [[ $which == karpenter ]]; then
+  out=$(k apply --dry-run=server -f "$testlib_root/deploy/examples/autoscaling/" 2>&1) \
+    || fail "deploy/examples/autoscaling/ refused by a server-side dry run: $out"
+  check "deploy/examples/autoscaling/ (the README's NodePool) passes a server-side dry run against Karpenter's CRDs"
+fi
 [[ -z "$(k get nodes -o name)" ]] || fail "the test bed should start without nodes: $(k get nodes -o name)"
 check "$which running out of cluster against the test bed: one Ascend node group (0..4 nodes), chips ${CHIP_DELAY}s after a node is created; no node yet"
 
@@ -167,6 +172,14 @@ wait_until "keepb to run" 120 phase_is keepb Running
 node_b=$(pod_node keepb-worker-0)
 [[ "$node_b" != "$node_a" ]] || fail "keepb landed on keepa's full node $node_a"
 k delete pod -n "$NS" filler --wait=true >/dev/null
+# nudge: make Karpenter look at consolidation now. It re-plans on bindings, node changes and
+# NodePool changes, else every 5 minutes; an annotation on a pod is none of those. (The
+# cluster-autoscaler looks every scan.)
+nudge() {
+  [[ $which == karpenter ]] || return 0
+  k annotate nodepool ascend-910b-8 --overwrite "testbed.ascendfactory.io/nudge=$1" >/dev/null
+}
+nudge hold
 # Now either rank could move to the other's node (1 + 1 of 8 chips): only the annotations keep
 # both nodes. Hold for 3 scale-down periods beyond the autoscaler's delays.
 hold=$((3 * SCALE_DOWN_AFTER + 10))
@@ -199,6 +212,7 @@ fi
 check "two nodes each running one 1-NPU training rank (either could move): both kept for ${hold}s, the pods carry $annotation ($said)"
 # The control: without the annotation, keepb's node is taken (its rank moves next to keepa's).
 k annotate pod -n "$NS" keepb-worker-0 "$annotation-" >/dev/null
+nudge control
 t_ctl=$SECONDS
 wait_until "$which to take $node_b once keepb's pod lost $annotation" 180 bash -c "! '${kubectl[0]}' get node $node_b >/dev/null 2>&1"
 k get node "$node_a" >/dev/null 2>&1 || fail "$which took $node_a too, which still runs keepa's protected pod"
