@@ -11,8 +11,9 @@
 #      (none more while the chips are pending and the taint is on), the operator removes the
 #      taint only once allocatable shows the chips, the pods bind, the job succeeds; its TTL
 #      deletes it and the empty nodes go away;
-#   3. packing: single-rank jobs of 1, 2, 4 and 8 NPUs at once take 2 nodes (the optimum, and
-#      what both autoscalers' bin packing makes);
+#   3. packing: single-rank jobs of 1, 2, 4 and 8 NPUs applied at once (seen by the
+#      autoscaler in one pass) take 2 nodes (the optimum, and what both autoscalers' bin
+#      packing makes);
 #   4. a node that runs a training pod is never taken: two nodes each run one 1-NPU rank (either
 #      could move to the other); they stay for 3 scale-down periods. Then the protection comes
 #      off one pod (cluster-autoscaler.kubernetes.io/safe-to-evict, resp.
@@ -133,7 +134,18 @@ wait_until "the 2 empty nodes to go away" 180 node_count_is 0
 check "pair Succeeded; its TTL deleted it; the 2 empty nodes went away $((SECONDS - t_down))s later"
 
 # --- 3. packing: 1 + 2 + 4 + 8 NPUs fit on 2 nodes
+# The batch is applied while the autoscaler is paused (SIGSTOP) and seen whole when it resumes,
+# as a batch applied between two of its passes: both pack a batch they see at once (the
+# cluster-autoscaler's estimator sorts it, Karpenter's batching window collects it). A batch
+# seen in parts can take a third node: the cluster-autoscaler places later pods on upcoming
+# nodes first-fit in arrival order (a 1, 2, 4 on one node, then an 8 it fitted in no gap).
+autoscaler_pid=$(awk -v n="$which" '$1 == n {print $2}' "$TESTBED_DIR/pids" | tail -n 1)
+[[ -n "$autoscaler_pid" ]] || fail "no $which in $TESTBED_DIR/pids"
+unschedulable() { [[ $(jp pod "$1" '{.status.conditions[?(@.type=="PodScheduled")].reason}') == Unschedulable ]]; }
+kill -STOP "$autoscaler_pid"
 for n in 1 2 4 8; do job "pack$n" 1 "$n" 0 20s "ttlSecondsAfterFinished: 5"; done
+for n in 1 2 4 8; do wait_until "pack$n's pod to be found unschedulable" 60 unschedulable "pack$n-worker-0"; done
+kill -CONT "$autoscaler_pid"
 max_nodes=0 deadline=$((SECONDS + 150))
 until phase_is pack1 Running && phase_is pack2 Running && phase_is pack4 Running && phase_is pack8 Running; do
   ((SECONDS < deadline)) || fail "the packing jobs did not all run within 150s"
