@@ -22,7 +22,7 @@ source "$here/../tests/lib/check.sh"
 autoscaler=$testlib_root/tests/testbed/autoscaler.sh
 CHIP_DELAY=${CHIP_DELAY:-10}
 SCALE_DOWN_AFTER=${SCALE_DOWN_AFTER:-10}
-RUN_FOR=${RUN_FOR:-150s}
+RUN_FOR=${RUN_FOR:-120s}
 E2E_NODES=0
 mapfile -t E2E_TESTBED_ARGS < <("$autoscaler" apiserver-args)
 # shellcheck source=tests/operator/e2e_lib.sh

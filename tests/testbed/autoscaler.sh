@@ -144,8 +144,15 @@ EOF
 up_karpenter() {
   local bin=$1 crds=$2 max=$3 down_after=$4 metrics health
   k apply --server-side -f "$crds" >"$DIR/logs/karpenter-crds.log" 2>&1 || fail "installing Karpenter's CRDs" "$DIR/logs/karpenter-crds.log"
-  k wait --for=condition=Established --timeout=60s crd/nodepools.karpenter.sh crd/nodeclaims.karpenter.sh \
-    crd/kwoknodeclasses.karpenter.kwok.sh >>"$DIR/logs/karpenter-crds.log" 2>&1 || fail "Karpenter's CRDs Established" "$DIR/logs/karpenter-crds.log"
+  # (Polled: `kubectl wait --for=condition=Established` errors out on a CRD whose status has no
+  # conditions yet, right after it was created.)
+  established() {
+    local crd
+    for crd in nodepools.karpenter.sh nodeclaims.karpenter.sh kwoknodeclasses.karpenter.kwok.sh; do
+      [[ $(k get crd "$crd" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}') == True ]] || return 1
+    done
+  }
+  wait_for "Karpenter's CRDs Established" "$DIR/logs/karpenter-crds.log" 60 "" established
   # One instance type: an Atlas 800T A2 (8 x 910B). `resources` is a plain ResourceList, so the
   # extended resource is declared as it is.
   cat >"$DIR/karpenter-instance-types.json" <<EOF
