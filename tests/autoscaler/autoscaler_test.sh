@@ -164,8 +164,18 @@ else
   ((max_nodes >= 2 && max_nodes <= 4)) || fail "the cluster-autoscaler made $max_nodes nodes for 4 pods (plan 2, at most one per pod): $(node_states)"
   check "packing: jobs of 1, 2, 4 and 8 NPUs: the cluster-autoscaler planned 2 nodes (optimum 2) and made $max_nodes while the chips were pending (re-placing pending pods on upcoming nodes round-robin; at most one per pod)"
 fi
-for n in 1 2 4 8; do wait_until "pack$n to succeed" 90 phase_is "pack$n" Succeeded; done
-wait_until "the packing jobs to be deleted by their TTL" 60 bash -c "[[ -z \"\$('${kubectl[0]}' get lfjob -n $NS -o name)\" ]]"
+# Each must be seen Succeeded before its TTL (5 s) deletes it.
+declare -A succeeded=()
+deadline=$((SECONDS + 150))
+while [[ -n "$(k get lfjob -n "$NS" -o name)" ]]; do
+  ((SECONDS < deadline)) || fail "the packing jobs were not all finished and deleted after 150s"
+  while read -r name phase; do
+    [[ $phase == Succeeded ]] && succeeded[$name]=1
+    [[ $phase == Failed ]] && fail "$name failed: $(jp lfjob "$name" '{.status.conditions}')"
+  done < <(k get lfjob -n "$NS" -o jsonpath='{range .items[*]}{.metadata.name} {.status.phase}{"\n"}{end}')
+  sleep 0.3
+done
+[[ ${#succeeded[@]} == 4 ]] || fail "only ${!succeeded[*]} of the 4 packing jobs were seen Succeeded before their TTL deleted them"
 wait_until "the packing nodes to go away" 180 node_count_is 0
 check "packing jobs Succeeded and were deleted; their nodes went away"
 
