@@ -243,7 +243,13 @@ if [[ $which == cluster-autoscaler ]]; then
 else
   # Karpenter's own word (asked to re-plan by the nudge): a DisruptionBlocked Event naming the
   # annotation and one of the two pods.
-  blocked() { k get events -A --field-selector reason=DisruptionBlocked -o jsonpath='{range .items[*]}{.message}{"\n"}{end}' | grep -m1 'do-not-disrupt.*keep[ab]-worker-0'; }
+  # (The listing is read whole before grep: grep -m1 exiting first would kill kubectl with
+  # SIGPIPE, a failure under pipefail.)
+  blocked() {
+    local listing
+    listing=$(k get events -A --field-selector reason=DisruptionBlocked -o jsonpath='{range .items[*]}{.message}{"\n"}{end}')
+    grep -m1 'do-not-disrupt.*keep[ab]-worker-0' <<<"$listing"
+  }
   wait_until "Karpenter's DisruptionBlocked Event naming a keep pod's do-not-disrupt" 60 blocked
   said="DisruptionBlocked: $(blocked)"
 fi
