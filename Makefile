@@ -13,8 +13,9 @@ test:        ## install, build, and run every test through ctest (scripts/test.s
 deps:        ## only the Debian packages and a Go 1.24+ (scripts/install-deps.sh)
 	scripts/install-deps.sh
 
-tools:       ## only the test bed's Go-built Kubernetes parts
+tools:       ## only the test bed's Go-built Kubernetes parts (and the node autoscalers)
 	tests/testbed/tools/build.sh
+	tests/testbed/tools/autoscalers/build.sh
 
 build:       ## only the C++ build (into build/)
 	cmake -S . -B build -G Ninja && cmake --build build

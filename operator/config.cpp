@@ -117,6 +117,13 @@ ConfigLoad load_config(int argc, const char* const* argv) {
                  "Kueue integration for jobs labelled kueue.x-k8s.io/queue-name: auto (on when "
                  "the API server serves kueue.x-k8s.io/v1beta2 at start), on, or off")
       ->capture_default_str();
+  app.add_option("--autoscaler-events", c.autoscaler_events,
+                 "node autoscalers whose Events on a job's Pending pods its status reports "
+                 "(a node is coming, or why none will): cluster-autoscaler, karpenter; empty: "
+                 "none (no Event access needed)")
+      ->delimiter(',')
+      ->expected(0, -1)
+      ->capture_default_str();
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   app.add_option("--log-format", c.log_format, "text or json")->capture_default_str();
@@ -141,6 +148,13 @@ ConfigLoad load_config(int argc, const char* const* argv) {
   if (c.default_image.empty()) return fail("--default-image must not be empty");
   if (c.kueue != "auto" && c.kueue != "on" && c.kueue != "off") {
     return fail("--kueue must be auto, on or off (got \"" + c.kueue + "\")");
+  }
+  std::erase(c.autoscaler_events, std::string());
+  for (const auto& source : c.autoscaler_events) {
+    if (source != "cluster-autoscaler" && source != "karpenter") {
+      return fail("--autoscaler-events: '" + source +
+                  "' is not an autoscaler the operator knows (cluster-autoscaler, karpenter)");
+    }
   }
   if (c.leader_elect && c.lease_name.empty()) return fail("--leader-election-id must not be empty");
   if (auto logging = kube::validate_log_options({c.log_level, c.log_format}); !logging) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kube/error.hpp"
 #include "operator/contract.hpp"
@@ -59,6 +60,10 @@ struct OperatorConfig {
   /// (the operator waits for the Workload and ResourceFlavor caches), "off" never. Without it
   /// a labelled job stays Queued with a condition that says why.
   std::string kueue = "auto";
+  /// The node autoscalers whose Events on Pending Pods the job status reports
+  /// (autoscaler_events.hpp): any of "cluster-autoscaler" and "karpenter"; empty: none (no
+  /// Event access needed).
+  std::vector<std::string> autoscaler_events = {"cluster-autoscaler", "karpenter"};
   std::string log_level = "info";
   std::string log_format = "text";
 };

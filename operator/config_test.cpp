@@ -30,6 +30,21 @@ TEST(Config, Defaults) {
   EXPECT_EQ(c.startup_taint, "startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu");
 }
 
+TEST(Config, AutoscalerEventsDefaultToBothAndCanBeNarrowedOrTurnedOff) {
+  EXPECT_EQ(run({}).config.autoscaler_events,
+            (std::vector<std::string>{"cluster-autoscaler", "karpenter"}));
+  EXPECT_EQ(run({"--autoscaler-events", "karpenter"}).config.autoscaler_events,
+            std::vector<std::string>{"karpenter"});
+  EXPECT_EQ(run({"--autoscaler-events=cluster-autoscaler,karpenter"}).config.autoscaler_events,
+            (std::vector<std::string>{"cluster-autoscaler", "karpenter"}));
+  const ConfigLoad off = run({"--autoscaler-events="});
+  ASSERT_EQ(off.exit_code, -1) << off.message;
+  EXPECT_TRUE(off.config.autoscaler_events.empty());
+  const ConfigLoad bad = run({"--autoscaler-events", "karpenter,yunikorn"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.message.find("--autoscaler-events: 'yunikorn'"), std::string::npos) << bad.message;
+}
+
 TEST(Config, StartupTaintCanBeTurnedOff) {
   for (const auto& args : {std::vector<const char*>{"--startup-taint="},
                            std::vector<const char*>{"--startup-taint", ""}}) {

@@ -39,6 +39,9 @@ inline constexpr const char* kManagedByValue = kOperatorName;
 inline constexpr const char* kSpecHash = "ascendfactory.io/spec-hash";
 /// Set "false" on training Pods: scaling their node down would restart the whole torchrun group.
 inline constexpr const char* kSafeToEvict = "cluster-autoscaler.kubernetes.io/safe-to-evict";
+/// Set "true" on training Pods for the same reason: Karpenter never disrupts (consolidates,
+/// drifts, expires) a node running a Pod that carries it.
+inline constexpr const char* kDoNotDisrupt = "karpenter.sh/do-not-disrupt";
 }  // namespace labels
 
 /// Kueue's names the operator reads and writes (sigs.k8s.io/kueue v1beta2): a job labelled

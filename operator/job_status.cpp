@@ -6,6 +6,7 @@
 
 #include "kube/object_meta.hpp"
 #include "operator/children.hpp"
+#include "operator/contract.hpp"
 
 namespace ascend::op {
 
@@ -380,9 +381,24 @@ void missing_ranks(Draft& draft, const RankedPods& pods) {
 }
 
 // Why a rank does not run yet, when its Pod tells: the first current Pod that cannot be
-// scheduled or cannot pull its image, as {reason, message}; both empty when none does.
-std::pair<std::string, std::string> waiting_reason(const RankedPods& pods) {
+// scheduled or cannot pull its image, as {reason, message}; both empty when none does. A Pod
+// that cannot be scheduled says what a node autoscaler made of it, when one spoke: a node is
+// coming (WaitingForNode), or none will (NoNodeFits, with the autoscaler's own words and what
+// each Pod asks for).
+std::pair<std::string, std::string> waiting_reason(const Job& job, const RankedPods& pods) {
   for (const auto& [rank, p] : pods.current) {
+    if (p->unschedulable && p->autoscaler) {
+      const AutoscalerNote& n = *p->autoscaler;
+      const std::string who = n.source == kKarpenter ? "Karpenter" : "the cluster-autoscaler";
+      if (n.verdict == AutoscalerVerdict::kScaleUp) {
+        return {kWaitingForNode, "pod " + p->name + " is waiting for a new node that " + who +
+                                     " is adding (" + n.reason + ": " + n.message + ")"};
+      }
+      return {kNoNodeFits,
+              "pod " + p->name + " fits on no node and " + who + " will not add one for it (" +
+                  n.reason + ": " + n.message + "); each pod of this job asks for " +
+                  std::to_string(job.spec.npus_per_node) + " " + kNpuResource + " on one node"};
+    }
     if (p->unschedulable) {
       return {"Unschedulable",
               "pod " + p->name + " cannot be scheduled: " + p->unschedulable_message};
@@ -416,10 +432,12 @@ void running(Draft& draft, const RankedPods& pods) {
     return;
   }
   if (s.phase != Phase::kRestarting) s.phase = Phase::kPending;
-  const auto [reason, message] = waiting_reason(pods);
+  const auto [reason, message] = waiting_reason(draft.job, pods);
   if (!reason.empty()) {
     const Condition* c = s.condition("Running");
-    if (c == nullptr || c->reason != reason) draft.event("Warning", reason, message);
+    if (c == nullptr || c->reason != reason) {
+      draft.event(reason == kWaitingForNode ? "Normal" : "Warning", reason, message);
+    }
     draft.condition("Running", "False", reason, message);
   } else if (s.condition("Running") != nullptr) {
     draft.condition("Running", "False",

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kube/clock.hpp"
+#include "operator/autoscaler_events.hpp"
 #include "operator/job.hpp"
 
 namespace ascend::op {
@@ -21,6 +22,11 @@ namespace ascend::op {
 /// A Pod's `status.phase`. No phase yet reads as kPending; text Kubernetes does not define, as
 /// kUnknown (neither running nor finished).
 enum class PodPhase { kPending, kRunning, kSucceeded, kFailed, kUnknown };
+
+/// The Running condition's reasons while a Pod waits on a node autoscaler: a node is being added
+/// for it, or the autoscaler said none will be (autoscaler_events.hpp).
+inline constexpr const char* kWaitingForNode = "WaitingForNode";
+inline constexpr const char* kNoNodeFits = "NoNodeFits";
 
 /// What the decision needs to know about one Pod of the job.
 struct ObservedPod {
@@ -42,6 +48,9 @@ struct ObservedPod {
   /// PodScheduled is False with reason Unschedulable.
   bool unschedulable = false;
   std::string unschedulable_message;
+  /// What a node autoscaler last said about the Pod (autoscaler_events.hpp), if anything: the
+  /// reconciler fills it in from the Event caches, observe_pod() never does.
+  std::optional<AutoscalerNote> autoscaler;
   bool operator==(const ObservedPod&) const = default;
 };
 

@@ -495,6 +495,74 @@ TEST(JobStatus, UnschedulableAndImagePullReasons) {
   EXPECT_EQ(d.status.condition("Running")->reason, "ImagePullBackOff");
 }
 
+AutoscalerNote note(AutoscalerVerdict verdict, const std::string& source, const std::string& reason,
+                    const std::string& message) {
+  AutoscalerNote n;
+  n.verdict = verdict;
+  n.source = source;
+  n.reason = reason;
+  n.message = message;
+  return n;
+}
+
+TEST(JobStatus, APodAnAutoscalerIsAddingANodeForWaitsForANewNode) {
+  const Job job = started(make_job(2));
+  ObservedPod waiting = pod(1, 0, PodPhase::kPending);
+  waiting.unschedulable = true;
+  waiting.unschedulable_message = "0/0 nodes are available";
+  waiting.autoscaler = note(AutoscalerVerdict::kScaleUp, "cluster-autoscaler", "TriggeredScaleUp",
+                            "pod triggered scale-up: [{ascend 0->2 (max: 4)}]");
+  Decision d = decide(job, {pod(0, 0, PodPhase::kPending), waiting}, kT0);
+  EXPECT_EQ(d.status.phase, Phase::kPending);
+  const Condition* c = d.status.condition("Running");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, "False");
+  EXPECT_EQ(c->reason, kWaitingForNode);
+  EXPECT_EQ(c->message,
+            "pod sft-worker-1 is waiting for a new node that the cluster-autoscaler is adding "
+            "(TriggeredScaleUp: pod triggered scale-up: [{ascend 0->2 (max: 4)}])");
+  ASSERT_TRUE(has_event(d, kWaitingForNode));
+  for (const auto& e : d.events) {
+    if (e.reason == kWaitingForNode) {
+      EXPECT_EQ(e.type, "Normal") << "a node coming is no warning";
+    }
+  }
+
+  waiting.autoscaler = note(AutoscalerVerdict::kScaleUp, "karpenter", "Nominated",
+                            "Pod should schedule on: nodeclaim/ascend-abcde");
+  d = decide(job, {pod(0, 0, PodPhase::kPending), waiting}, kT0);
+  EXPECT_EQ(d.status.condition("Running")->reason, kWaitingForNode);
+  EXPECT_NE(d.status.condition("Running")->message.find("that Karpenter is adding (Nominated: "),
+            std::string::npos)
+      << d.status.condition("Running")->message;
+}
+
+TEST(JobStatus, APodNoAutoscalerWillMakeANodeForSaysWhyInUserWords) {
+  Job job = make_job(1);
+  job.spec.npus_per_node = 16;
+  job = started(job);
+  ObservedPod big = pod(0, 0, PodPhase::kPending);
+  big.unschedulable = true;
+  big.unschedulable_message = "0/0 nodes are available";
+  big.autoscaler = note(AutoscalerVerdict::kNoFit, "cluster-autoscaler", "NotTriggerScaleUp",
+                        "pod didn't trigger scale-up: 1 Insufficient huawei.com/Ascend910");
+  Decision d = decide(job, {big}, kT0);
+  const Condition* c = d.status.condition("Running");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->reason, kNoNodeFits);
+  EXPECT_EQ(c->message,
+            "pod sft-worker-0 fits on no node and the cluster-autoscaler will not add one for it "
+            "(NotTriggerScaleUp: pod didn't trigger scale-up: 1 Insufficient "
+            "huawei.com/Ascend910); each pod of this job asks for 16 huawei.com/Ascend910 on one "
+            "node");
+  EXPECT_TRUE(has_event(d, kNoNodeFits));
+
+  // The autoscaler's word only counts while the Pod cannot be scheduled.
+  big.unschedulable = false;
+  d = decide(job, {big}, kT0);
+  EXPECT_EQ(d.status.condition("Running"), nullptr);
+}
+
 TEST(JobStatus, AWaitingReasonIsAnnouncedOnceAndTheFirstRankGivesIt) {
   Job job = started(make_job(3));
   ObservedPod pulling = pod(1, 0, PodPhase::kPending);

@@ -18,6 +18,7 @@
 #include "kube/manager.hpp"
 #include "kube/predicate.hpp"
 #include "kube/program.hpp"
+#include "operator/autoscaler_events.hpp"
 #include "operator/caches.hpp"
 #include "operator/config.hpp"
 #include "operator/job.hpp"
@@ -177,6 +178,29 @@ int main(int argc, char** argv) {
   reconciler_options.metrics = job_metrics;
   reconciler_options.pending_status_delay = std::chrono::milliseconds(
       static_cast<std::int64_t>(config.pending_status_delay_seconds * 1000));
+  // Node autoscalers' word on Pending Pods (operator/autoscaler_events.hpp): one Event informer
+  // per autoscaler, field-selected to its Events on Pods, so no other Event is ever sent here.
+  // Not waited for at start (jobs do not depend on them; without access to Events they only log).
+  std::shared_ptr<op::AutoscalerNotes> autoscaler_notes;
+  std::vector<kube::Informer*> autoscaler_events;
+  if (!config.autoscaler_events.empty()) {
+    autoscaler_notes = std::make_shared<op::AutoscalerNotes>(config.autoscaler_events);
+    for (const auto& selector : op::autoscaler_event_selectors(config.autoscaler_events)) {
+      kube::WatcherOptions options;
+      options.ns = config.watch_namespace;
+      options.field_selector = selector;
+      options.transform = op::event_cache_transform();
+      kube::Informer& informer =
+          manager.add_informer(op::kCoreEvents, options, kube::CacheSync::kSkip);
+      // First the note, then the job's key: the reconcile it queues reads the new note.
+      informer.store()->add_handler(
+          [autoscaler_notes](const kube::ObjectPtr& old_object, const kube::ObjectPtr& new_object) {
+            autoscaler_notes->observe(old_object, new_object);
+          });
+      autoscaler_events.push_back(&informer);
+    }
+    reconciler_options.autoscaler_notes = autoscaler_notes;
+  }
   op::Reconciler reconciler(api,
                             {jobs.store(), pods.store(), services.store(), config_maps.store(),
                              workloads != nullptr ? workloads->store() : nullptr,
@@ -184,14 +208,21 @@ int main(int argc, char** argv) {
                             &events, reconciler_options);
   // The reconciler's own status writes queue nothing (it already knows what it wrote); a new
   // phase still does (a finished job's TTL is scheduled by the reconcile that sees it finished).
-  kube::Controller& job_controller = manager.add_controller(
-      controller_options("lfjob", config.workers),
-      [&reconciler](const std::string& key) { return reconciler.reconcile(key); });
-  job_controller.watch(*jobs.store(), kube::ignore_status_updates({"phase"}))
-      .watch_owned(*pods.store(), op::kJobs)
-      .watch_owned(*services.store(), op::kJobs)
-      .watch_owned(*config_maps.store(), op::kJobs);
+  kube::Controller& job_controller =
+      manager
+          .add_controller(
+              controller_options("lfjob", config.workers),
+              [&reconciler](const std::string& key) { return reconciler.reconcile(key); })
+          .watch(*jobs.store(), kube::ignore_status_updates({"phase"}))
+          .watch_owned(*pods.store(), op::kJobs)
+          .watch_owned(*services.store(), op::kJobs)
+          .watch_owned(*config_maps.store(), op::kJobs);
   if (workloads != nullptr) job_controller.watch_owned(*workloads->store(), op::kJobs);
+  for (kube::Informer* informer : autoscaler_events) {
+    job_controller.watch_mapped(*informer->store(), [store = pods.store()](const op::Json& event) {
+      return op::job_of_event(*store, event);
+    });
+  }
 
   // Startup taints (operator/node_readiness.hpp): a controller with a Node cache of its own,
   // leader-elected with the job controller. Its cache is not waited for at start: jobs do not

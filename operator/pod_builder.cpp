@@ -54,8 +54,11 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
   for (const auto& [k, v] : spec.pod_annotations)
     annotations[k] = v;
   // A node running a training rank must not be scaled down under it: the whole torchrun group
-  // would have to restart.
-  if (train) annotations[labels::kSafeToEvict] = "false";
+  // would have to restart. One annotation for each autoscaler.
+  if (train) {
+    annotations[labels::kSafeToEvict] = "false";
+    annotations[labels::kDoNotDisrupt] = "true";
+  }
 
   Json command = {"llamafactory-cli", mode_name(spec.mode)};
   if (spec.has_config() && spec.mode != Mode::kWebui) command.push_back(workload::kConfigPath);

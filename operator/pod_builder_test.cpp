@@ -60,6 +60,7 @@ TEST(PodBuilder, NamesLabelsAndOwner) {
   EXPECT_EQ(owner["uid"], "uid-9");
   EXPECT_EQ(owner["controller"], true);
   EXPECT_EQ(m["annotations"]["cluster-autoscaler.kubernetes.io/safe-to-evict"], "false");
+  EXPECT_EQ(m["annotations"]["karpenter.sh/do-not-disrupt"], "true");
   EXPECT_EQ(m["annotations"]["testbed.ascendfactory.io/exit-code"], "0");
   EXPECT_EQ(pod["spec"]["hostname"], "sft-worker-1");
   EXPECT_EQ(pod["spec"]["subdomain"], "sft-workers");
@@ -116,6 +117,7 @@ TEST(PodBuilder, ServersGetNoTorchrunEnvButAProbe) {
   EXPECT_EQ(pod["spec"]["containers"][0]["readinessProbe"]["tcpSocket"]["port"], "api");
   EXPECT_FALSE(
       pod["metadata"]["annotations"].contains("cluster-autoscaler.kubernetes.io/safe-to-evict"));
+  EXPECT_FALSE(pod["metadata"]["annotations"].contains("karpenter.sh/do-not-disrupt"));
   Job webui = api;
   webui.spec.mode = Mode::kWebui;
   EXPECT_EQ(

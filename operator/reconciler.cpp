@@ -287,6 +287,10 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
   for (const auto& pod : caches_.pods->list_matching({{labels::kJobName, job.name}}, job.ns)) {
     if (controller_uid(*pod) != job.uid) continue;  // another incarnation's, or not ours
     pods.push_back(observe_pod(*pod));
+    ObservedPod& observed = pods.back();
+    if (observed.unschedulable && options_.autoscaler_notes) {
+      observed.autoscaler = options_.autoscaler_notes->for_pod(job.ns, observed.name, observed.uid);
+    }
   }
   // A job that names a Kueue queue runs only while Kueue admits its Workload.
   std::optional<QueueState> queue;

@@ -15,6 +15,7 @@
 #include "kube/events.hpp"
 #include "kube/logging.hpp"
 #include "kube/store.hpp"
+#include "operator/autoscaler_events.hpp"
 #include "operator/job_metrics.hpp"
 #include "operator/job_status.hpp"
 #include "operator/pod_builder.hpp"
@@ -49,6 +50,9 @@ struct ReconcilerOptions {
   kube::ClockPtr clock = kube::system_clock();
   /// Counts what reconciles do; null records nothing.
   JobMetricsPtr metrics;
+  /// What node autoscalers said about Pods (autoscaler_events.hpp), read for Pods that cannot be
+  /// scheduled; null: the job status never mentions autoscalers.
+  std::shared_ptr<const AutoscalerNotes> autoscaler_notes;
 };
 
 /// The caches the reconciler reads (informers own them).

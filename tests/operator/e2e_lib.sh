@@ -9,8 +9,9 @@
 # testbed.ascendfactory.io/run-for; jobs pass those through spec.podAnnotations.
 #
 # The script sets E2E_NODES (fake nodes, default 6: room for a 2 x 8 job beside the small ones
-# however the scheduler spreads them) before sourcing, and passes the operator
-# binary as its first argument.
+# however the scheduler spreads them) and, if it needs more, E2E_TESTBED_ARGS (an array of
+# further `cluster.sh up` arguments) before sourcing, and passes the operator binary as its
+# first argument.
 
 operator_bin=${1:-}
 [[ -x "$operator_bin" ]] || { echo "usage: $0 path/to/llamafactory-operator" >&2; exit 2; }
@@ -42,7 +43,7 @@ on_exit() {
   fi
 }
 
-testbed_up --nodes "${E2E_NODES:-6}"
+testbed_up --nodes "${E2E_NODES:-6}" ${E2E_TESTBED_ARGS[@]+"${E2E_TESTBED_ARGS[@]}"}
 kubectl=("$TESTBED_BIN/kubectl")
 
 jp() { k get "$1" -n "$NS" "$2" -o jsonpath="$3" 2>/dev/null; }

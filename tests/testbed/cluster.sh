@@ -6,6 +6,7 @@
 #
 # Usage:
 #   cluster.sh up [--nodes N] [--dir DIR] [--owner-pid PID] [--apiserver-bind ADDR]
+#                 [--apiserver-arg ARG]...
 #       Start a control plane. Prints `export KUBECONFIG=...` and `export TESTBED_DIR=...`
 #       lines on stdout (eval them); progress and log locations go to stderr. With
 #       --owner-pid, a watchdog stops the test bed as soon as that process is gone, so a
@@ -224,13 +225,15 @@ cmd_add_nodes() {
 
 cmd_up() {
   local nodes=2 owner="" dir="" bind=127.0.0.1
+  local -a api_args=()
   while (($#)); do
     case "$1" in
       --nodes) nodes=$2; shift 2 ;;
       --apiserver-bind) bind=$2; shift 2 ;;
+      --apiserver-arg) api_args+=("$2"); shift 2 ;;
       --dir) dir=$2; shift 2 ;;
       --owner-pid) owner=$2; shift 2 ;;
-      -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}"; exit 0 ;;
+      -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}"; exit 0 ;;
       *) die "unknown option '$1' (see cluster.sh --help)" ;;
     esac
   done
@@ -297,7 +300,7 @@ EOF
     --service-account-signing-key-file "$DIR/pki/sa.key" \
     --service-cluster-ip-range 10.96.0.0/16 \
     --allow-privileged=true --profiling=false \
-    --v 1
+    --v 1 ${api_args[@]+"${api_args[@]}"}
   wait_for "kube-apiserver" "$DIR/logs/kube-apiserver.log" 120 "$(pid_of kube-apiserver)" \
     https_ok "https://127.0.0.1:$API_PORT/readyz"
 
@@ -351,6 +354,6 @@ case "${1:-}" in
   down) shift; cmd_down "$@" ;;
   add-nodes) shift; cmd_add_nodes "$@" ;;
   restart) shift; cmd_restart "$@" ;;
-  -h|--help|help) sed -n '2,28p' "${BASH_SOURCE[0]}" ;;
+  -h|--help|help) sed -n '2,25p' "${BASH_SOURCE[0]}" ;;
   *) die "usage: cluster.sh up|down|restart|add-nodes ... (see cluster.sh --help)" ;;
 esac

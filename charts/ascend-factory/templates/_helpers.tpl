@@ -76,6 +76,11 @@ Role (namespace scope).
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# Node autoscalers' Events on Pods (core v1, field-selected to the cluster-autoscaler's and
+# Karpenter's): a Pending job says a node is coming, or why none will (--autoscaler-events).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [list, watch]
 # Kueue: the Workload of a job labelled kueue.x-k8s.io/queue-name (operator/workload.hpp):
 # created if missing (get after an AlreadyExists), deleted when the job is suspended or
 # resized while queued; its status written to mark it Finished or to hand an evicted
