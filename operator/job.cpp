@@ -364,6 +364,19 @@ Json status_to_json(const JobStatus& s) {
     if (!f.message.empty()) failure["message"] = f.message;
     out["lastFailure"] = std::move(failure);
   }
+  if (s.progress) {
+    const Progress& p = *s.progress;
+    Json progress = {{"step", p.step},
+                     {"totalSteps", p.total_steps},
+                     {"percent", p.percent},
+                     {"resumedFromStep", p.resumed_from_step}};
+    if (p.epoch) progress["epoch"] = *p.epoch;
+    if (p.loss) progress["loss"] = *p.loss;
+    if (p.learning_rate) progress["learningRate"] = *p.learning_rate;
+    if (!p.eta.empty()) progress["eta"] = p.eta;
+    if (!p.updated_at.empty()) progress["updatedAt"] = p.updated_at;
+    out["progress"] = std::move(progress);
+  }
   return out;
 }
 
@@ -407,6 +420,24 @@ JobStatus status_from_json(const Json& in) {
     f.message = string_or(*it, "message");
     f.time = string_or(*it, "time");
     s.last_failure = f;
+  }
+  if (const auto it = in.find("progress"); it != in.end() && it->is_object()) {
+    const auto number = [&](const char* key) -> std::optional<double> {
+      const auto n = it->find(key);
+      if (n == it->end() || !n->is_number()) return std::nullopt;
+      return n->get<double>();
+    };
+    Progress p;
+    p.step = int_or(*it, "step");
+    p.total_steps = int_or(*it, "totalSteps");
+    p.percent = number("percent").value_or(0.0);
+    p.epoch = number("epoch");
+    p.loss = number("loss");
+    p.learning_rate = number("learningRate");
+    p.eta = string_or(*it, "eta");
+    p.updated_at = string_or(*it, "updatedAt");
+    p.resumed_from_step = int_or(*it, "resumedFromStep");
+    s.progress = p;
   }
   return s;
 }

@@ -229,15 +229,23 @@ kube::ReconcileResult Reconciler::invalid_spec(const Json& object, const std::st
 kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
   const kube::log::Logger logger = logger_.with({kv("key", key)});
   const auto object = caches_.jobs->get(key);
-  if (!object) return kube::ReconcileResult::done();  // deleted: the garbage collector has the rest
+  if (!object) {
+    if (options_.progress) options_.progress->forget(key);
+    return kube::ReconcileResult::done();  // deleted: the garbage collector has the rest
+  }
   const std::string rv = kube::resource_version(*object);
   if (cache_is_stale(key, rv))
     return kube::ReconcileResult::requeue_after(options_.cache_lag_retry);
 
   auto parsed = parse_job(*object);
   if (!parsed) return invalid_spec(*object, key, parsed.error(), logger);
-  const Job& job = parsed.value();
+  Job& job = parsed.value();
   if (job.deleting) return kube::ReconcileResult::done();
+  // The newest progress report, when it is due: decide() keeps it and says it in Running.
+  std::optional<Progress> reported;
+  if (options_.progress) reported = options_.progress->due(key, options_.clock->now());
+  JobStatus before = job.status;
+  if (reported) job.status.progress = *reported;
 
   // Children that do not depend on the phase. A finished job keeps what it has. One that
   // cannot be made (a name taken, a refusal) is a condition on the job, and no Pod is created
@@ -285,7 +293,7 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
   }
 
   Json current = *object;
-  if (!same_status_ignoring_timestamps(decision.status, job.status)) {
+  if (!same_status_ignoring_timestamps(decision.status, before)) {
     auto written = write_status(*object, decision.status, key);
     if (!written) {
       if (written.error().conflict()) {
@@ -294,10 +302,14 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
       return kube::ReconcileResult::error("writing status: " + written.error().to_string());
     }
     current = std::move(written).value();
+    if (reported) options_.progress->written(key, *reported, options_.clock->now());
     if (decision.status.phase != job.status.phase) {
       logger.info("phase", {kv("from", job.status.phase), kv("to", decision.status.phase),
                             kv("restarts", decision.status.restarts)});
     }
+  }
+  if (reported && same_status_ignoring_timestamps(decision.status, before)) {
+    options_.progress->written(key, *reported, options_.clock->now());  // nothing new in it
   }
   for (const auto& e : decision.events)
     record(*object, e.type, e.reason, e.message);

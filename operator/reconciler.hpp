@@ -17,6 +17,7 @@
 #include "operator/job_metrics.hpp"
 #include "operator/job_status.hpp"
 #include "operator/pod_builder.hpp"
+#include "operator/progress.hpp"
 
 namespace ascend::op {
 
@@ -41,6 +42,9 @@ struct ReconcilerOptions {
   kube::ClockPtr clock = kube::system_clock();
   /// Counts what reconciles do; null records nothing.
   JobMetricsPtr metrics;
+  /// Progress reports from the status server; a job's newest is written into status.progress
+  /// when the store says it is due (at most one such write per interval). Null: none.
+  std::shared_ptr<ProgressStore> progress;
 };
 
 /// The caches the reconciler reads (informers own them).

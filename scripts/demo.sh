@@ -65,7 +65,7 @@ up() {
   tests/testbed/tools/build.sh >/dev/null
   step "3/6 C++ build ($build): the plugin, the operator, the stand-in workload"
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target ascend-device-plugin llamafactory-operator llamafactory-cli
+  cmake --build "$build" -j "$(nproc)" --target ascend-device-plugin llamafactory-operator llamafactory-cli lfjob-progress
 
   step "4/6 local cluster with a real node, 5/6 helm install charts/ascend-factory"
   mkdir -p "$state"
