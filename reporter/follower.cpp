@@ -28,7 +28,8 @@ std::int64_t newest_checkpoint(const std::filesystem::path& dir) {
 
 std::optional<std::filesystem::path> find_trainer_log(const std::filesystem::path& output_dir) {
   std::error_code ec;
-  if (std::filesystem::is_regular_file(output_dir / kTrainerLog, ec)) return output_dir / kTrainerLog;
+  if (std::filesystem::is_regular_file(output_dir / kTrainerLog, ec))
+    return output_dir / kTrainerLog;
   std::optional<std::filesystem::path> best;
   std::filesystem::file_time_type best_time;
   for (std::filesystem::directory_iterator it(output_dir, ec), end; !ec && it != end;

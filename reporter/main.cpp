@@ -42,7 +42,8 @@ std::string read_token(const std::string& path) {
   std::stringstream s;
   s << in.rdbuf();
   std::string token = s.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r'))
+    token.pop_back();
   return token;
 }
 
@@ -74,7 +75,8 @@ int main(int argc, char** argv) {
   if (!(period >= 0.1 && period <= 3600)) period = 5;
   if (target.url.empty() || token_file.empty()) {
     log("LFJOB_PROGRESS_URL and LFJOB_PROGRESS_TOKEN_FILE are not set; nothing to do");
-    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    while (!g_stop.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
     return 0;
   }
   curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -107,9 +109,9 @@ int main(int argc, char** argv) {
         pending.reset();
         last_error.clear();
       } else {
-        const std::string error = outcome.status != 0
-                                      ? "HTTP " + std::to_string(outcome.status) + ": " + outcome.message
-                                      : outcome.message;
+        const std::string error =
+            outcome.status != 0 ? "HTTP " + std::to_string(outcome.status) + ": " + outcome.message
+                                : outcome.message;
         if (error != last_error) log("post failed (will retry): " + error);
         last_error = error;
         // A refusal that retrying cannot change (bad report, not rank 0): drop it.

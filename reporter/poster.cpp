@@ -1,10 +1,10 @@
 #include "reporter/poster.hpp"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netdb.h>
 #include <sys/socket.h>
 
-#include <arpa/inet.h>
 #include <set>
 #include <vector>
 
@@ -42,9 +42,10 @@ std::vector<std::string> resolve(const Url& u) {
   std::set<std::string> seen;
   for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
     char text[INET6_ADDRSTRLEN] = {};
-    const void* where = a->ai_family == AF_INET
-                            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
-                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+    const void* where =
+        a->ai_family == AF_INET
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
     if (inet_ntop(a->ai_family, where, text, sizeof(text)) == nullptr) continue;
     if (seen.insert(text).second) {
       out.push_back(a->ai_family == AF_INET6 ? "[" + std::string(text) + "]" : std::string(text));
@@ -102,7 +103,8 @@ PostOutcome post_once(const PostTarget& target, const std::string& token, const 
 
 }  // namespace
 
-PostOutcome post_report(const PostTarget& target, const std::string& token, const std::string& body) {
+PostOutcome post_report(const PostTarget& target, const std::string& token,
+                        const std::string& body) {
   const Url u = parse_url(target.url);
   std::vector<std::string> addresses = resolve(u);
   if (addresses.empty()) return post_once(target, token, body, "");

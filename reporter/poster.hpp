@@ -18,6 +18,7 @@ struct PostOutcome {
 };
 
 /// One POST of `body` with `Authorization: Bearer <token>`.
-PostOutcome post_report(const PostTarget& target, const std::string& token, const std::string& body);
+PostOutcome post_report(const PostTarget& target, const std::string& token,
+                        const std::string& body);
 
 }  // namespace ascend::reporter
