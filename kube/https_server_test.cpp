@@ -31,8 +31,8 @@ class HttpsServerTest : public ::testing::Test {
     o.timeout = std::chrono::milliseconds(500);
     return o;
   }
-  Result<HttpResponse> post(std::uint16_t port, const std::string& body,
-                            const std::string& ca_pem, const std::string& token = "tok") {
+  Result<HttpResponse> post(std::uint16_t port, const std::string& body, const std::string& ca_pem,
+                            const std::string& token = "tok") {
     Config config;
     config.server = "https://127.0.0.1:" + std::to_string(port);
     config.ca_pem = ca_pem;
