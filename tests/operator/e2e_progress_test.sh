@@ -8,7 +8,8 @@
 #     Running condition says step and loss; resumedFromStep
 #   - refused: no token, a token for another audience, a token not bound to a Pod, rank 1's
 #     token (403), a token of a Pod since replaced (403), a bad body (400, field named)
-#   - 20 reports in 2 s make at most 2 status writes (--progress-interval 3), the newest wins
+#   - 20 reports in a few seconds make at most one status write per 3 s (--progress-interval 3),
+#     the newest wins
 #
 # Usage: tests/operator/e2e_progress_test.sh path/to/llamafactory-operator
 set -euo pipefail
@@ -108,17 +109,21 @@ check "refused: no token, another audience and a token bound to no Pod (401), ra
 # --- bounded writes: 20 reports in about 2 s, --progress-interval 3
 writes() { metric 'llamafactory_operator_status_writes_total{result="written"}'; }
 before=$(writes)
+posting_started=$EPOCHREALTIME
 for i in $(seq 41 60); do
   code=$(post "$t0" "{\"current_steps\": $i, \"total_steps\": 200, \"loss\": 1.0}")
   [[ "$code" == 202 ]] || fail "report $i: HTTP $code"
   sleep 0.1
 done
+posting=$(awk -v a="$posting_started" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}')
 wait_until "the newest report (step 60) in status" 20 bash -c "[[ \$('${kubectl[0]}' get lfjob -n $NS watch -o jsonpath='{.status.progress.step}') == 60 ]]"
 sleep 4
 after=$(writes)
 n=$((${after%.*} - ${before%.*}))
-((n >= 1 && n <= 2)) || fail "20 reports made $n status writes, want 1 or 2 (one per 3 s at most)"
-check "20 reports in ~2 s: $n status write(s), the newest (step 60) wins"
+# One write per started 3 s of posting, plus the one that carries the last report.
+allowed=$(awk -v t="$posting" 'BEGIN {print int(t / 3) + 2}')
+((n >= 1 && n <= allowed && n < 20)) || fail "20 reports in ${posting}s made $n status writes, want 1..$allowed (one per 3 s at most)"
+check "20 reports in ${posting}s: $n status write(s) (at most one per 3 s), the newest (step 60) wins"
 
 # --- a replaced Pod's token is refused: delete rank 0, the operator restarts the job
 k delete pod -n "$NS" watch-worker-0 --wait=true >/dev/null
