@@ -86,6 +86,7 @@ void Manager::start_controllers() {
   if (stopping_) return;
   for (const auto& controller : controllers_)
     controller->start();
+  reconciling_ = true;
 }
 
 void Manager::elect(StopSource& stop) {
@@ -100,6 +101,7 @@ void Manager::elect(StopSource& stop) {
   };
   // Stop acting at once; shutdown() joins the workers.
   le.on_stopped_leading = [this] {
+    reconciling_ = false;
     for (const auto& controller : controllers_)
       controller->queue().shutdown();
   };
@@ -166,6 +168,7 @@ void Manager::shutdown() {
   {
     const std::lock_guard lock(mutex_);
     stopping_ = true;
+    reconciling_ = false;
   }
   // Reconciles in progress finish before another replica may lead.
   for (const auto& controller : controllers_)

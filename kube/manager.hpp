@@ -86,6 +86,9 @@ class Manager final {
 
   /// True once every kWait informer synced.
   [[nodiscard]] bool synced() const { return synced_.load(); }
+  /// True while the controllers run: the caches synced and, with leader election, this
+  /// replica leads. Requests that only the acting replica may take (progress reports) ask it.
+  [[nodiscard]] bool reconciling() const { return reconciling_.load(); }
   /// The health server's port (0 when there is none): tests bind port 0.
   [[nodiscard]] std::uint16_t health_port() const;
   /// The metrics server's port (0 when there is none).
@@ -114,6 +117,7 @@ class Manager final {
   std::thread election_;
   std::atomic<bool> synced_{false};
   std::atomic<bool> lost_{false};
+  std::atomic<bool> reconciling_{false};
   std::mutex mutex_;
   bool stopping_ = false;  // guarded by mutex_: no controller starts once set
   bool stopped_ = false;   // only the thread in run() or the destructor touches it

@@ -40,7 +40,7 @@ Job job() {
 // What the API server holds for a Pod the operator created: the built Pod, the server's
 // defaults, managedFields of the operator, the scheduler and the kubelet, and `status`.
 Json served_pod(const Json& status, bool deleting = false) {
-  Json pod = build_pod(job(), 1, 2, {"img:1"});
+  Json pod = build_pod(job(), 1, 2, {"img:1", "", ""});
   pod["metadata"]["uid"] = "pod-uid";
   pod["metadata"]["resourceVersion"] = "77";
   pod["metadata"]["creationTimestamp"] = "2026-11-28T10:00:00Z";

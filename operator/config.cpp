@@ -124,6 +124,22 @@ ConfigLoad load_config(int argc, const char* const* argv) {
       ->delimiter(',')
       ->expected(0, -1)
       ->capture_default_str();
+  app.add_option("--progress-address", c.progress_address,
+                 "host:port of the status server where training Pods post progress (HTTPS)")
+      ->capture_default_str();
+  app.add_option("--progress-cert-file", c.progress_cert_file,
+                 "PEM serving certificate of the status server; empty: no status server, no "
+                 "progress reporter in Pods");
+  app.add_option("--progress-key-file", c.progress_key_file, "PEM key of that certificate");
+  app.add_option("--progress-ca-file", c.progress_ca_file,
+                 "PEM CA bundle the reporters in Pods trust; default the certificate file");
+  app.add_option("--progress-url", c.progress_url,
+                 "https URL the reporters post to, e.g. "
+                 "https://<operator Service>.<namespace>.svc:9443/v1/progress");
+  app.add_option("--progress-interval", c.progress_interval_seconds,
+                 "at most one status write for progress per job in this many seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   app.add_option("--log-format", c.log_format, "text or json")->capture_default_str();
@@ -155,6 +171,19 @@ ConfigLoad load_config(int argc, const char* const* argv) {
       return fail("--autoscaler-events: '" + source +
                   "' is not an autoscaler the operator knows (cluster-autoscaler, karpenter)");
     }
+  }
+  if (c.progress_cert_file.empty() != c.progress_key_file.empty()) {
+    return fail("--progress-cert-file and --progress-key-file go together");
+  }
+  if (c.progress_enabled()) {
+    if (auto parsed = parse_address(c.progress_address); !parsed) {
+      return fail("--progress-address: " + parsed.error().message);
+    }
+    if (!c.progress_url.starts_with("https://")) {
+      return fail("--progress-url must be an https:// URL when --progress-cert-file is set (got '" +
+                  c.progress_url + "')");
+    }
+    if (c.progress_ca_file.empty()) c.progress_ca_file = c.progress_cert_file;
   }
   if (c.leader_elect && c.lease_name.empty()) return fail("--leader-election-id must not be empty");
   if (auto logging = kube::validate_log_options({c.log_level, c.log_format}); !logging) {

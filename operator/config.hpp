@@ -64,8 +64,21 @@ struct OperatorConfig {
   /// (autoscaler_events.hpp): any of "cluster-autoscaler" and "karpenter"; empty: none (no
   /// Event access needed).
   std::vector<std::string> autoscaler_events = {"cluster-autoscaler", "karpenter"};
+  /// The status server (operator/progress_server.hpp): where rank 0 of a training job posts
+  /// its progress. Off unless a serving certificate and key are given.
+  std::string progress_address = ":9443";
+  std::string progress_cert_file;
+  std::string progress_key_file;
+  /// The CA bundle handed to the reporters; empty: the certificate file itself (self-signed).
+  std::string progress_ca_file;
+  /// The URL the reporters post to (a name the certificate holds); required with a certificate.
+  std::string progress_url;
+  /// At most one status write for progress per job in this many seconds.
+  int progress_interval_seconds = 30;
   std::string log_level = "info";
   std::string log_format = "text";
+
+  [[nodiscard]] bool progress_enabled() const { return !progress_cert_file.empty(); }
 };
 
 /// The outcome of reading the command line.

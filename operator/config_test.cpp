@@ -168,3 +168,32 @@ TEST(Config, ParseAddress) {
 
 }  // namespace
 }  // namespace ascend::op
+
+namespace ascend::op {
+namespace {
+
+TEST(Config, ProgressServerFlags) {
+  ConfigLoad load = run({});
+  EXPECT_FALSE(load.config.progress_enabled()) << "off without a certificate";
+  EXPECT_EQ(load.config.progress_interval_seconds, 30);
+  load = run({"--progress-cert-file", "/tls/tls.crt", "--progress-key-file", "/tls/tls.key",
+              "--progress-url", "https://op.ns.svc:9443/v1/progress", "--progress-interval", "10"});
+  ASSERT_EQ(load.exit_code, -1) << load.message;
+  EXPECT_TRUE(load.config.progress_enabled());
+  EXPECT_EQ(load.config.progress_ca_file, "/tls/tls.crt") << "the certificate, by default";
+  EXPECT_EQ(load.config.progress_interval_seconds, 10);
+
+  load = run({"--progress-cert-file", "/tls/tls.crt"});
+  EXPECT_EQ(load.exit_code, 2);
+  EXPECT_NE(load.message.find("--progress-key-file"), std::string::npos) << load.message;
+  load = run({"--progress-cert-file", "/c", "--progress-key-file", "/k", "--progress-url",
+              "http://op:9443/v1/progress"});
+  EXPECT_EQ(load.exit_code, 2);
+  EXPECT_NE(load.message.find("--progress-url"), std::string::npos) << load.message;
+  load = run({"--progress-interval", "0"});
+  EXPECT_EQ(load.exit_code, 2);
+  EXPECT_NE(load.message.find("--progress-interval"), std::string::npos) << load.message;
+}
+
+}  // namespace
+}  // namespace ascend::op

@@ -375,6 +375,19 @@ Json status_to_json(const JobStatus& s) {
     }
     out["queue"] = std::move(queue);
   }
+  if (s.progress) {
+    const Progress& p = *s.progress;
+    Json progress = {{"step", p.step},
+                     {"totalSteps", p.total_steps},
+                     {"percent", p.percent},
+                     {"resumedFromStep", p.resumed_from_step}};
+    if (p.epoch) progress["epoch"] = *p.epoch;
+    if (p.loss) progress["loss"] = *p.loss;
+    if (p.learning_rate) progress["learningRate"] = *p.learning_rate;
+    if (!p.eta.empty()) progress["eta"] = p.eta;
+    if (!p.updated_at.empty()) progress["updatedAt"] = p.updated_at;
+    out["progress"] = std::move(progress);
+  }
   return out;
 }
 
@@ -423,6 +436,24 @@ JobStatus status_from_json(const Json& in) {
   if (const auto it = in.find("queue"); it != in.end() && it->is_object()) {
     s.queue = QueueStatus{string_or(*it, "name"), string_or(*it, "workload"),
                           string_or(*it, "clusterQueue"), string_or(*it, "lastEvictionTime")};
+  }
+  if (const auto it = in.find("progress"); it != in.end() && it->is_object()) {
+    const auto number = [&](const char* key) -> std::optional<double> {
+      const auto n = it->find(key);
+      if (n == it->end() || !n->is_number()) return std::nullopt;
+      return n->get<double>();
+    };
+    Progress p;
+    p.step = int_or(*it, "step");
+    p.total_steps = int_or(*it, "totalSteps");
+    p.percent = number("percent").value_or(0.0);
+    p.epoch = number("epoch");
+    p.loss = number("loss");
+    p.learning_rate = number("learningRate");
+    p.eta = string_or(*it, "eta");
+    p.updated_at = string_or(*it, "updatedAt");
+    p.resumed_from_step = int_or(*it, "resumedFromStep");
+    s.progress = p;
   }
   return s;
 }

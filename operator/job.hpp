@@ -146,6 +146,22 @@ struct QueueStatus {
   bool operator==(const QueueStatus&) const = default;
 };
 
+/// `status.progress`: what the job's rank 0 last reported from LLaMA-Factory's
+/// trainer_log.jsonl (operator/progress.hpp), as the operator last wrote it.
+struct Progress {
+  std::int64_t step = 0;         ///< current_steps
+  std::int64_t total_steps = 0;  ///< total_steps
+  double percent = 0;            ///< percentage, 0-100
+  std::optional<double> epoch;
+  std::optional<double> loss;
+  std::optional<double> learning_rate;  ///< lr
+  std::string eta;                      ///< remaining_time, as LLaMA-Factory prints it (0:03:12)
+  std::string updated_at;               ///< When the operator received the report (RFC 3339).
+  /// The checkpoint step this run of the training resumed from; 0 when it started from scratch.
+  std::int64_t resumed_from_step = 0;
+  bool operator==(const Progress&) const = default;
+};
+
 /// `status`, as the operator writes it.
 struct JobStatus {
   Phase phase = Phase::kNone;
@@ -169,6 +185,7 @@ struct JobStatus {
   int evictions = 0;
   /// Only for a job that names a Kueue queue.
   std::optional<QueueStatus> queue;
+  std::optional<Progress> progress;
 
   bool operator==(const JobStatus&) const = default;
   /// The condition of this type, or nullptr.

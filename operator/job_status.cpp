@@ -7,6 +7,7 @@
 #include "kube/object_meta.hpp"
 #include "operator/children.hpp"
 #include "operator/contract.hpp"
+#include "operator/progress.hpp"
 
 namespace ascend::op {
 
@@ -129,27 +130,33 @@ struct Draft {
   }
 };
 
-// What every status says whatever the phase: the generation seen, one attempt per rank, the
-// endpoints, and Created (with its Event) once.
+constexpr const char* kOutputPersistent = "OutputPersistent";
+
+// What every status says whatever the phase: the generation seen, one attempt per rank, and
+// Created (with its Event) once.
 void describe_job(Draft& draft) {
   JobStatus& s = draft.status();
   const Job& job = draft.job;
   s.observed_generation = job.generation;
   s.rank_attempts.resize(static_cast<std::size_t>(job.spec.nodes), 0);
-  // Endpoints only where the job has its Service (a train or export job has none).
-  if (needs_serving_service(job)) {
-    s.webui_endpoint = service_url(job, workload::kWebuiPort);
-    s.api_endpoint = service_url(job, workload::kApiPort);
-  } else {
-    s.webui_endpoint.clear();
-    s.api_endpoint.clear();
-  }
   if (s.condition("Created") == nullptr) {
     const std::string message = std::to_string(job.spec.nodes) + " rank(s) of " +
                                 std::to_string(job.spec.npus_per_node) + " NPU(s), mode " +
                                 mode_name(job.spec.mode);
     draft.condition("Created", "True", "JobCreated", message);
     draft.event("Normal", "JobCreated", message);
+  }
+  // LLaMA-Factory resumes from the newest checkpoint-N in output_dir, which only helps when
+  // that folder outlives the Pod: an emptyDir goes with every restart (each attempt is a new
+  // Pod) and takes the trained model with it at the end. Said once, before it hurts.
+  if (job.spec.mode == Mode::kTrain && !output_persistent(job.spec.storage) &&
+      s.condition(kOutputPersistent) == nullptr) {
+    const std::string message =
+        "spec.storage.output is an emptyDir: checkpoints are lost at every restart (training "
+        "starts again from step 0) and the trained model when the job ends; use a "
+        "persistentVolumeClaim";
+    draft.condition(kOutputPersistent, "False", "EmptyDirOutput", message);
+    draft.event("Warning", "OutputNotPersistent", message);
   }
 }
 
@@ -427,7 +434,10 @@ void running(Draft& draft, const RankedPods& pods) {
   if (ranks_running == nodes && s.active > 0) {
     if (s.phase != Phase::kRunning) draft.event("Normal", "Running", progress);
     s.phase = Phase::kRunning;
-    draft.condition("Running", "True", "AllRanksRunning", progress);
+    // The training's own progress, once rank 0 reported it (the Event above stays short).
+    const std::string message =
+        s.progress ? progress + "; " + describe_progress(*s.progress) : progress;
+    draft.condition("Running", "True", "AllRanksRunning", message);
     draft.clear("Restarting", "Running", progress);
     return;
   }
@@ -445,7 +455,50 @@ void running(Draft& draft, const RankedPods& pods) {
   }
 }
 
+// The endpoints a user can call, and only while something answers there: `api` serves 8000,
+// `webui` and `webchat` serve Gradio on 7860, train and export serve nothing. Published once
+// the serving rank's current Pod runs and is Ready (LLaMA-Factory opens its port only after
+// the model loads), withdrawn when it stops being Ready, restarts, or the job ends.
+void publish_endpoints(Draft& draft, const RankedPods& pods) {
+  JobStatus& s = draft.status();
+  const Job& job = draft.job;
+  s.webui_endpoint.clear();
+  s.api_endpoint.clear();
+  const Mode mode = job.spec.mode;
+  if (mode != Mode::kApi && mode != Mode::kWebui && mode != Mode::kWebchat) return;
+  if (s.finished() || s.phase == Phase::kSuspended || s.phase == Phase::kRestarting) return;
+  const auto it = pods.current.find(0);
+  if (it == pods.current.end()) return;
+  const ObservedPod& p = *it->second;
+  if (p.phase != PodPhase::kRunning || !p.ready) return;
+  if (mode == Mode::kApi) {
+    s.api_endpoint = service_url(job, workload::kApiPort);
+  } else {
+    s.webui_endpoint = service_url(job, workload::kWebuiPort);
+  }
+}
+
+// The steps after ranking, in order; the first that settles the job's phase ends them.
+void decide_steps(Draft& draft, const RankedPods& ranked, const QueueGate* queue) {
+  if (finished_and_ttl(draft, ranked) || suspend(draft, ranked) || queued(draft, ranked, queue)) {
+    return;
+  }
+  count_ranks_and_start(draft, ranked);
+  if (past_deadline(draft, ranked) || failures_and_restarts(draft, ranked) ||
+      success(draft, ranked)) {
+    return;
+  }
+  missing_ranks(draft, ranked);
+  running(draft, ranked);
+}
+
 }  // namespace
+
+bool output_persistent(const Storage& storage) {
+  const Json& out = storage.output;
+  return out.is_object() && !out.contains("emptyDir") &&
+         (out.contains("persistentVolumeClaim") || out.contains("hostPath"));
+}
 
 void set_condition(JobStatus& s, const std::string& type, const std::string& status,
                    const std::string& reason, const std::string& message, const std::string& now,
@@ -478,6 +531,7 @@ ObservedPod observe_pod(const Json& pod) {
   p.reason = str(status, "reason");
   p.message = str(status, "message");
   for (const auto& c : member(status, "conditions")) {
+    if (str(c, "type") == "Ready" && str(c, "status") == "True") p.ready = true;
     if (str(c, "type") == "PodScheduled" && str(c, "status") == "False" &&
         str(c, "reason") == "Unschedulable") {
       p.unschedulable = true;
@@ -546,16 +600,8 @@ Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::Wall
   describe_job(draft);
   const RankedPods ranked = rank_pods(job.spec.nodes, draft.status().rank_attempts, pods);
   draft.d.remove = ranked.stale;
-  if (finished_and_ttl(draft, ranked) || suspend(draft, ranked) || queued(draft, ranked, queue)) {
-    return std::move(draft.d);
-  }
-  count_ranks_and_start(draft, ranked);
-  if (past_deadline(draft, ranked) || failures_and_restarts(draft, ranked) ||
-      success(draft, ranked)) {
-    return std::move(draft.d);
-  }
-  missing_ranks(draft, ranked);
-  running(draft, ranked);
+  decide_steps(draft, ranked, queue);
+  publish_endpoints(draft, ranked);
   return std::move(draft.d);
 }
 

@@ -35,6 +35,8 @@ struct ObservedPod {
   int rank = -1;     ///< From the node-rank label; -1 when missing or malformed.
   int attempt = -1;  ///< From the attempt label; -1 when missing or malformed.
   PodPhase phase = PodPhase::kPending;
+  /// The Pod's Ready condition is True (its containers pass their readiness probes).
+  bool ready = false;
   bool deleting = false;
   /// The first terminated container's exit code, if any container terminated.
   std::optional<int> exit_code;
@@ -135,6 +137,10 @@ struct QueueGate {
 ///   restart budget nor the rank attempts move. activeDeadlineSeconds counts from admission.
 Decision decide(const Job& job, const std::vector<ObservedPod>& pods, kube::WallTime now,
                 const QueueGate* queue = nullptr);
+
+/// Whether the output volume outlives a Pod (a persistentVolumeClaim or a hostPath; an emptyDir,
+/// the default, does not).
+bool output_persistent(const Storage& storage);
 
 /// Sets a metav1.Condition the way meta.SetStatusCondition does: lastTransitionTime (`now`)
 /// moves only when the status changes; reason, message and observedGeneration always follow.

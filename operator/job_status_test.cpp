@@ -69,21 +69,14 @@ TEST(JobStatus, FirstDecisionCreatesEveryRankAndMarksCreated) {
   EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{0, 0}));
   EXPECT_EQ(d.status.active, 2) << "the Pods about to be created are Pending";
   EXPECT_EQ(d.status.observed_generation, 1);
-  EXPECT_EQ(d.status.webui_endpoint, "") << "a train job has no Service to point at";
+  EXPECT_EQ(d.status.webui_endpoint, "") << "a train job serves nothing";
   EXPECT_EQ(d.status.api_endpoint, "");
   EXPECT_TRUE(has_event(d, "JobCreated"));
   EXPECT_EQ(d.status.condition("Running"), nullptr)
       << "no reason to say anything about Running yet";
 }
 
-TEST(JobStatus, EndpointsOnlyForServingModes) {
-  for (const Mode mode : {Mode::kWebui, Mode::kApi, Mode::kWebchat}) {
-    Job job = make_job(1);
-    job.spec.mode = mode;
-    const Decision d = decide(job, {}, kT0);
-    EXPECT_EQ(d.status.webui_endpoint, "http://sft.team.svc:7860") << mode_name(mode);
-    EXPECT_EQ(d.status.api_endpoint, "http://sft.team.svc:8000") << mode_name(mode);
-  }
+TEST(JobStatus, TrainOrExportClearsEndpointsAnOlderOperatorWrote) {
   for (const Mode mode : {Mode::kTrain, Mode::kExport}) {
     Job job = make_job(1);
     job.spec.mode = mode;
@@ -871,6 +864,104 @@ TEST(JobStatus, QueueStatusRoundTrips) {
   EXPECT_EQ(json["phase"], "Queued");
   EXPECT_EQ(json["queue"]["clusterQueue"], "cq");
   EXPECT_EQ(status_from_json(json), s);
+}
+
+ObservedPod ready_pod(PodPhase phase, bool ready) {
+  ObservedPod p = pod(0, 0, phase);
+  p.ready = ready;
+  return p;
+}
+
+TEST(JobStatus, EndpointsOnlyForServingModesOnceReady) {
+  for (const Mode mode : {Mode::kApi, Mode::kWebui, Mode::kWebchat}) {
+    Job job = make_job(1);
+    job.spec.mode = mode;
+    job = started(job);
+    const std::string api = mode == Mode::kApi ? "http://sft.team.svc:8000" : "";
+    const std::string webui = mode == Mode::kApi ? "" : "http://sft.team.svc:7860";
+    Decision d = decide(job, {}, kT0);
+    EXPECT_EQ(d.status.api_endpoint + d.status.webui_endpoint, "") << mode_name(mode);
+    d = decide(job, {ready_pod(PodPhase::kRunning, false)}, kT0 + seconds(1));
+    EXPECT_EQ(d.status.phase, Phase::kRunning);
+    EXPECT_EQ(d.status.api_endpoint + d.status.webui_endpoint, "")
+        << mode_name(mode) << ": running but not Ready yet (model still loading)";
+    d = decide(job, {ready_pod(PodPhase::kRunning, true)}, kT0 + seconds(2));
+    EXPECT_EQ(d.status.api_endpoint, api) << mode_name(mode);
+    EXPECT_EQ(d.status.webui_endpoint, webui) << mode_name(mode);
+    job.status = d.status;
+    d = decide(job, {ready_pod(PodPhase::kRunning, false)}, kT0 + seconds(3));
+    EXPECT_EQ(d.status.api_endpoint + d.status.webui_endpoint, "")
+        << mode_name(mode) << ": withdrawn when the Pod stops being Ready";
+    d = decide(job, {ready_pod(PodPhase::kFailed, false)}, kT0 + seconds(4));
+    EXPECT_EQ(d.status.phase, Phase::kRestarting);
+    EXPECT_EQ(d.status.api_endpoint + d.status.webui_endpoint, "") << mode_name(mode);
+  }
+}
+
+TEST(JobStatus, NoEndpointsForTrainOrExportEvenWhenReady) {
+  for (const Mode mode : {Mode::kTrain, Mode::kExport}) {
+    Job job = make_job(1);
+    job.spec.mode = mode;
+    job = started(job);
+    const Decision d = decide(job, {ready_pod(PodPhase::kRunning, true)}, kT0 + seconds(1));
+    EXPECT_EQ(d.status.phase, Phase::kRunning);
+    EXPECT_EQ(d.status.api_endpoint + d.status.webui_endpoint, "") << mode_name(mode);
+  }
+}
+
+TEST(JobStatus, ObservePodReadsReady) {
+  const Json pod = {{"metadata", {{"name", "p"}}},
+                    {"status",
+                     {{"phase", "Running"},
+                      {"conditions", Json::array({{{"type", "Ready"}, {"status", "True"}}})}}}};
+  EXPECT_TRUE(observe_pod(pod).ready);
+  Json not_ready = pod;
+  not_ready["status"]["conditions"][0]["status"] = "False";
+  EXPECT_FALSE(observe_pod(not_ready).ready);
+}
+
+TEST(JobStatus, TrainJobWithEmptyDirOutputIsWarnedOnce) {
+  Job job = make_job(1);
+  Decision d = decide(job, {}, kT0);
+  const Condition* c = d.status.condition("OutputPersistent");
+  ASSERT_NE(c, nullptr) << "the default output is an emptyDir";
+  EXPECT_EQ(c->status, "False");
+  EXPECT_EQ(c->reason, "EmptyDirOutput");
+  EXPECT_NE(c->message.find("persistentVolumeClaim"), std::string::npos);
+  EXPECT_TRUE(has_event(d, "OutputNotPersistent"));
+  job.status = d.status;
+  d = decide(job, {pod(0, 0, PodPhase::kRunning)}, kT0 + seconds(1));
+  EXPECT_FALSE(has_event(d, "OutputNotPersistent")) << "said once";
+  EXPECT_EQ(d.status.condition("OutputPersistent")->status, "False");
+
+  job = make_job(1);
+  job.spec.storage.output = Json{{"emptyDir", Json::object()}};
+  EXPECT_NE(decide(job, {}, kT0).status.condition("OutputPersistent"), nullptr);
+  for (const Json& persistent : {Json{{"persistentVolumeClaim", {{"claimName", "out"}}}},
+                                 Json{{"hostPath", {{"path", "/data/out"}}}}}) {
+    job.spec.storage.output = persistent;
+    d = decide(job, {}, kT0);
+    EXPECT_EQ(d.status.condition("OutputPersistent"), nullptr) << persistent.dump();
+    EXPECT_FALSE(has_event(d, "OutputNotPersistent"));
+  }
+  job = make_job(1);
+  job.spec.mode = Mode::kApi;
+  EXPECT_EQ(decide(job, {}, kT0).status.condition("OutputPersistent"), nullptr)
+      << "only training writes checkpoints";
+}
+
+TEST(JobStatus, RunningMessageSaysStepAndLossOnceReported) {
+  Job job = started(make_job(1));
+  Progress p;
+  p.step = 40;
+  p.total_steps = 200;
+  p.loss = 1.5;
+  job.status.progress = p;
+  const Decision d = decide(job, {pod(0, 0, PodPhase::kRunning)}, kT0 + seconds(1));
+  ASSERT_NE(d.status.condition("Running"), nullptr);
+  EXPECT_EQ(d.status.condition("Running")->message,
+            "1 of 1 rank(s) running; step 40/200, loss 1.5");
+  EXPECT_EQ(d.status.progress, p) << "decide keeps the progress it was given";
 }
 
 }  // namespace

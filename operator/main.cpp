@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <utility>
 
@@ -24,6 +26,8 @@
 #include "operator/job.hpp"
 #include "operator/job_metrics.hpp"
 #include "operator/node_readiness.hpp"
+#include "operator/progress.hpp"
+#include "operator/progress_server.hpp"
 #include "operator/reconciler.hpp"
 
 namespace kube = ascend::kube;
@@ -201,6 +205,28 @@ int main(int argc, char** argv) {
     }
     reconciler_options.autoscaler_notes = autoscaler_notes;
   }
+  std::shared_ptr<op::ProgressStore> progress;
+  // The chart mounts the status server's Secret as optional: without its files the operator
+  // runs, without progress (and training Pods get no reporter).
+  const bool progress_files = std::ifstream(config.progress_cert_file).good();
+  if (config.progress_enabled() && !progress_files) {
+    klog::warn("status server off: no serving certificate",
+               {kv("file", config.progress_cert_file)});
+  }
+  if (config.progress_enabled() && progress_files) {
+    std::ifstream ca_file(config.progress_ca_file);
+    std::stringstream ca;
+    ca << ca_file.rdbuf();
+    if (!ca_file || ca.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return kube::exit_with(1, std::string(kProgram) + ": --progress-ca-file " +
+                                    config.progress_ca_file + " holds no PEM certificate");
+    }
+    progress =
+        std::make_shared<op::ProgressStore>(std::chrono::seconds(config.progress_interval_seconds));
+    reconciler_options.progress = progress;
+    reconciler_options.pods.progress_url = config.progress_url;
+    reconciler_options.pods.progress_ca_pem = ca.str();
+  }
   op::Reconciler reconciler(api,
                             {jobs.store(), pods.store(), services.store(), config_maps.store(),
                              workloads != nullptr ? workloads->store() : nullptr,
@@ -244,5 +270,47 @@ int main(int argc, char** argv) {
         .watch(*nodes.store(), op::node_update_filter(node_options));
   }
 
-  return manager.run(signals);
+  // The status server (operator/progress_server.hpp): every replica serves it, and only the
+  // one that reconciles accepts (the others answer 503 and the reporter tries the next
+  // address of the operator's headless Service).
+  std::unique_ptr<kube::HttpsServer> progress_server;
+  if (progress) {
+    const auto where = op::parse_address(config.progress_address).value();
+    kube::HttpsServerOptions https;
+    https.address = where.host.empty() ? "0.0.0.0" : where.host;
+    https.port = where.port;
+    https.cert_file = config.progress_cert_file;
+    https.key_file = config.progress_key_file;
+    auto reviewer = std::make_shared<kube::CachingTokenReviewer>(
+        std::make_shared<kube::ApiTokenReviewer>(api, op::kProgressAudience),
+        std::chrono::seconds(60), 10000);
+    op::ProgressHandler handler(
+        reviewer,
+        [store = pods.store()](const std::string& ns,
+                               const std::string& name) -> std::optional<nlohmann::json> {
+          auto pod = store->get(ns + "/" + name);
+          if (!pod) return std::nullopt;
+          return *pod;
+        },
+        [&manager] { return manager.reconciling(); },
+        [progress, &job_controller](const std::string& key, op::Progress report) {
+          const auto delay =
+              progress->record(key, std::move(report), std::chrono::steady_clock::now());
+          if (delay) job_controller.queue().add_after(key, *delay);
+        });
+    progress_server = std::make_unique<kube::HttpsServer>(
+        https,
+        [handler = std::move(handler)](const kube::HttpsRequest& r) { return handler.handle(r); });
+    if (auto started = progress_server->start(); !started) {
+      return kube::exit_with(1,
+                             std::string(kProgram) + ": status server: " + started.error().message);
+    }
+    klog::info("status server", {kv("address", config.progress_address + " (port " +
+                                                   std::to_string(progress_server->port()) + ")"),
+                                 kv("url", config.progress_url)});
+  }
+
+  const int code = manager.run(signals);
+  if (progress_server) progress_server->stop();
+  return code;
 }

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "operator/children.hpp"
+#include "operator/progress_server.hpp"
 
 namespace ascend::op {
 
@@ -36,7 +37,53 @@ Json volume(const std::string& name, const Json& source) {
   return v;
 }
 
+// The reporter sidecar and its token volume (see kProgressContainer).
+void add_progress_reporter(const Job& job, const PodBuilderOptions& options, const Json& main,
+                           Json& pod_spec) {
+  Json env = Json::array();
+  env.push_back(env_var("LFJOB_PROGRESS_URL", options.progress_url));
+  env.push_back(env_var("LFJOB_PROGRESS_CA", options.progress_ca_pem));
+  env.push_back(env_var("LFJOB_PROGRESS_TOKEN_FILE", std::string(kProgressTokenDir) + "/token"));
+  env.push_back(env_var("LFJOB_OUTPUT_DIR", output_dir(job.spec)));
+  Json sidecar = {
+      {"name", kProgressContainer},
+      {"image", main["image"]},
+      {"restartPolicy", "Always"},
+      {"command", {"lfjob-progress"}},
+      {"env", env},
+      {"resources",
+       {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}, {"limits", {{"memory", "64Mi"}}}}},
+      {"volumeMounts",
+       {{{"name", "output"}, {"mountPath", "/app/output"}, {"readOnly", true}},
+        {{"name", "progress-token"}, {"mountPath", kProgressTokenDir}, {"readOnly", true}}}}};
+  if (main.contains("imagePullPolicy")) sidecar["imagePullPolicy"] = main["imagePullPolicy"];
+  if (main.contains("securityContext")) sidecar["securityContext"] = main["securityContext"];
+  pod_spec["initContainers"] = Json::array({sidecar});
+  // Bound to this Pod by the kubelet (the token names it), for one audience, short-lived.
+  pod_spec["volumes"].push_back({{"name", "progress-token"},
+                                 {"projected",
+                                  {{"sources",
+                                    {{{"serviceAccountToken",
+                                       {{"audience", kProgressAudience},
+                                        {"expirationSeconds", 3600},
+                                        {"path", "token"}}}}}}}}});
+}
+
 }  // namespace
+
+std::string output_dir(const JobSpec& spec) {
+  std::string dir;
+  if (spec.config && spec.config->is_object() && spec.config->contains("output_dir") &&
+      (*spec.config)["output_dir"].is_string()) {
+    dir = (*spec.config)["output_dir"].get<std::string>();
+  }
+  for (const auto& arg : spec.args) {
+    if (arg.starts_with("output_dir=")) dir = arg.substr(std::string_view("output_dir=").size());
+  }
+  if (dir.empty()) return "/app/output";
+  if (dir.front() != '/') dir = "/app/" + dir;  // the image's working folder
+  return dir;
+}
 
 Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& options) {
   const JobSpec& spec = job.spec;
@@ -182,6 +229,10 @@ Json build_pod(const Job& job, int rank, int attempt, const PodBuilderOptions& o
   } else {
     // LLaMA-Factory never calls the API server: no token unless the user picked an account.
     pod_spec["automountServiceAccountToken"] = false;
+  }
+
+  if (train && rank == 0 && !options.progress_url.empty()) {
+    add_progress_reporter(job, options, container, pod_spec);
   }
 
   Json metadata = child_metadata(job, name);

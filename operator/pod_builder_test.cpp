@@ -43,7 +43,7 @@ std::string env_of(const Json& pod, const std::string& name) {
 }
 
 TEST(PodBuilder, NamesLabelsAndOwner) {
-  const Json pod = build_pod(train_job(), 1, 3, {"default:img"});
+  const Json pod = build_pod(train_job(), 1, 3, {"default:img", "", ""});
   const Json& m = pod["metadata"];
   EXPECT_EQ(m["name"], "sft-worker-1");
   EXPECT_EQ(m["namespace"], "team");
@@ -68,7 +68,7 @@ TEST(PodBuilder, NamesLabelsAndOwner) {
 }
 
 TEST(PodBuilder, CommandRunsTheModeWithConfigAndOverrides) {
-  const Json pod = build_pod(train_job(), 0, 0, {"default:img"});
+  const Json pod = build_pod(train_job(), 0, 0, {"default:img", "", ""});
   EXPECT_EQ(pod["spec"]["containers"][0]["command"],
             Json::parse(R"(["llamafactory-cli", "train", "/etc/llamafactory/config.yaml",
                             "learning_rate=1e-4", "num_train_epochs=2"])"));
@@ -137,7 +137,7 @@ TEST(PodBuilder, WebchatServesGradioWithItsConfig) {
              "args": ["infer_backend=huggingface"]}
   })"));
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
-  const Json pod = build_pod(parsed.value(), 0, 0, {"default:img"});
+  const Json pod = build_pod(parsed.value(), 0, 0, {"default:img", "", ""});
   const Json& c = pod["spec"]["containers"][0];
   EXPECT_EQ(c["command"], Json::parse(R"(["llamafactory-cli", "webchat",
                                           "/etc/llamafactory/config.yaml",
@@ -158,7 +158,7 @@ TEST(PodBuilder, WebchatServesGradioWithItsConfig) {
 }
 
 TEST(PodBuilder, PortsResourcesAndScheduling) {
-  const Json pod = build_pod(train_job(), 0, 0, {"default:img"});
+  const Json pod = build_pod(train_job(), 0, 0, {"default:img", "", ""});
   const Json& c = pod["spec"]["containers"][0];
   EXPECT_EQ(c["image"], "default:img");
   const Json* webui = find_named(c["ports"], "webui");
@@ -184,7 +184,7 @@ TEST(PodBuilder, PortsResourcesAndScheduling) {
   EXPECT_EQ(build_pod(plain, 0, 0, {})["spec"]["automountServiceAccountToken"], false);
   Job own_image = train_job();
   own_image.spec.image = "mine:1";
-  EXPECT_EQ(build_pod(own_image, 0, 0, {"default:img"})["spec"]["containers"][0]["image"],
+  EXPECT_EQ(build_pod(own_image, 0, 0, {"default:img", "", ""})["spec"]["containers"][0]["image"],
             "mine:1");
 }
 
@@ -341,6 +341,54 @@ TEST(PodBuilder, PodSecurityIsParsedAndChecked) {
   const auto bad = parse("privileged");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("spec.podSecurity"), std::string::npos);
+}
+
+TEST(PodBuilder, RankZeroOfATrainingJobGetsTheProgressReporter) {
+  const PodBuilderOptions options{"default:img", "https://op-progress.af.svc:9443/v1/progress",
+                                  "-----BEGIN CERTIFICATE-----\nx\n"};
+  const Json pod = build_pod(train_job(), 0, 0, options);
+  const Json& spec = pod["spec"];
+  ASSERT_TRUE(spec.contains("initContainers"));
+  ASSERT_EQ(spec["initContainers"].size(), 1U);
+  const Json& sidecar = spec["initContainers"][0];
+  EXPECT_EQ(sidecar["name"], kProgressContainer);
+  EXPECT_EQ(sidecar["restartPolicy"], "Always") << "a sidecar: never holds the Pod open";
+  EXPECT_EQ(sidecar["command"], Json::array({"lfjob-progress"}));
+  EXPECT_EQ(sidecar["image"], spec["containers"][0]["image"]);
+  std::map<std::string, std::string> env;
+  for (const auto& e : sidecar["env"])
+    env[e["name"]] = e["value"];
+  EXPECT_EQ(env["LFJOB_PROGRESS_URL"], "https://op-progress.af.svc:9443/v1/progress");
+  EXPECT_EQ(env["LFJOB_PROGRESS_CA"], "-----BEGIN CERTIFICATE-----\nx\n");
+  EXPECT_EQ(env["LFJOB_PROGRESS_TOKEN_FILE"], "/var/run/secrets/ascendfactory.io/progress/token");
+  EXPECT_EQ(env["LFJOB_OUTPUT_DIR"], "/app/output");
+  Json token;
+  for (const auto& v : spec["volumes"]) {
+    if (v["name"] == "progress-token") token = v;
+  }
+  ASSERT_FALSE(token.is_null());
+  const Json& source = token["projected"]["sources"][0]["serviceAccountToken"];
+  EXPECT_EQ(source["audience"], "ascendfactory.io/progress");
+  EXPECT_EQ(source["path"], "token");
+  EXPECT_EQ(spec["containers"].size(), 1U) << "the workload container is unchanged";
+  EXPECT_FALSE(spec.contains("automountServiceAccountToken")) << "the job names its own account";
+
+  EXPECT_FALSE(build_pod(train_job(), 1, 0, options)["spec"].contains("initContainers"))
+      << "only rank 0 reports";
+  EXPECT_FALSE(
+      build_pod(train_job(), 0, 0, {"default:img", "", ""})["spec"].contains("initContainers"))
+      << "no status server, no reporter";
+}
+
+TEST(PodBuilder, OutputDirFollowsTheConfigAndItsOverrides) {
+  JobSpec spec;
+  EXPECT_EQ(output_dir(spec), "/app/output");
+  spec.config = Json{{"output_dir", "/app/output/qwen"}};
+  EXPECT_EQ(output_dir(spec), "/app/output/qwen");
+  spec.config = Json{{"output_dir", "saves/qwen"}};
+  EXPECT_EQ(output_dir(spec), "/app/saves/qwen") << "relative to the image's /app";
+  spec.args = {"output_dir=/app/output/other", "logging_steps=1"};
+  EXPECT_EQ(output_dir(spec), "/app/output/other");
 }
 
 }  // namespace

@@ -229,7 +229,10 @@ kube::ReconcileResult Reconciler::invalid_spec(const Json& object, const std::st
 kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
   const kube::log::Logger logger = logger_.with({kv("key", key)});
   const auto object = caches_.jobs->get(key);
-  if (!object) return kube::ReconcileResult::done();  // deleted: the garbage collector has the rest
+  if (!object) {
+    if (options_.progress) options_.progress->forget(key);
+    return kube::ReconcileResult::done();  // deleted: the garbage collector has the rest
+  }
   const std::string rv = kube::resource_version(*object);
   if (cache_is_stale(key, rv))
     return kube::ReconcileResult::requeue_after(options_.cache_lag_retry);
@@ -244,6 +247,11 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
     if (const auto it = unwritten_.find(key); it != unwritten_.end() && it->second.uid == job.uid)
       job.status.start_time = it->second.start_time;
   }
+  // The newest progress report, when it is due: decide() keeps it and says it in Running.
+  std::optional<Progress> reported;
+  if (options_.progress) reported = options_.progress->due(key, options_.clock->now());
+  JobStatus before = job.status;
+  if (reported) job.status.progress = *reported;
 
   // Children that do not depend on the phase. A finished job keeps what it has. One that
   // cannot be made (a name taken, a refusal) is a condition on the job, and no Pod is created
@@ -333,7 +341,7 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
   Json current = *object;
   kube::Duration status_due{0};
   const bool deferred = !blocked && defer_first_status(job, decision, key, status_due);
-  if (!deferred && !same_status_ignoring_timestamps(decision.status, job.status)) {
+  if (!deferred && !same_status_ignoring_timestamps(decision.status, before)) {
     auto written = write_status(*object, decision.status, key);
     if (!written) {
       if (written.error().conflict()) {
@@ -342,10 +350,14 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
       return kube::ReconcileResult::error("writing status: " + written.error().to_string());
     }
     current = std::move(written).value();
+    if (reported) options_.progress->written(key, *reported, options_.clock->now());
     if (decision.status.phase != job.status.phase) {
       logger.info("phase", {kv("from", job.status.phase), kv("to", decision.status.phase),
                             kv("restarts", decision.status.restarts)});
     }
+  }
+  if (reported && same_status_ignoring_timestamps(decision.status, before)) {
+    options_.progress->written(key, *reported, options_.clock->now());  // nothing new in it
   }
   // Events go with the status that says the same (a held-back status decides them again).
   if (!deferred) {
@@ -468,10 +480,13 @@ bool Reconciler::defer_first_status(const Job& job, const Decision& decision,
                                     const std::string& key, kube::Duration& wait) {
   if (options_.pending_status_delay.count() <= 0) return false;
   const std::lock_guard lock(mutex_);
-  const bool plain_pending = job.status.phase == Phase::kNone &&
-                             decision.status.phase == Phase::kPending && decision.remove.empty() &&
-                             !decision.delete_job && decision.status.conditions.size() == 1 &&
-                             decision.status.conditions.front().type == "Created";
+  const bool plain_pending =
+      job.status.phase == Phase::kNone && decision.status.phase == Phase::kPending &&
+      decision.remove.empty() && !decision.delete_job &&
+      std::ranges::all_of(decision.status.conditions, [](const Condition& c) {
+        // What every new job says: created, and an emptyDir warning.
+        return c.type == "Created" || c.type == "OutputPersistent";
+      });
   if (!plain_pending) {
     unwritten_.erase(key);
     return false;

@@ -19,6 +19,7 @@
 #include "operator/job_metrics.hpp"
 #include "operator/job_status.hpp"
 #include "operator/pod_builder.hpp"
+#include "operator/progress.hpp"
 #include "operator/workload.hpp"
 
 namespace ascend::op {
@@ -53,6 +54,9 @@ struct ReconcilerOptions {
   /// What node autoscalers said about Pods (autoscaler_events.hpp), read for Pods that cannot be
   /// scheduled; null: the job status never mentions autoscalers.
   std::shared_ptr<const AutoscalerNotes> autoscaler_notes;
+  /// Progress reports from the status server; a job's newest is written into status.progress
+  /// when the store says it is due (at most one such write per interval). Null: none.
+  std::shared_ptr<ProgressStore> progress;
 };
 
 /// The caches the reconciler reads (informers own them).

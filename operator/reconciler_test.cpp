@@ -576,8 +576,18 @@ TEST_F(ReconcilerTest, AServingJobGetsItsPortServiceAndNoRendezvous) {
   caches_.jobs->apply(job);
   reconciler_->reconcile("ns/j");
   EXPECT_EQ(service_names(bodies("POST", kServices)), (std::vector<std::string>{"j"}));
-  const auto statuses = bodies("PUT", kJobPath + "/status");
+  auto statuses = bodies("PUT", kJobPath + "/status");
   ASSERT_FALSE(statuses.empty());
+  EXPECT_FALSE(statuses.back()["status"].contains("endpoints")) << "no endpoint before Ready";
+  // The serving Pod Running and Ready: now the endpoint is published.
+  Json pod = with_state(bodies("POST", kPods).back(), "pod-uid", "Running");
+  pod["status"]["conditions"] = {{{"type", "Ready"}, {"status", "True"}}};
+  caches_.pods->apply(pod);
+  Json written = statuses.back();
+  written["metadata"]["resourceVersion"] = "11";
+  caches_.jobs->apply(written);
+  reconciler_->reconcile("ns/j");
+  statuses = bodies("PUT", kJobPath + "/status");
   EXPECT_EQ(statuses.back()["status"]["endpoints"]["api"], "http://j.ns.svc:8000");
 }
 
@@ -631,7 +641,8 @@ TEST_F(DelayedFirstStatusTest, AJobRunningWithinTheDelayGetsOneStatusWrite) {
   std::vector<std::string> types;
   for (const auto& c : status["conditions"])
     types.push_back(c["type"].get<std::string>());
-  EXPECT_EQ(types, (std::vector<std::string>{"Created", "Running"}));
+  EXPECT_EQ(types, (std::vector<std::string>{"Created", "OutputPersistent", "Running"}))
+      << "the emptyDir warning waits with the rest";
   EXPECT_EQ(status["ranks"]["active"], 1);
 }
 
@@ -657,7 +668,8 @@ TEST_F(DelayedFirstStatusTest, AWaitingReasonIsWrittenAtOnce) {
   EXPECT_EQ(take_requests(), (std::vector<std::string>{"PUT " + kJobPath + "/status"}));
   const Json status = bodies("PUT", kJobPath + "/status").back()["status"];
   EXPECT_EQ(status["phase"], "Pending");
-  EXPECT_EQ(status["conditions"][1]["reason"], "Unschedulable") << status;
+  EXPECT_EQ(status["conditions"].back()["type"], "Running") << status;
+  EXPECT_EQ(status["conditions"].back()["reason"], "Unschedulable") << status;
 }
 
 TEST_F(DelayedFirstStatusTest, AJobWithAStatusIsNeverHeldBack) {
@@ -667,13 +679,15 @@ TEST_F(DelayedFirstStatusTest, AJobWithAStatusIsNeverHeldBack) {
   Json created = {{"type", "Created"},       {"status", "True"},
                   {"reason", "JobCreated"},  {"message", "1 rank(s) of 8 NPU(s), mode train"},
                   {"observedGeneration", 1}, {"lastTransitionTime", t0}};
-  caches_.jobs->apply(job_object(1, "11",
-                                 {{"phase", "Pending"},
-                                  {"startTime", t0},
-                                  {"rankAttempts", {0}},
-                                  {"ranks", {{"active", 1}}},
-                                  {"conditions", {created}},
-                                  {"observedGeneration", 1}}));
+  Json job = job_object(1, "11",
+                        {{"phase", "Pending"},
+                         {"startTime", t0},
+                         {"rankAttempts", {0}},
+                         {"ranks", {{"active", 1}}},
+                         {"conditions", {created}},
+                         {"observedGeneration", 1}});
+  job["spec"]["storage"]["output"] = {{"hostPath", {{"path", "/data/out"}}}};  // no warning
+  caches_.jobs->apply(job);
   reconciler_->reconcile("ns/j");
   cache_first_writes();
   EXPECT_EQ(take_requests(), (std::vector<std::string>{"POST " + kConfigMaps, "POST " + kPods}))

@@ -65,7 +65,7 @@ up() {
   tests/testbed/tools/build.sh >/dev/null
   step "3/6 C++ build ($build): the plugin, the operator, the stand-in workload"
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target ascend-device-plugin llamafactory-operator llamafactory-cli
+  cmake --build "$build" -j "$(nproc)" --target ascend-device-plugin llamafactory-operator llamafactory-cli lfjob-progress
 
   step "4/6 local cluster with a real node, 5/6 helm install charts/ascend-factory"
   mkdir -p "$state"
@@ -88,7 +88,7 @@ up() {
     local line
     line=$(k logs quickstart-sft-worker-0 2>/dev/null | grep -E '"current_steps"' | tail -n 1 || true)
     if [[ -n "$line" && "$line" != "$last" ]]; then
-      note "$(jq -r '"step \(.current_steps)/\(.total_steps)  loss \(.loss)  \(.percentage)%"' <<<"$line" 2>/dev/null || echo "$line")"
+      note "$(jq -r '"step \(.current_steps)/\(.total_steps)  loss \(.loss)  \(.percentage)%"' <<<"$line" 2>/dev/null || echo "$line")   (kubectl get lfjob: PROGRESS $(k get lfjob quickstart-sft -o jsonpath='{.status.progress.percent}') ETA $(k get lfjob quickstart-sft -o jsonpath='{.status.progress.eta}'))"
       last=$line
     elif [[ -z "$line" ]]; then
       note "quickstart-sft: ${phase:-Pending} ($(k get pod quickstart-sft-worker-0 -o jsonpath='{.status.phase}' 2>/dev/null || echo 'no pod yet'))"
@@ -97,6 +97,10 @@ up() {
     sleep 2
   done
   [[ "$phase" == Succeeded ]] || { echo "demo: quickstart-sft ended '$phase'; see 'kubectl describe lfjob quickstart-sft'" >&2; exit 1; }
+  # The reporter's last report reaches status within the operator's progress interval.
+  wait_for "quickstart-sft's final progress in status (PROGRESS 100)" 30 bash -c \
+    "[[ \$('$TESTBED_BIN/kubectl' get lfjob quickstart-sft -o jsonpath='{.status.progress.percent}') == 100 ]]"
+  k get lfjob quickstart-sft
   wait_for "the API server pod to be Ready" 120 k wait --for=condition=Ready pod/quickstart-api-worker-0 --timeout=1s
   wait_for "the LLaMA Board pod to be Ready" 120 k wait --for=condition=Ready pod/quickstart-board-worker-0 --timeout=1s
 

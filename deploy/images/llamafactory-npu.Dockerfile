@@ -3,7 +3,9 @@
 # Build on a machine with a Docker engine (or buildah/kaniko), from a LLaMA-Factory
 # checkout as the context:
 #   docker build -f /path/to/ascend-factory/deploy/images/llamafactory-npu.Dockerfile \
+#     --build-context ascendfactory=/path/to/ascend-factory \
 #     --build-arg INSTALL_DEEPSPEED=false -t <registry>/llamafactory-npu:<tag> .
+# (the named context `ascendfactory` brings our progress reporter's source, reporter/).
 # then point jobs at it with `spec.image` or the operator's --default-image.
 #
 # The base image carries CANN (the Ascend toolkit); choose the variant that matches the
@@ -37,6 +39,19 @@ COPY . /app
 RUN EXTRA_PACKAGES="torch-npu,metrics"; \
     if [ "$INSTALL_DEEPSPEED" = "true" ]; then EXTRA_PACKAGES="${EXTRA_PACKAGES},deepspeed"; fi; \
     pip install -e ".[$EXTRA_PACKAGES]"
+
+# lfjob-progress, the progress reporter the operator runs beside llamafactory-cli on rank 0 of
+# a training job: it follows trainer_log.jsonl and posts to the operator's status server
+# (status.progress). Built here against the base image's own libcurl; LLaMA-Factory is unchanged.
+COPY --from=ascendfactory reporter/ /opt/ascend-factory/reporter/
+RUN apt-get update && \
+    apt-get install -y --no-install-recommends g++ libcurl4-openssl-dev nlohmann-json3-dev && \
+    g++ -std=c++20 -O2 -I/opt/ascend-factory -o /usr/local/bin/lfjob-progress \
+      /opt/ascend-factory/reporter/main.cpp /opt/ascend-factory/reporter/follower.cpp \
+      /opt/ascend-factory/reporter/poster.cpp -lcurl && \
+    apt-get purge -y g++ libcurl4-openssl-dev nlohmann-json3-dev && \
+    apt-get install -y --no-install-recommends libcurl4 && \
+    rm -rf /var/lib/apt/lists/* /opt/ascend-factory
 
 # Model caches, datasets and training output live on volumes (the operator mounts them).
 VOLUME [ "/root/.cache/huggingface", "/root/.cache/modelscope", "/app/data", "/app/output" ]

@@ -120,7 +120,9 @@ expect_can "$op" watch events -n anywhere
 expect_cannot "$op" create events -n anywhere
 expect_can "$op" patch nodes
 expect_can "$op" update leases.coordination.k8s.io -n "$NS"
+expect_can "$op" create tokenreviews.authentication.k8s.io
 expect_cannot "$op" get secrets -n anywhere
+expect_cannot "$op" get secrets -n "$NS"
 expect_cannot "$op" update llamafactoryjobs.ascendfactory.io -n anywhere
 expect_cannot "$op" create deployments.apps -n anywhere
 expect_cannot "$op" delete configmaps -n anywhere
@@ -128,7 +130,7 @@ expect_cannot "$op" update nodes
 expect_cannot "$op" delete nodes
 expect_cannot "$op" create leases.coordination.k8s.io -n default
 expect_cannot "$op" create pods --subresource=exec -n anywhere
-check "RBAC (cluster scope): the operator may read jobs everywhere, write status, pods, services, events, watch autoscalers' Events, patch nodes and its Lease; not secrets, spec updates, Deployments, node updates or Leases elsewhere"
+check "RBAC (cluster scope): the operator may read jobs everywhere, write status, pods, services, events, watch autoscalers' Events, patch nodes and its Lease, review tokens (the status server); not secrets, spec updates, Deployments, node updates or Leases elsewhere"
 
 k create namespace team-b >/dev/null
 k create rolebinding alice-edit --clusterrole=edit --user=alice -n team-b >/dev/null

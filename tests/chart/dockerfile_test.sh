@@ -131,6 +131,13 @@ need '^ENV GRADIO_SERVER_PORT=7860$' "GRADIO_SERVER_PORT=7860"
 need '^ENV API_PORT=8000$' "API_PORT=8000"
 need '^EXPOSE 7860$' "EXPOSE 7860"
 need '^EXPOSE 8000$' "EXPOSE 8000"
+need '^COPY --from=ascendfactory reporter/ ' "the progress reporter's source from the ascendfactory context"
+need ' -o /usr/local/bin/lfjob-progress' "lfjob-progress in /usr/local/bin (the operator's sidecar command)"
+for f in main.cpp follower.cpp poster.cpp; do
+  need "reporter/$f" "reporter/$f compiled"
+  [[ -f "$root/reporter/$f" ]] || fail "llamafactory-npu.Dockerfile compiles reporter/$f, which does not exist"
+done
+check "llamafactory-npu.Dockerfile: builds lfjob-progress from reporter/ (every source it names exists)"
 check "llamafactory-npu.Dockerfile: base image argument (ascendai/cann:8.0.rc1-910b-ubuntu22.04-py3.9, variants listed), INSTALL_DEEPSPEED/PIP_INDEX/TORCH_INDEX, /app, requirements first, editable torch-npu,metrics[,deepspeed], volumes, ports 7860 and 8000"
 
 finish

@@ -75,16 +75,16 @@ check "all $(wc -l <"$work/schema-values") values in values.yaml have a comment,
 render default ascend-factory
 kinds=$(q default '[.items[] | "\(.kind)/\(.metadata.name)"] | sort')
 expect "objects rendered with default values" "$kinds" \
-  '["ClusterRole/llamafactory-operator","ClusterRole/llamafactoryjobs-edit","ClusterRole/llamafactoryjobs-view","ClusterRoleBinding/llamafactory-operator","DaemonSet/ascend-device-plugin","Deployment/llamafactory-operator","Role/llamafactory-operator-leader-election","RoleBinding/llamafactory-operator-leader-election","ServiceAccount/llamafactory-operator","ValidatingAdmissionPolicy/llamafactoryjobs-tenant-safety","ValidatingAdmissionPolicyBinding/llamafactoryjobs-tenant-safety"]'
+  '["ClusterRole/llamafactory-operator","ClusterRole/llamafactory-operator-tokenreviews","ClusterRole/llamafactoryjobs-edit","ClusterRole/llamafactoryjobs-view","ClusterRoleBinding/llamafactory-operator","ClusterRoleBinding/llamafactory-operator-tokenreviews","DaemonSet/ascend-device-plugin","Deployment/llamafactory-operator","Role/llamafactory-operator-leader-election","RoleBinding/llamafactory-operator-leader-election","Secret/llamafactory-operator-progress-tls","Service/llamafactory-operator-progress","ServiceAccount/llamafactory-operator","ValidatingAdmissionPolicy/llamafactoryjobs-tenant-safety","ValidatingAdmissionPolicyBinding/llamafactoryjobs-tenant-safety"]'
 expect "namespaced objects' namespace" "$(q default '[.items[] | select(.kind | test("^(Cluster|ValidatingAdmissionPolicy|$)") | not) | .metadata.namespace] | unique')" '["ascend-factory"]'
 check "default render: $(q default '.items | length') objects (no ServiceMonitor, PodMonitor or metrics Service), all in the release namespace"
 
 dep=$(obj Deployment llamafactory-operator)
 c="$dep | .spec.template.spec.containers[0]"
 expect "operator replicas" "$(q default "$dep | .spec.replicas")" 2
-expect "operator args" "$(q default "$c | .args")" \
+expect "operator args" "$(q default "[$c | .args[] | select(startswith(\"--progress\") | not)]")" \
   '["--leader-elect=true","--default-image=ascendfactory/llamafactory-npu:latest","--metrics-address=:8080","--health-address=:8081","--workers=16","--kube-api-qps=100","--kube-api-burst=200","--log-level=info","--log-format=json"]'
-expect "operator ports" "$(q default "$c | .ports")" '[{"containerPort":8080,"name":"metrics"},{"containerPort":8081,"name":"health"}]'
+expect "operator ports" "$(q default "$c | .ports")" '[{"containerPort":8080,"name":"metrics"},{"containerPort":8081,"name":"health"},{"containerPort":9443,"name":"progress"}]'
 expect "operator probes" "$(q default "$c | [.livenessProbe.httpGet, .readinessProbe.httpGet]")" \
   '[{"path":"/healthz","port":"health"},{"path":"/readyz","port":"health"}]'
 expect "operator container securityContext" "$(q default "$c | .securityContext")" \
@@ -134,7 +134,22 @@ wildcards=$(q default '[.items[] | select(.rules) | .rules[] | select((.verbs + 
 expect "rules with a wildcard" "$wildcards" 0
 expect "aggregated roles" "$(q default '[.items[] | select(.kind == "ClusterRole") | .metadata.labels | to_entries[] | select(.key | startswith("rbac.authorization.k8s.io/aggregate-to")) | .key] | sort')" \
   '["rbac.authorization.k8s.io/aggregate-to-admin","rbac.authorization.k8s.io/aggregate-to-edit","rbac.authorization.k8s.io/aggregate-to-view"]'
-check "RBAC: the operator's ClusterRole holds exactly its rules (jobs, status, finalizers, pods, configmaps, services, events, Kueue workloads, nodes, Kueue flavors and priority classes read-only), no wildcard; Lease Role; jobs aggregated into admin/edit/view"
+tokenreview_rules='[{"apiGroups":["authentication.k8s.io"],"resources":["tokenreviews"],"verbs":["create"]}]'
+expect "ClusterRole llamafactory-operator-tokenreviews rules" "$(q default "$(obj ClusterRole llamafactory-operator-tokenreviews) | .rules")" \
+  "$tokenreview_rules"
+# The status server (training progress): its Secret made at install, the headless Service,
+# the flags and the optional Secret volume.
+expect "progress Secret" "$(q default "$(obj Secret llamafactory-operator-progress-tls) | [.type, (.data | keys)]")" \
+  '["kubernetes.io/tls",["ca.crt","tls.crt","tls.key"]]'
+san=$(q default "$(obj Secret llamafactory-operator-progress-tls) | .data[\"tls.crt\"]" | tr -d '"' | base64 -d | openssl x509 -noout -ext subjectAltName 2>/dev/null | tail -n 1)
+[[ "$san" == *"DNS:llamafactory-operator-progress.ascend-factory.svc"* ]] || fail "progress certificate SANs: $san"
+expect "progress Service" "$(q default "$(obj Service llamafactory-operator-progress) | [.spec.clusterIP, .spec.ports]")" \
+  '["None",[{"name":"progress","port":9443,"targetPort":"progress"}]]'
+expect "progress flags" "$(q default "$dep | [.spec.template.spec.containers[0].args[] | select(startswith(\"--progress\"))]")" \
+  '["--progress-address=:9443","--progress-cert-file=/etc/ascend-factory/progress-tls/tls.crt","--progress-key-file=/etc/ascend-factory/progress-tls/tls.key","--progress-ca-file=/etc/ascend-factory/progress-tls/ca.crt","--progress-url=https://llamafactory-operator-progress.ascend-factory.svc:9443/v1/progress","--progress-interval=30"]'
+expect "progress Secret volume" "$(q default "$dep | .spec.template.spec.volumes")" \
+  '[{"name":"progress-tls","secret":{"optional":true,"secretName":"llamafactory-operator-progress-tls"}}]'
+check "RBAC: the operator's ClusterRole holds exactly its rules (jobs, status, finalizers, pods, configmaps, services, events, Kueue workloads, nodes, Kueue flavors and priority classes read-only), no wildcard; TokenReviews in a ClusterRole of their own; Lease Role; jobs aggregated into admin/edit/view"
 
 # --- non-default values: namespace scope, no cluster-wide grant, every knob moved
 render custom team-a -f "$here/values-custom.yaml"
@@ -177,9 +192,14 @@ check "non-default values: namespace scope gives Role/RoleBinding and no Cluster
 
 render nsnodes team-b --set operator.scope=namespace
 expect "ClusterRoles in namespace scope with rbac.nodes" "$(q nsnodes '[.items[] | select(.kind == "ClusterRole") | "\(.metadata.name)=\(.rules | tojson)"] | sort')" \
-  "[\"llamafactory-operator-kueue-team-b=$(jq -c -n "$kueue_rules" | sed 's/"/\\"/g')\",\"llamafactory-operator-nodes-team-b=$(jq -c -n "$node_rules" | sed 's/"/\\"/g')\",\"llamafactoryjobs-edit-team-b=[{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs\\\"],\\\"verbs\\\":[\\\"get\\\",\\\"list\\\",\\\"watch\\\",\\\"create\\\",\\\"update\\\",\\\"patch\\\",\\\"delete\\\",\\\"deletecollection\\\"]},{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs/status\\\"],\\\"verbs\\\":[\\\"get\\\"]}]\",\"llamafactoryjobs-view-team-b=[{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs\\\",\\\"llamafactoryjobs/status\\\"],\\\"verbs\\\":[\\\"get\\\",\\\"list\\\",\\\"watch\\\"]}]\"]"
+  "[\"llamafactory-operator-kueue-team-b=$(jq -c -n "$kueue_rules" | sed 's/"/\\"/g')\",\"llamafactory-operator-nodes-team-b=$(jq -c -n "$node_rules" | sed 's/"/\\"/g')\",\"llamafactory-operator-tokenreviews-team-b=$(jq -c -n "$tokenreview_rules" | sed 's/"/\\"/g')\",\"llamafactoryjobs-edit-team-b=[{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs\\\"],\\\"verbs\\\":[\\\"get\\\",\\\"list\\\",\\\"watch\\\",\\\"create\\\",\\\"update\\\",\\\"patch\\\",\\\"delete\\\",\\\"deletecollection\\\"]},{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs/status\\\"],\\\"verbs\\\":[\\\"get\\\"]}]\",\"llamafactoryjobs-view-team-b=[{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs\\\",\\\"llamafactoryjobs/status\\\"],\\\"verbs\\\":[\\\"get\\\",\\\"list\\\",\\\"watch\\\"]}]\"]"
 expect "Role in namespace scope" "$(q nsnodes "$(obj Role llamafactory-operator) | .metadata.namespace")" '"team-b"'
-check "namespace scope with node and Kueue access: the operator's ClusterRoles hold nodes alone and Kueue's flavors and priority classes (read) alone, cluster-scoped names carry the namespace"
+check "namespace scope with node and Kueue access: the operator's ClusterRoles hold nodes alone, Kueue's flavors and priority classes (read) alone and tokenreviews alone, cluster-scoped names carry the namespace"
+render progress ascend-factory --set operator.progress.port=9555 --set operator.progress.interval=10 --set operator.progress.tlsSecretName=mine
+expect "progress with a Secret of the user's" "$(q progress '[.items[] | select(.kind == "Secret")] | length')" 0
+expect "progress knobs" "$(q progress "$(obj Deployment llamafactory-operator) | [(.spec.template.spec.containers[0].args[] | select(test(\"--progress-(address|interval|url)\"))), .spec.template.spec.volumes[0].secret.secretName]")" \
+  '["--progress-address=:9555","--progress-url=https://llamafactory-operator-progress.ascend-factory.svc:9555/v1/progress","--progress-interval=10","mine"]'
+check "progress values: port, interval and a Secret of the user's reach the Deployment; no Secret is made"
 
 render disabled ascend-factory --set plugin.enabled=false --set operator.enabled=false --set rbac.aggregateToDefaultRoles=false --set admissionPolicy.enabled=false
 expect "objects with everything disabled" "$(q disabled '.items | length')" 0
@@ -213,7 +233,10 @@ out=$(HELM=$helm "$root/deploy/render.sh" --check 2>&1) || fail "deploy/ is out 
 $out"
 mkdir -p "$work/k"
 cp "$root/deploy/namespace.yaml" "$root/crds/llamafactoryjobs.yaml" "$work/k/"
+# Naming the status server's Secret leaves out the one the chart makes at install (not in
+# deploy/: it would hold a private key), and changes nothing else.
 "$helm" template ascend-factory "$chart" -n ascend-factory \
+  --set operator.progress.tlsSecretName=llamafactory-operator-progress-tls \
   | grep -Ev '^ *(helm\.sh/chart: |app\.kubernetes\.io/managed-by: Helm$)' >"$work/k/chart.yaml"
 printf 'resources: [namespace.yaml, llamafactoryjobs.yaml, chart.yaml]\n' >"$work/k/kustomization.yaml"
 "$kubectl" kustomize "$root/deploy" >"$work/deploy.out" 2>&1 || fail "kubectl kustomize deploy/: $(cat "$work/deploy.out")"

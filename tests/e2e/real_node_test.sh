@@ -7,6 +7,9 @@
 #   - a train job on 2 chips runs to Succeeded in a real container that saw exactly its two
 #     /dev/davinci<N>, the shared device files, the driver mounts, both env variables and its
 #     four volumes (the hostPath output is read on the host afterwards);
+#   - a train job that fails once at step 5 is restarted and resumes after checkpoint-4, and
+#     its progress (the lfjob-progress sidecar, the operator's status server) reaches
+#     status.progress with resumedFromStep 4;
 #   - two ranks of a train job meet at MASTER_ADDR:MASTER_PORT through cluster DNS (CoreDNS
 #     must be running: without it the check fails, it is never skipped);
 #   - api and webui jobs answer HTTP on 8000 and 7860 at the pod IP and at their Service's
@@ -132,6 +135,52 @@ jq -e 'select(.current_steps == 4 and .total_steps == 4)' "$out/trainer_log.json
   || fail "trainer_log.jsonl has no final step line"
 check "hostPath output on the host: trainer_log.jsonl ($lines lines) and the report"
 k delete lfjob -n "$NS" train2 --wait=true >/dev/null
+
+# --- 2b. checkpoint resume and progress: a job fails once at step 5 (after checkpoint-4), is
+# restarted by its policy and finishes from step 5, not from 0; its reporter (lfjob-progress,
+# the sidecar beside rank 0) posts trainer_log.jsonl to the operator's status server with the
+# Pod's projected token, and status.progress shows the steps and the step it resumed from.
+ck=$work/resume-output
+mkdir -p "$ck"
+k apply -n "$NS" -f - >/dev/null <<EOF
+apiVersion: ascendfactory.io/v1alpha1
+kind: LlamaFactoryJob
+metadata: {name: resume}
+spec:
+  mode: train
+  npusPerNode: 2
+  config:
+    model_name_or_path: Qwen/Qwen2.5-0.5B-Instruct
+    stage: sft
+    output_dir: /app/output
+    save_steps: 2
+    logging_steps: 1
+    standin_steps: 8
+    standin_step_seconds: 1
+  env:
+  - {name: STANDIN_FAIL_AT_STEP, value: "5"}
+  storage:
+    output: {hostPath: {path: $ck, type: Directory}}
+    shmSize: 64Mi
+EOF
+wait_until "pod resume-worker-0" 30 k get pod -n "$NS" resume-worker-0
+[[ "$(jp pod resume-worker-0 '{.spec.initContainers[0].name}')" == progress ]] || fail "no progress sidecar on resume-worker-0"
+[[ -z "$(jp lfjob resume '{.status.conditions[?(@.type=="OutputPersistent")].reason}')" ]] \
+  || fail "a hostPath output is called not persistent"
+wait_until "status.progress of job resume" 90 bash -c "[[ -n \$('$TESTBED_BIN/kubectl' get lfjob -n $NS resume -o jsonpath='{.status.progress.step}') ]]"
+k get lfjob -n "$NS" resume
+check "the reporter beside rank 0 posted progress: status.progress.step $(jp lfjob resume '{.status.progress.step}') of $(jp lfjob resume '{.status.progress.totalSteps}')"
+wait_until "job resume Succeeded" 180 phase_is resume Succeeded
+[[ "$(jp lfjob resume '{.status.restarts}')" == 1 ]] || fail "job resume restarts: $(jp lfjob resume '{.status.restarts}'), want 1"
+steps=$(jq -s -c '[.[].current_steps]' "$ck/trainer_log.jsonl")
+[[ "$steps" == "[1,2,3,4,5,5,6,7,8]" ]] || fail "steps logged across the restart: $steps, want [1,2,3,4,5,5,6,7,8] (resumed after checkpoint-4)"
+[[ -d $ck/checkpoint-4 && -d $ck/checkpoint-6 ]] || fail "checkpoints on the host: $(ls "$ck")"
+check "failed at step 5, restarted once, resumed after checkpoint-4: steps $steps"
+resumed_is() { [[ "$(jp lfjob resume '{.status.progress.step} {.status.progress.resumedFromStep}')" == "8 4" ]]; }
+wait_until "status.progress step 8, resumed from 4" 60 resumed_is
+k get lfjob -n "$NS" resume
+check "status.progress: step 8/8, percent $(jp lfjob resume '{.status.progress.percent}'), resumedFromStep 4 (from the reporter, over HTTPS, token reviewed)"
+k delete lfjob -n "$NS" resume --wait=true >/dev/null
 
 # --- 3. two ranks meet at MASTER_ADDR:MASTER_PORT through cluster DNS (CoreDNS). Never
 # skipped: without a running CoreDNS this fails, naming it.

@@ -163,8 +163,13 @@ done
 nodes=$(ek get pods -l ascendfactory.io/job-name=llama3-full-sft -o jsonpath='{.items[*].spec.nodeName}')
 read -r n0 n1 <<<"$nodes"
 [[ -n "$n0" && "$n0" != "$n1" ]] || fail "ranks of llama3-full-sft on nodes '$n0' and '$n1'"
-got="$(ejp lfjob llama-board '{.status.endpoints.webui}') $(ejp lfjob qwen-api '{.status.endpoints.api}')"
-[[ "$got" == "http://llama-board.$EX.svc:7860 http://qwen-api.$EX.svc:8000" ]] || fail "endpoints: $got"
+# Only the serving modes publish, each the port it serves.
+eps='{.status.endpoints.webui}|{.status.endpoints.api}'
+got="$(ejp lfjob llama-board "$eps") $(ejp lfjob qwen-api "$eps")"
+[[ "$got" == "http://llama-board.$EX.svc:7860| |http://qwen-api.$EX.svc:8000" ]] || fail "endpoints: $got"
+for j in qwen-lora-sft llama3-full-sft qwen-export; do
+  [[ -z "$(ejp lfjob $j '{.status.endpoints}')" ]] || fail "$j (no server) publishes endpoints: $(ejp lfjob $j '{.status.endpoints}')"
+done
 check "every example Running (full fine-tune on $n0 and $n1); endpoints $got"
 
 ek delete -f "$root/deploy/examples/" --wait=false >/dev/null

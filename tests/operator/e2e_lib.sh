@@ -10,10 +10,11 @@
 #
 # The script sets E2E_NODES (fake nodes, default 6: room for a 2 x 8 job beside the small ones
 # however the scheduler spreads them) and, if it needs more, E2E_TESTBED_ARGS (an array of
-# further `cluster.sh up` arguments) before sourcing, and passes the operator binary as its
-# first argument.
+# further `cluster.sh up` arguments) and E2E_OPERATOR_ARGS (more flags of the operator) before
+# sourcing, and passes the operator binary as its first argument.
 
 operator_bin=${1:-}
+[[ -n "${E2E_OPERATOR_ARGS+x}" ]] || E2E_OPERATOR_ARGS=()
 [[ -x "$operator_bin" ]] || { echo "usage: $0 path/to/llamafactory-operator" >&2; exit 2; }
 operator_bin=$(cd "$(dirname "$operator_bin")" && pwd)/$(basename "$operator_bin")
 root=$testlib_root
@@ -73,7 +74,7 @@ start_operator() {
   "$operator_bin" --kubeconfig "$work/operator.kubeconfig" \
     --default-image stand-in.invalid/llamafactory:never-pulled \
     --metrics-address "127.0.0.1:$metrics_port" --health-address "127.0.0.1:$health_port" \
-    --identity "e2e-$1" --workers 2 >>"$oplog" 2>&1 &
+    --identity "e2e-$1" --workers 2 "${E2E_OPERATOR_ARGS[@]}" >>"$oplog" 2>&1 &
   operator_pid=$!
   wait_until "operator /readyz" 60 curl -fsS --max-time 1 "http://127.0.0.1:$health_port/readyz"
   wait_until "operator to hold the lease" 60 bash -c \

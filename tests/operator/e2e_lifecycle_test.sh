@@ -77,12 +77,14 @@ wait_until "job one Succeeded" 60 phase_is one Succeeded
 got=$(jp lfjob one '{.status.ranks.succeeded} {.status.restarts} {.status.conditions[?(@.type=="Succeeded")].status} {.status.observedGeneration}')
 [[ "$got" == "1 0 True 1" ]] || fail "job one status: $got"
 [[ -n "$(jp lfjob one '{.status.completionTime}')" ]] || fail "job one has no completionTime"
-[[ -z "$(jp lfjob one '{.status.endpoints}')" ]] || fail "endpoints of a train job: $(jp lfjob one '{.status.endpoints}')"
+[[ "$(jp lfjob one '{.status.conditions[?(@.type=="OutputPersistent")].reason}')" == EmptyDirOutput ]] \
+  || fail "job one (emptyDir output): no OutputPersistent condition: $(jp lfjob one '{.status.conditions}')"
+[[ -z "$(jp lfjob one '{.status.endpoints}')" ]] || fail "a train job publishes endpoints: $(jp lfjob one '{.status.endpoints}')"
 pod_count_is one 1 || fail "job one: $(pod_count one) pods after success, want the finished one kept"
-check "job one: Running -> Succeeded, status has ranks, conditions, completionTime, no endpoints (nothing served)"
+check "job one: Running -> Succeeded, status has ranks, conditions, completionTime, no endpoints (train serves nothing)"
 
 events=$(k get events.events.k8s.io -n "$NS" -o jsonpath='{.items[?(@.regarding.name=="one")].reason}')
-for r in JobCreated Running AllRanksSucceeded; do [[ "$events" == *"$r"* ]] || fail "no $r event for job one (have: $events)"; done
+for r in JobCreated OutputNotPersistent Running AllRanksSucceeded; do [[ "$events" == *"$r"* ]] || fail "no $r event for job one (have: $events)"; done
 check "events recorded: $events"
 
 # --- 2. two nodes x 8 NPUs: rank env and rendezvous

@@ -50,6 +50,9 @@ operator:
   # The only node starts with the startup taint, and the operator is what removes it.
   tolerations:
   - {key: $STARTUP_TAINT, operator: Exists}
+  # Progress in status at most every 5 s per job (30 by default), so tests and the demo see it
+  # soon.
+  progress: {enabled: true, port: 9443, interval: 5, tlsSecretName: ""}
 EOF
 }
 

@@ -5,6 +5,9 @@
 #
 #   image      docker.io/ascend-factory/llamafactory-standin:dev (a third argument overrides)
 #   binary     /usr/local/bin/llamafactory-cli, also the entrypoint; default Cmd: help
+#   reporter   /usr/local/bin/lfjob-progress, the progress reporter the operator runs beside
+#              llamafactory-cli (reporter/; default: build/reporter/ of the same build folder,
+#              or $LFJOB_PROGRESS_BINARY)
 #   user       root (as LLaMA-Factory's image: its caches live under /root)
 #   workdir    /app, with empty /app/data, /app/output, /root/.cache/{huggingface,modelscope}
 #              and /etc/llamafactory (where the operator mounts config.yaml)
@@ -27,6 +30,10 @@ trap 'rm -rf "$work"' EXIT
 cp -L "$binary" "$work/llamafactory-cli"
 # Debug info is most of a RelWithDebInfo binary; the image needs none of it.
 if command -v strip >/dev/null; then strip --strip-debug "$work/llamafactory-cli"; fi
+reporter=${LFJOB_PROGRESS_BINARY:-$(cd "$(dirname "$binary")/../.." && pwd)/reporter/lfjob-progress}
+[[ -x "$reporter" ]] || { echo "build-standin-image: the progress reporter $reporter is missing (build the lfjob-progress target)" >&2; exit 2; }
+cp -L "$reporter" "$work/lfjob-progress"
+if command -v strip >/dev/null; then strip --strip-debug "$work/lfjob-progress"; fi
 # Name lookups (MASTER_ADDR) go to /etc/hosts, then DNS, as on any distribution.
 printf 'hosts: files dns\n' >"$work/nsswitch.conf"
 
@@ -35,6 +42,7 @@ printf 'hosts: files dns\n' >"$work/nsswitch.conf"
   --mkdir /app/data --mkdir /app/output --mkdir /root/.cache/huggingface \
   --mkdir /root/.cache/modelscope --mkdir /etc/llamafactory \
   --extra "$work/nsswitch.conf=/etc/nsswitch.conf" \
+  --extra "$work/lfjob-progress=/usr/local/bin/lfjob-progress" \
   --env GRADIO_SERVER_PORT=7860 --env API_PORT=8000 --env ASCEND_FACTORY_STANDIN=1 --env HOME=/root \
   --cmd help \
   --label ascend-factory.standin=true \

@@ -99,10 +99,14 @@ void usage(std::ostream& out) {
          "\n"
          "Stand-in config keys (in the YAML or as key=value):\n"
          "  standin_steps (5)  standin_step_seconds (0.5)  standin_exit_code (exit 0)\n"
-         "  (these three also as env STANDIN_STEPS, STANDIN_STEP_SECONDS, STANDIN_EXIT_CODE)\n"
+         "  standin_fail_at_step (none: exit 1 after that step, once per output_dir)\n"
+         "  (these four also as env STANDIN_STEPS, STANDIN_STEP_SECONDS, STANDIN_EXIT_CODE,\n"
+         "  STANDIN_FAIL_AT_STEP)\n"
          "  standin_skip_device_check (false)  standin_rendezvous_timeout (120 seconds)\n"
          "LLaMA-Factory keys it reads: output_dir, learning_rate, lr_scheduler_type,\n"
-         "  num_train_epochs, overwrite_output_dir, model_name_or_path, export_dir.\n"
+         "  num_train_epochs, overwrite_output_dir, save_steps (500), model_name_or_path,\n"
+         "  export_dir. train writes checkpoint-<N> every save_steps steps and, unless\n"
+         "  overwrite_output_dir is true, resumes after the newest one.\n"
          "Environment: NNODES NODE_RANK MASTER_ADDR MASTER_PORT NPROC_PER_NODE GRADIO_SERVER_PORT\n"
          "  API_PORT API_MODEL_NAME; for tests STANDIN_DEV_ROOT (/dev), "
          "STANDIN_ALLOW_PLAIN_FILES=1\n"
@@ -129,7 +133,8 @@ void install_signal_handlers() {
 // STANDIN_STEP_SECONDS, STANDIN_EXIT_CODE), so that a job manifest can set them without
 // putting keys into the LLaMA-Factory config that the real image would refuse.
 Json with_env_knobs(Json values) {
-  for (const char* key : {"standin_steps", "standin_step_seconds", "standin_exit_code"}) {
+  for (const char* key :
+       {"standin_steps", "standin_step_seconds", "standin_exit_code", "standin_fail_at_step"}) {
     std::string name = key;
     std::transform(name.begin(), name.end(), name.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
@@ -162,6 +167,7 @@ int train(const LoadedConfig& config, int rank) {
     std::cerr << "llamafactory-cli (stand-in): " << e.what() << std::endl;
     return 1;
   }
+  if (outcome.failed) return 1;
   if (outcome.stopped) {
     std::cout << "standin train: stopped by a signal after " << outcome.steps_done << " of "
               << plan.total_steps << " steps" << std::endl;

@@ -71,6 +71,19 @@ expect_rc 5 "$cli" train "$work/config.yaml" standin_exit_code=5 --standin_steps
 [[ $(wc -l <"$log") -eq 1 ]] || fail "overwrite_output_dir=true did not start a fresh log"
 check "key=value overrides: standin_exit_code=5 exits 5"
 
+# --- checkpoints and resume: fail once at step 3, the second run resumes after checkpoint-2
+ck=$work/saves/ck
+expect_rc 1 "$cli" train "$work/config.yaml" output_dir="$ck" standin_steps=5 save_steps=2 \
+  standin_fail_at_step=3
+[[ -d $ck/checkpoint-2 && ! -d $ck/checkpoint-4 ]] || fail "checkpoints after the failure: $(ls "$ck")"
+grep -q "failing at step 3" "$work/out.txt" || { cat "$work/out.txt"; fail "no failure line"; }
+STANDIN_FAIL_AT_STEP=3 expect_rc 0 "$cli" train "$work/config.yaml" output_dir="$ck" standin_steps=5 \
+  save_steps=2
+grep -q "^Resuming training from $ck/checkpoint-2\.$" "$work/out.txt" || { cat "$work/out.txt"; fail "no resume line"; }
+jq -s -e '[.[].current_steps] == [1,2,3,3,4,5]' "$ck/trainer_log.jsonl" >/dev/null \
+  || fail "steps logged: $(jq -s -c '[.[].current_steps]' "$ck/trainer_log.jsonl")"
+check "train fails once at standin_fail_at_step, writes checkpoint-N every save_steps, resumes after the newest"
+
 # --- device check failures
 ASCEND_VISIBLE_DEVICES=1 expect_rc 3 "$cli" train "$work/config.yaml"
 grep -q '^\[FAIL\] device files: .*not allocated but visible /dev/davinci3' "$work/out.txt" \

@@ -151,3 +151,70 @@ TEST(StandinTrainer, UnwritableOutputThrows) {
 
 }  // namespace
 }  // namespace ascend::standin
+
+namespace ascend::standin {
+namespace {
+
+TEST(StandinTrainer, CheckpointsEverySaveStepsAndResumesFromTheNewest) {
+  TempDir dir;
+  TrainPlan plan;
+  plan.total_steps = 7;
+  plan.step_seconds = 0;
+  plan.save_steps = 2;
+  plan.fail_at_step = 5;
+  plan.output_dir = dir.path();
+  std::atomic<bool> stop{false};
+  std::ostringstream out;
+  TrainOutcome o = run_training(plan, true, stop, out);
+  EXPECT_TRUE(o.failed);
+  EXPECT_EQ(o.steps_done, 5);
+  EXPECT_EQ(o.resumed_from, 0);
+  EXPECT_EQ(newest_checkpoint(dir.path()), 4);
+  const Json state = Json::parse(read_file(dir.path() / "checkpoint-4" / "trainer_state.json"));
+  EXPECT_EQ(state["global_step"], 4);
+  EXPECT_TRUE(std::filesystem::exists(fail_marker(dir.path(), 5)));
+
+  // The restarted run resumes after checkpoint-4, fails no more, and logs steps 5..7.
+  o = run_training(plan, true, stop, out);
+  EXPECT_FALSE(o.failed);
+  EXPECT_EQ(o.resumed_from, 4);
+  EXPECT_EQ(o.steps_done, 7);
+  EXPECT_NE(out.str().find("Resuming training from " + (dir.path() / "checkpoint-4").string()),
+            std::string::npos);
+  const auto lines = read_lines(dir.path() / kTrainerLog);
+  ASSERT_EQ(lines.size(), 8U) << "5 steps, then 3 after the resume";
+  EXPECT_EQ(lines[5]["current_steps"], 5);
+  EXPECT_EQ(lines[7]["current_steps"], 7);
+  EXPECT_EQ(newest_checkpoint(dir.path()), 6) << "no checkpoint at the last step";
+
+  // overwrite_output_dir: starts from 0 again.
+  plan.overwrite = true;
+  o = run_training(plan, true, stop, out);
+  EXPECT_EQ(o.resumed_from, 0);
+  EXPECT_EQ(read_lines(dir.path() / kTrainerLog).size(), 7U);
+}
+
+TEST(StandinTrainer, NewestCheckpointIgnoresWhatIsNotACheckpoint) {
+  TempDir dir;
+  EXPECT_EQ(newest_checkpoint(dir.path() / "missing"), 0);
+  for (const char* d : {"checkpoint-3", "checkpoint-12", "checkpoint-x", "checkpoint-", "runs"}) {
+    std::filesystem::create_directories(dir.path() / d);
+  }
+  std::ofstream(dir.path() / "checkpoint-99") << "a file, not a folder";
+  EXPECT_EQ(newest_checkpoint(dir.path()), 12);
+}
+
+TEST(StandinTrainer, PlanReadsSaveStepsAndFailAtStep) {
+  const TrainPlan p = plan_from_config(
+      Json::parse(R"({"standin_steps": 6, "save_steps": 2, "standin_fail_at_step": 3})"), "/o");
+  EXPECT_EQ(p.save_steps, 2);
+  EXPECT_EQ(p.fail_at_step, 3);
+  EXPECT_EQ(plan_from_config(Json::object(), "/o").save_steps, 500);
+  EXPECT_THROW(plan_from_config(Json::parse(R"({"save_steps": 0})"), "/o"), ConfigError);
+  EXPECT_THROW(
+      plan_from_config(Json::parse(R"({"standin_steps": 3, "standin_fail_at_step": 4})"), "/o"),
+      ConfigError);
+}
+
+}  // namespace
+}  // namespace ascend::standin
