@@ -257,6 +257,8 @@ def main():
                     help="apply over this many connections at once (a burst even when one "
                          "connection is slow on a loaded machine)")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--empty-dir-output", action="store_true",
+                    help="leave spec.storage.output at its default emptyDir (one more Event per job)")
     ap.add_argument("--queue", default="",
                     help="label every job kueue.x-k8s.io/queue-name=QUEUE (a Kueue LocalQueue)")
     a = ap.parse_args()
@@ -365,6 +367,10 @@ def main():
                 "config": {"model_name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "stage": "sft",
                            "finetuning_type": "lora", "dataset": "alpaca_en_demo", "template": "qwen",
                            "output_dir": f"/app/output/{name}"},
+                # A persistent output, as README recommends for training (checkpoints survive a
+                # restart); the default emptyDir adds one Warning Event per job (OutputNotPersistent).
+                **({} if a.empty_dir_output else
+                   {"storage": {"output": {"hostPath": {"path": "/srv/llamafactory/output"}}}}),
             },
         }
 
