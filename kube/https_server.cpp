@@ -125,7 +125,7 @@ int read_request(SSL* ssl, const HttpsServerOptions& options,
   if (length > options.max_body_bytes) {
     // Read it away (up to 1 MiB) before answering: closing with unread bytes resets the
     // connection, and the client would lose the 413.
-    if (length > 1024 * 1024) return -1;
+    if (length > 1024UL * 1024) return -1;
     std::size_t seen = rest.size();
     while (seen < length && std::chrono::steady_clock::now() <= deadline) {
       const int n = SSL_read(ssl, buf, sizeof(buf));

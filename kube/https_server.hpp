@@ -35,7 +35,7 @@ struct HttpsServerOptions {
   /// read the answer; then the connection is dropped.
   std::chrono::milliseconds timeout{5000};
   /// Larger bodies are refused with 413 unread.
-  std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_body_bytes = std::size_t{64} * 1024;
 };
 
 struct HttpsRequest {

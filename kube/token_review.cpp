@@ -29,7 +29,7 @@ std::string sha256_hex(const std::string& text) {
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
   static const char* kHex = "0123456789abcdef";
   std::string out;
-  out.reserve(2 * SHA256_DIGEST_LENGTH);
+  out.reserve(std::size_t{2} * SHA256_DIGEST_LENGTH);
   for (unsigned char b : digest) {
     out.push_back(kHex[b >> 4]);
     out.push_back(kHex[b & 15]);

@@ -19,7 +19,7 @@
 namespace ascend::op {
 
 /// The largest report body the status server reads.
-inline constexpr std::size_t kMaxProgressReportBytes = 16 * 1024;
+inline constexpr std::size_t kMaxProgressReportBytes = std::size_t{16} * 1024;
 
 /// Reads a report: a trainer_log.jsonl line (current_steps and total_steps required, whole and
 /// not negative; percentage 0-100, epoch, loss and lr numbers when present; remaining_time a
