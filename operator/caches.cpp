@@ -21,6 +21,7 @@ kube::Transform pod_cache_transform() {
   return kube::keep_only({{"metadata", "labels"},
                           {"metadata", "ownerReferences"},
                           {"metadata", "deletionTimestamp"},
+                          {"metadata", "annotations", labels::kNpuFault},
                           {"status", "phase"},
                           {"status", "reason"},
                           {"status", "message"},
