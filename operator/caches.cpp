@@ -1,5 +1,6 @@
 #include "operator/caches.hpp"
 
+#include "operator/contract.hpp"
 #include "operator/job.hpp"
 
 namespace ascend::op {

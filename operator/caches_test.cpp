@@ -9,6 +9,7 @@
 
 #include "kube/controller.hpp"
 #include "operator/config_map_builder.hpp"
+#include "operator/contract.hpp"
 #include "operator/job_status.hpp"
 #include "operator/pod_builder.hpp"
 #include "operator/service_builder.hpp"
@@ -86,9 +87,15 @@ TEST(PodCache, ObservePodSeesTheSameThroughTheTransform) {
       Json::parse(R"({"phase": "Succeeded", "containerStatuses": [{"name": "llamafactory",
         "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]})"),
   };
+  for (const bool faulted : {false, true}) {
   for (const bool deleting : {false, true}) {
     for (const Json& status : statuses) {
-      const Json full = served_pod(status, deleting);
+      Json full = served_pod(status, deleting);
+      // The device plugin's chip-fault annotation survives the transform.
+      if (faulted) {
+        full["metadata"]["annotations"][labels::kNpuFault] =
+            R"({"chips":["Ascend910-3"],"node":"kwok-node-3","reason":"r","time":"t"})";
+      }
       const Json small = cached(full, pod_cache_transform());
       EXPECT_EQ(observe_pod(small), observe_pod(full)) << status.dump();
       EXPECT_EQ(kube::controller_owner_key(small, kJobs), "team/sft");
@@ -100,7 +107,10 @@ TEST(PodCache, ObservePodSeesTheSameThroughTheTransform) {
       EXPECT_FALSE(small["metadata"].contains("managedFields"));
       // What is left is a fraction of the object.
       EXPECT_LT(small.dump().size() * 3, full.dump().size()) << small.dump(2);
+      EXPECT_EQ(observe_pod(small).fault.has_value(), faulted);
+      if (!faulted) EXPECT_FALSE(small["metadata"].contains("annotations")) << small.dump(2);
     }
+  }
   }
 }
 

@@ -18,6 +18,15 @@ namespace ascend::plugin {
 
 using kube::log::kv;
 
+namespace {
+std::string joined(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids)
+    out += (out.empty() ? "" : ",") + id;
+  return out;
+}
+}  // namespace
+
 FaultReporter::FaultReporter(FaultReporterOptions options, PodAnnotator* annotator)
     : options_(std::move(options)), annotator_(annotator) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -114,7 +123,7 @@ bool FaultReporter::report_pending() {
       const std::string key = pod.first + "/" + pod.second;
       if (annotator_ == nullptr) {
         logger().warn("unhealthy chip held by pod; not annotated (--annotate-faults is off)",
-                      {kv("pod", key), kv("devices", nlohmann::json(list).dump())});
+                      {kv("pod", key), kv("devices", joined(list))});
         continue;
       }
       const std::string value = annotation_value(list, options_.node_name, reason, first.time);
@@ -123,7 +132,7 @@ bool FaultReporter::report_pending() {
         if (status.ok()) {
           annotated_.fetch_add(1);
           logger().warn("unhealthy chip held by pod; pod annotated",
-                        {kv("pod", key), kv("devices", nlohmann::json(list).dump()),
+                        {kv("pod", key), kv("devices", joined(list)),
                          kv("annotation", kNpuFaultAnnotation)});
         } else {
           logger().info("unhealthy chip's pod is gone", {kv("pod", key)});
