@@ -390,13 +390,14 @@ bool chip_faults(Draft& draft, const RankedPods& pods) {
   std::string chips;
   for (const auto& chip : f.chips)
     chips += (chips.empty() ? "" : ",") + chip;
-  const std::string message =
-      "chip " + chips + " on node " + f.node + " held by pod " + first.name + " (rank " +
-      std::to_string(first.rank) + ") became Unhealthy" + (f.reason.empty() ? "" : ": " + f.reason) +
-      "; restarting " + (whole_job ? "every rank" : "the faulted rank(s)") +
-      " on healthy chips (fault " + std::to_string(s.faults) + ", not counted as a restart)";
-  s.last_fault = LastFault{first.name, f.node, f.chips, f.time.empty() ? draft.now_text : f.time,
-                           message};
+  const std::string message = "chip " + chips + " on node " + f.node + " held by pod " +
+                              first.name + " (rank " + std::to_string(first.rank) +
+                              ") became Unhealthy" + (f.reason.empty() ? "" : ": " + f.reason) +
+                              "; restarting " + (whole_job ? "every rank" : "the faulted rank(s)") +
+                              " on healthy chips (fault " + std::to_string(s.faults) +
+                              ", not counted as a restart)";
+  s.last_fault =
+      LastFault{first.name, f.node, f.chips, f.time.empty() ? draft.now_text : f.time, message};
   s.phase = Phase::kRestarting;
   draft.condition("Restarting", "True", "ChipFault", message);
   draft.condition("Running", "False", "ChipFault", message);
@@ -530,8 +531,7 @@ void decide_steps(Draft& draft, const RankedPods& ranked, const QueueGate* queue
   }
   count_ranks_and_start(draft, ranked);
   if (past_deadline(draft, ranked) || chip_faults(draft, ranked) ||
-      failures_and_restarts(draft, ranked) ||
-      success(draft, ranked)) {
+      failures_and_restarts(draft, ranked) || success(draft, ranked)) {
     return;
   }
   missing_ranks(draft, ranked);

@@ -1,9 +1,9 @@
 // The job's state machine as a pure function: (job, the Pods observed for it, now) -> (new
 // status, Pods to create and delete, whether to delete the job, when to look again, Events).
 // It runs in named steps, in order: rank the Pods; a finished job and its TTL; suspend; the
-// deadline; chip faults; failures and restarts; success; missing ranks; running. A step that settles the
-// decision ends it. No I/O, no clock of its own: every phase transition, exit-code class and
-// restart scope is unit tested in job_status_test.cpp.
+// deadline; chip faults; failures and restarts; success; missing ranks; running. A step that
+// settles the decision ends it. No I/O, no clock of its own: every phase transition, exit-code
+// class and restart scope is unit tested in job_status_test.cpp.
 #pragma once
 
 #include <chrono>

@@ -964,7 +964,6 @@ TEST(JobStatus, RunningMessageSaysStepAndLossOnceReported) {
   EXPECT_EQ(d.status.progress, p) << "decide keeps the progress it was given";
 }
 
-
 // --- chip faults: the device plugin's annotation restarts the job without spending maxRestarts
 
 ObservedPod faulted(ObservedPod p, const std::string& chip = "Ascend910-3") {
@@ -974,9 +973,9 @@ ObservedPod faulted(ObservedPod p, const std::string& chip = "Ascend910-3") {
 
 TEST(ChipFault, JobScopeRestartsEveryRankAndCountsAFaultNotARestart) {
   Job job = started(make_job(2, RestartPolicy::kNever, RestartScope::kJob, 0));
-  const Decision d = decide(
-      job, {pod(0, 0, PodPhase::kRunning), faulted(pod(1, 0, PodPhase::kRunning))},
-      kT0 + seconds(1));
+  const Decision d =
+      decide(job, {pod(0, 0, PodPhase::kRunning), faulted(pod(1, 0, PodPhase::kRunning))},
+             kT0 + seconds(1));
   EXPECT_EQ(d.status.restarts, 0) << "maxRestarts 0 and restartPolicy Never do not stop it";
   EXPECT_EQ(d.status.faults, 1);
   EXPECT_EQ(d.status.phase, Phase::kRestarting);
@@ -998,9 +997,9 @@ TEST(ChipFault, JobScopeRestartsEveryRankAndCountsAFaultNotARestart) {
 
 TEST(ChipFault, PodScopeRestartsOnlyTheFaultedRank) {
   Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kPod));
-  const Decision d = decide(
-      job, {faulted(pod(0, 0, PodPhase::kRunning)), pod(1, 0, PodPhase::kRunning)},
-      kT0 + seconds(1));
+  const Decision d =
+      decide(job, {faulted(pod(0, 0, PodPhase::kRunning)), pod(1, 0, PodPhase::kRunning)},
+             kT0 + seconds(1));
   EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{1, 0}));
   EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-0", "pod-0-0"}}));
   EXPECT_EQ(d.status.faults, 1);
@@ -1009,8 +1008,7 @@ TEST(ChipFault, PodScopeRestartsOnlyTheFaultedRank) {
 
 TEST(ChipFault, AFailedPodWithTheAnnotationIsAFaultNotAFailure) {
   Job job = started(make_job(1, RestartPolicy::kExitCode, RestartScope::kJob, 0));
-  const Decision d =
-      decide(job, {faulted(pod(0, 0, PodPhase::kFailed, 1))}, kT0 + seconds(1));
+  const Decision d = decide(job, {faulted(pod(0, 0, PodPhase::kFailed, 1))}, kT0 + seconds(1));
   EXPECT_NE(d.status.phase, Phase::kFailed) << "exit 1 after the chip died is the chip's fault";
   EXPECT_EQ(d.status.faults, 1);
   EXPECT_EQ(d.status.restarts, 0);
@@ -1034,8 +1032,7 @@ TEST(ChipFault, CountedOnceThenTheReplacementRunsAndSucceeds) {
   EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 1}, {1, 1}}));
   job.status = d.status;
 
-  d = decide(job, {pod(0, 1, PodPhase::kRunning), pod(1, 1, PodPhase::kRunning)},
-             kT0 + seconds(4));
+  d = decide(job, {pod(0, 1, PodPhase::kRunning), pod(1, 1, PodPhase::kRunning)}, kT0 + seconds(4));
   EXPECT_EQ(d.status.phase, Phase::kRunning);
   EXPECT_EQ(d.status.condition("Restarting")->status, "False");
   job.status = d.status;
@@ -1051,15 +1048,17 @@ TEST(ChipFault, CountedOnceThenTheReplacementRunsAndSucceeds) {
 
 TEST(ChipFault, ASucceededPodOrAFinishedJobIgnoresTheAnnotation) {
   Job job = started(make_job(2));
-  Decision d = decide(job,
-                      {faulted(pod(0, 0, PodPhase::kSucceeded, 0)), pod(1, 0, PodPhase::kRunning)},
-                      kT0 + seconds(1));
+  Decision d =
+      decide(job, {faulted(pod(0, 0, PodPhase::kSucceeded, 0)), pod(1, 0, PodPhase::kRunning)},
+             kT0 + seconds(1));
   EXPECT_EQ(d.status.faults, 0) << "the rank's work is done; its chip no longer matters";
   EXPECT_TRUE(d.remove.empty());
   job.status = d.status;
   job.status.phase = Phase::kSucceeded;
-  d = decide(job, {faulted(pod(0, 0, PodPhase::kSucceeded, 0)), faulted(pod(1, 0, PodPhase::kSucceeded, 0))},
-             kT0 + seconds(2));
+  d = decide(
+      job,
+      {faulted(pod(0, 0, PodPhase::kSucceeded, 0)), faulted(pod(1, 0, PodPhase::kSucceeded, 0))},
+      kT0 + seconds(2));
   EXPECT_EQ(d.status.faults, 0);
 }
 

@@ -244,8 +244,9 @@ std::optional<std::string> convert(const std::map<std::string, Raw>& raw, Plugin
   c.node_name = text("node-name");
   c.kubeconfig = text("kubeconfig");
   if (c.annotate_faults && c.node_name.empty()) {
-    return bad("node-name", "required with --annotate-faults=true (set it from the downward "
-                            "API's spec.nodeName, env ASCEND_DP_NODE_NAME)");
+    return bad("node-name",
+               "required with --annotate-faults=true (set it from the downward "
+               "API's spec.nodeName, env ASCEND_DP_NODE_NAME)");
   }
 
   c.log_level = text("log-level");

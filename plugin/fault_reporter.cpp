@@ -131,9 +131,9 @@ bool FaultReporter::report_pending() {
       if (status.ok() || status.error().code == 404) {
         if (status.ok()) {
           annotated_.fetch_add(1);
-          logger().warn("unhealthy chip held by pod; pod annotated",
-                        {kv("pod", key), kv("devices", joined(list)),
-                         kv("annotation", kNpuFaultAnnotation)});
+          logger().warn(
+              "unhealthy chip held by pod; pod annotated",
+              {kv("pod", key), kv("devices", joined(list)), kv("annotation", kNpuFaultAnnotation)});
         } else {
           logger().info("unhealthy chip's pod is gone", {kv("pod", key)});
         }

@@ -171,7 +171,8 @@ TEST(PodResources, ListsOverTheKubeletSocketAndSaysWhenItIsMissing) {
   auto found = list_holders(socket, "huawei.com/Ascend910", {"Ascend910-5"}, 2s);
   ASSERT_TRUE(found.ok()) << found.error().message;
   ASSERT_EQ(found.value().size(), 1U);
-  EXPECT_EQ(found.value()[0], (DeviceHolder{"team", "sft-worker-0", "llamafactory", {"Ascend910-5"}}));
+  EXPECT_EQ(found.value()[0],
+            (DeviceHolder{"team", "sft-worker-0", "llamafactory", {"Ascend910-5"}}));
 }
 
 TEST(FaultReporter, AnnotatesThePodHoldingTheChipOnce) {
@@ -255,7 +256,8 @@ TEST(FaultReporter, TheHealthMonitorHandsOverAChipWhoseDeviceNodeVanished) {
   Inventory inventory;
   HealthMonitor monitor(devfs, inventory, HealthOptions{host.dev(), 1h, true, true});
   std::vector<std::pair<int, std::string>> seen;
-  monitor.on_unhealthy([&](const ChipStatus& s) { seen.emplace_back(s.chip.physical_id, s.reason); });
+  monitor.on_unhealthy(
+      [&](const ChipStatus& s) { seen.emplace_back(s.chip.physical_id, s.reason); });
   monitor.check_now();
   EXPECT_TRUE(seen.empty());
   std::filesystem::remove(host.dev() / "davinci2");

@@ -69,8 +69,8 @@ class HealthMonitor final {
   PluginEvents& events_;
 
   std::mutex check_mu_;
-  std::map<int, Chip> known_;    // guarded by check_mu_: every chip ever seen
-  std::string last_scan_error_;  // guarded by check_mu_: to log a failing backend once
+  std::map<int, Chip> known_;       // guarded by check_mu_: every chip ever seen
+  std::string last_scan_error_;     // guarded by check_mu_: to log a failing backend once
   UnhealthyListener on_unhealthy_;  // guarded by check_mu_
   std::atomic<std::uint64_t> checks_{0};
 

@@ -81,16 +81,15 @@ int main(int argc, char** argv) {
     auto client = ap::make_api_client(config.kubeconfig);
     if (client.ok()) {
       annotator = std::make_unique<ap::ApiPodAnnotator>(client.value());
-      ap::logger().info("fault annotations on", {kv("node", config.node_name),
-                                                 kv("annotation", ap::kNpuFaultAnnotation)});
+      ap::logger().info("fault annotations on",
+                        {kv("node", config.node_name), kv("annotation", ap::kNpuFaultAnnotation)});
     } else {
       ap::logger().error("no API access for fault annotations; faults are only logged",
                          {kv("error", client.error().message)});
     }
   }
   ap::FaultReporter faults(
-      ap::FaultReporterOptions{config.pod_resources_socket, config.resource_name,
-                               config.node_name},
+      ap::FaultReporterOptions{config.pod_resources_socket, config.resource_name, config.node_name},
       annotator.get());
 
   auto metrics = std::make_shared<ap::PluginMetrics>();
