@@ -481,8 +481,15 @@ void running(Draft& draft, const RankedPods& pods) {
     if (s.phase != Phase::kRunning) draft.event("Normal", "Running", progress);
     s.phase = Phase::kRunning;
     // The training's own progress, once rank 0 reported it (the Event above stays short).
-    const std::string message =
-        s.progress ? progress + "; " + describe_progress(*s.progress) : progress;
+    std::string message = s.progress ? progress + "; " + describe_progress(*s.progress) : progress;
+    // A job that moved off a failed chip says so while it runs on.
+    if (s.faults > 0 && s.last_fault) {
+      std::string chips;
+      for (const auto& chip : s.last_fault->chips)
+        chips += (chips.empty() ? "" : ",") + chip;
+      message += "; recovered from " + std::to_string(s.faults) + " chip fault(s), the last " +
+                 chips + " on node " + s.last_fault->node;
+    }
     draft.condition("Running", "True", "AllRanksRunning", message);
     draft.clear("Restarting", "Running", progress);
     return;

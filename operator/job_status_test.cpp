@@ -1035,6 +1035,10 @@ TEST(ChipFault, CountedOnceThenTheReplacementRunsAndSucceeds) {
   d = decide(job, {pod(0, 1, PodPhase::kRunning), pod(1, 1, PodPhase::kRunning)}, kT0 + seconds(4));
   EXPECT_EQ(d.status.phase, Phase::kRunning);
   EXPECT_EQ(d.status.condition("Restarting")->status, "False");
+  EXPECT_NE(d.status.condition("Running")->message.find(
+                "recovered from 1 chip fault(s), the last Ascend910-3 on node node-a"),
+            std::string::npos)
+      << d.status.condition("Running")->message;
   job.status = d.status;
 
   d = decide(job, {pod(0, 1, PodPhase::kSucceeded, 0), pod(1, 1, PodPhase::kSucceeded, 0)},

@@ -91,7 +91,10 @@ wait_until "the training process of $pod" 30 chips_of "$pod"
 chips=$(chips_of "$pod")
 [[ "$chips" =~ ^[0-7],[0-7]$ ]] || fail "ASCEND_VISIBLE_DEVICES of $pod is '$chips', want two chip ids"
 wait_until "checkpoint-4 on the host" 60 test -d "$out/checkpoint-4"
-check "job faulty runs on chips {$chips} and saved checkpoint-4"
+# A step or two past the checkpoint, so that the new Pod logs those steps again after resuming.
+past_six() { [[ "$(jq -s 'map(.current_steps) | max' "$out/trainer_log.jsonl" 2>/dev/null)" -ge 6 ]]; }
+wait_until "step 6 in the trainer log" 30 past_six
+check "job faulty runs on chips {$chips}, saved checkpoint-4 and logged step $(jq -s 'map(.current_steps) | max' "$out/trainer_log.jsonl")"
 
 # --- the fault: one of its chips' device node vanishes on the host
 bad=${chips##*,}
