@@ -129,7 +129,9 @@ check "the new Pod (attempt 1) runs on chips {$new_chips}, not on the unhealthy 
   || fail "status.lastFault is $(jp lfjob faulty '{.status.lastFault}')"
 events=$(k get events -n "$NS" --field-selector involvedObject.name=faulty,reason=ChipFault -o jsonpath='{.items[*].type}')
 [[ "$events" == Warning ]] || fail "ChipFault Events: '$events', want one Warning"
-check "status.faults 1, restarts 0 (maxRestarts 0 not spent), lastFault names Ascend910-$bad on $NODE_NAME, one Warning Event ChipFault"
+running_says() { [[ "$(jp lfjob faulty '{.status.conditions[?(@.type=="Running")].message}')" == *"recovered from 1 chip fault(s), the last Ascend910-$bad on node $NODE_NAME"* ]]; }
+wait_until "the Running condition to name the fault" 10 running_says
+check "status.faults 1, restarts 0 (maxRestarts 0 not spent), lastFault names Ascend910-$bad on $NODE_NAME, one Warning Event ChipFault, the Running condition says it"
 grep -q "pod annotated.*$NS/$pod" < <(k logs -n "$STACK_NAMESPACE" -l app.kubernetes.io/name=ascend-device-plugin --tail=-1) \
   || fail "the plugin's log does not say it annotated $NS/$pod"
 check "the plugin logged the annotation of $NS/$pod (PodResources List, one PATCH under its own ServiceAccount)"
