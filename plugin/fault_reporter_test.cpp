@@ -13,10 +13,14 @@
 #include <thread>
 
 #include "api/podresources.grpc.pb.h"
+#include "kube/client.hpp"
+#include "kube/testing/fake_apiserver.hpp"
 #include "kube/testing/temp_dir.hpp"
+#include "kube/transport.hpp"
 #include "plugin/discovery/devfs.hpp"
 #include "plugin/health.hpp"
 #include "plugin/inventory.hpp"
+#include "plugin/pod_annotator.hpp"
 #include "plugin/pod_resources.hpp"
 #include "plugin/testing/fake_host.hpp"
 
@@ -267,6 +271,38 @@ TEST(FaultReporter, TheHealthMonitorHandsOverAChipWhoseDeviceNodeVanished) {
   EXPECT_NE(seen[0].second.find("davinci2"), std::string::npos);
   monitor.check_now();
   EXPECT_EQ(seen.size(), 1U) << "only the transition is handed over";
+}
+
+TEST(ApiPodAnnotator, OneMergePatchOfTheAnnotationAndErrorsAsValues) {
+  kube::testing::FakeApiServer api;
+  ASSERT_TRUE(api.start().ok());
+  api.script(
+      "PATCH", "/api/v1/namespaces/team/pods/sft-worker-0",
+      {kube::testing::FakeResponse::json({{"metadata", {{"name", "sft-worker-0"}}}}),
+       kube::testing::FakeResponse::failure(
+           403, "Forbidden", "the device plugin may annotate only Pods bound to its own node")});
+  kube::Config config;
+  config.server = api.url();
+  config.token = "plugin-token";
+  auto transport = kube::make_transport(config);
+  ASSERT_TRUE(transport.ok());
+  ApiPodAnnotator annotator(std::make_shared<kube::Client>(transport.value()));
+
+  const std::string value = FaultReporter::annotation_value({"Ascend910-3"}, "node-a", "gone", "t");
+  ASSERT_TRUE(annotator.annotate("team", "sft-worker-0", kNpuFaultAnnotation, value).ok());
+  const auto requests = api.requests();
+  ASSERT_EQ(requests.size(), 1U) << "no GET first: the plugin may only patch";
+  EXPECT_EQ(requests[0].method, "PATCH");
+  EXPECT_EQ(requests[0].header("content-type"), "application/merge-patch+json");
+  EXPECT_EQ(requests[0].header("authorization"), "Bearer plugin-token");
+  EXPECT_EQ(requests[0].param("fieldManager"), "ascend-device-plugin");
+  EXPECT_EQ(nlohmann::json::parse(requests[0].body),
+            (nlohmann::json{{"metadata", {{"annotations", {{kNpuFaultAnnotation, value}}}}}}));
+
+  const Status refused = annotator.annotate("team", "sft-worker-0", kNpuFaultAnnotation, value);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, 403);
+  EXPECT_NE(refused.error().message.find("its own node"), std::string::npos);
 }
 
 }  // namespace
