@@ -36,6 +36,7 @@ declare -A files=(
   [templates/user-roles.yaml]=rbac/user-roles.yaml
   [templates/operator-deployment.yaml]=operator/deployment.yaml
   [templates/plugin-daemonset.yaml]=plugin/daemonset.yaml
+  [templates/plugin-rbac.yaml]=rbac/plugin.yaml
   [templates/admission-policy.yaml]=admission/policy.yaml
   [templates/operator-progress.yaml]=operator/progress-service.yaml
 )

@@ -1,5 +1,6 @@
 #include "operator/caches.hpp"
 
+#include "operator/contract.hpp"
 #include "operator/job.hpp"
 
 namespace ascend::op {
@@ -21,6 +22,7 @@ kube::Transform pod_cache_transform() {
   return kube::keep_only({{"metadata", "labels"},
                           {"metadata", "ownerReferences"},
                           {"metadata", "deletionTimestamp"},
+                          {"metadata", "annotations", labels::kNpuFault},
                           {"status", "phase"},
                           {"status", "reason"},
                           {"status", "message"},

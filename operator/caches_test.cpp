@@ -9,6 +9,7 @@
 
 #include "kube/controller.hpp"
 #include "operator/config_map_builder.hpp"
+#include "operator/contract.hpp"
 #include "operator/job_status.hpp"
 #include "operator/pod_builder.hpp"
 #include "operator/service_builder.hpp"
@@ -86,20 +87,31 @@ TEST(PodCache, ObservePodSeesTheSameThroughTheTransform) {
       Json::parse(R"({"phase": "Succeeded", "containerStatuses": [{"name": "llamafactory",
         "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]})"),
   };
-  for (const bool deleting : {false, true}) {
-    for (const Json& status : statuses) {
-      const Json full = served_pod(status, deleting);
-      const Json small = cached(full, pod_cache_transform());
-      EXPECT_EQ(observe_pod(small), observe_pod(full)) << status.dump();
-      EXPECT_EQ(kube::controller_owner_key(small, kJobs), "team/sft");
-      EXPECT_EQ(kube::object_key(small), kube::object_key(full));
-      EXPECT_EQ(kube::resource_version(small), "77");
-      EXPECT_EQ(small["metadata"]["labels"], full["metadata"]["labels"]);
-      EXPECT_EQ(small["metadata"]["ownerReferences"], full["metadata"]["ownerReferences"]);
-      EXPECT_FALSE(small.contains("spec"));
-      EXPECT_FALSE(small["metadata"].contains("managedFields"));
-      // What is left is a fraction of the object.
-      EXPECT_LT(small.dump().size() * 3, full.dump().size()) << small.dump(2);
+  for (const bool faulted : {false, true}) {
+    for (const bool deleting : {false, true}) {
+      for (const Json& status : statuses) {
+        Json full = served_pod(status, deleting);
+        // The device plugin's chip-fault annotation survives the transform.
+        if (faulted) {
+          full["metadata"]["annotations"][labels::kNpuFault] =
+              R"({"chips":["Ascend910-3"],"node":"kwok-node-3","reason":"r","time":"t"})";
+        }
+        const Json small = cached(full, pod_cache_transform());
+        EXPECT_EQ(observe_pod(small), observe_pod(full)) << status.dump();
+        EXPECT_EQ(kube::controller_owner_key(small, kJobs), "team/sft");
+        EXPECT_EQ(kube::object_key(small), kube::object_key(full));
+        EXPECT_EQ(kube::resource_version(small), "77");
+        EXPECT_EQ(small["metadata"]["labels"], full["metadata"]["labels"]);
+        EXPECT_EQ(small["metadata"]["ownerReferences"], full["metadata"]["ownerReferences"]);
+        EXPECT_FALSE(small.contains("spec"));
+        EXPECT_FALSE(small["metadata"].contains("managedFields"));
+        // What is left is a fraction of the object.
+        EXPECT_LT(small.dump().size() * 3, full.dump().size()) << small.dump(2);
+        EXPECT_EQ(observe_pod(small).fault.has_value(), faulted);
+        // Of the Pod's annotations only that one is cached.
+        EXPECT_EQ(small["metadata"].value("annotations", Json::object()).size(), faulted ? 1U : 0U)
+            << small.dump(2);
+      }
     }
   }
 }

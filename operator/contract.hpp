@@ -42,6 +42,10 @@ inline constexpr const char* kSafeToEvict = "cluster-autoscaler.kubernetes.io/sa
 /// Set "true" on training Pods for the same reason: Karpenter never disrupts (consolidates,
 /// drifts, expires) a node running a Pod that carries it.
 inline constexpr const char* kDoNotDisrupt = "karpenter.sh/do-not-disrupt";
+/// Set by the device plugin (only it may: the chart's admission policy) on a Pod holding a chip
+/// that went Unhealthy: JSON {"chips":["Ascend910-3"],"node":"...","reason":"...","time":"..."}.
+/// The operator restarts the Pod's job off the chip without spending maxRestarts.
+inline constexpr const char* kNpuFault = "ascendfactory.io/npu-fault";
 }  // namespace labels
 
 /// Kueue's names the operator reads and writes (sigs.k8s.io/kueue v1beta2): a job labelled

@@ -366,6 +366,13 @@ Json status_to_json(const JobStatus& s) {
     out["lastFailure"] = std::move(failure);
   }
   if (s.evictions > 0) out["evictions"] = s.evictions;
+  if (s.faults > 0) out["faults"] = s.faults;
+  if (s.last_fault) {
+    const LastFault& f = *s.last_fault;
+    Json fault = {{"pod", f.pod}, {"node", f.node}, {"chips", f.chips}, {"time", f.time}};
+    if (!f.message.empty()) fault["message"] = f.message;
+    out["lastFault"] = std::move(fault);
+  }
   if (s.queue) {
     Json queue = {{"name", s.queue->name}};
     if (!s.queue->workload.empty()) queue["workload"] = s.queue->workload;
@@ -433,6 +440,20 @@ JobStatus status_from_json(const Json& in) {
     s.last_failure = f;
   }
   s.evictions = static_cast<int>(int_or(in, "evictions"));
+  s.faults = static_cast<int>(int_or(in, "faults"));
+  if (const auto it = in.find("lastFault"); it != in.end() && it->is_object()) {
+    LastFault f;
+    f.pod = string_or(*it, "pod");
+    f.node = string_or(*it, "node");
+    if (const auto chips = it->find("chips"); chips != it->end() && chips->is_array()) {
+      for (const auto& c : *chips) {
+        if (c.is_string()) f.chips.push_back(c.get<std::string>());
+      }
+    }
+    f.time = string_or(*it, "time");
+    f.message = string_or(*it, "message");
+    s.last_fault = f;
+  }
   if (const auto it = in.find("queue"); it != in.end() && it->is_object()) {
     s.queue = QueueStatus{string_or(*it, "name"), string_or(*it, "workload"),
                           string_or(*it, "clusterQueue"), string_or(*it, "lastEvictionTime")};

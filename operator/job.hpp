@@ -135,6 +135,17 @@ struct LastFailure {
   bool operator==(const LastFailure&) const = default;
 };
 
+/// `status.lastFault`: the last chip fault that restarted the job (the chip_faults step of
+/// decide(), operator/job_status.cpp).
+struct LastFault {
+  std::string pod;
+  std::string node;
+  std::vector<std::string> chips;  ///< Device IDs, e.g. Ascend910-3.
+  std::string time;                ///< When the device plugin saw the chip go Unhealthy.
+  std::string message;
+  bool operator==(const LastFault&) const = default;
+};
+
 /// `status.queue`: where a job that names a Kueue queue stands (operator/workload.hpp).
 struct QueueStatus {
   std::string name;           ///< The LocalQueue (the job's kueue.x-k8s.io/queue-name label).
@@ -183,6 +194,10 @@ struct JobStatus {
   std::optional<LastFailure> last_failure;
   /// Times Kueue evicted the job (preemption, a quota change): never counted in `restarts`.
   int evictions = 0;
+  /// Times a chip held by one of the job's Pods went Unhealthy and the job was restarted off
+  /// it: never counted in `restarts`, so a hardware fault does not spend maxRestarts.
+  int faults = 0;
+  std::optional<LastFault> last_fault;
   /// Only for a job that names a Kueue queue.
   std::optional<QueueStatus> queue;
   std::optional<Progress> progress;

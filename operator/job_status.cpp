@@ -359,6 +359,52 @@ bool failures_and_restarts(Draft& draft, const RankedPods& pods) {
   return true;
 }
 
+// Current Pods that have not succeeded and hold a chip the device plugin saw go Unhealthy:
+// restart the job off the chip like a retryable failure (every rank for restartScope Job, the
+// faulted ranks for Pod), raising the rank attempts first so each faulted Pod counts once, but
+// count it in `faults` and `lastFault`, never in `restarts`: the user's maxRestarts is for the
+// program's failures, not the hardware's. The replacement cannot land on the bad chip: the
+// kubelet never allocates a device its plugin reports Unhealthy. True when a Pod faulted.
+bool chip_faults(Draft& draft, const RankedPods& pods) {
+  std::vector<const ObservedPod*> faulted;
+  for (const auto& [rank, p] : pods.current) {
+    if (p->fault && p->phase != PodPhase::kSucceeded) faulted.push_back(p);
+  }
+  if (faulted.empty()) return false;
+  JobStatus& s = draft.status();
+  const bool whole_job = draft.policy().restart_scope == RestartScope::kJob;
+  s.faults += static_cast<int>(faulted.size());
+  if (whole_job) {
+    for (auto& attempt : s.rank_attempts)
+      ++attempt;
+    for (const auto& [rank, p] : pods.current)
+      draft.d.remove.push_back(pod_ref(*p));
+  } else {
+    for (const ObservedPod* p : faulted) {
+      ++s.rank_attempts[static_cast<std::size_t>(p->rank)];
+      draft.d.remove.push_back(pod_ref(*p));
+    }
+  }
+  const ObservedPod& first = *faulted.front();
+  const PodFault& f = *first.fault;
+  std::string chips;
+  for (const auto& chip : f.chips)
+    chips += (chips.empty() ? "" : ",") + chip;
+  const std::string message = "chip " + chips + " on node " + f.node + " held by pod " +
+                              first.name + " (rank " + std::to_string(first.rank) +
+                              ") became Unhealthy" + (f.reason.empty() ? "" : ": " + f.reason) +
+                              "; restarting " + (whole_job ? "every rank" : "the faulted rank(s)") +
+                              " on healthy chips (fault " + std::to_string(s.faults) +
+                              ", not counted as a restart)";
+  s.last_fault =
+      LastFault{first.name, f.node, f.chips, f.time.empty() ? draft.now_text : f.time, message};
+  s.phase = Phase::kRestarting;
+  draft.condition("Restarting", "True", "ChipFault", message);
+  draft.condition("Running", "False", "ChipFault", message);
+  draft.event("Warning", "ChipFault", message);
+  return true;
+}
+
 // Succeeded once every rank's current Pod exited 0. True when it did.
 bool success(Draft& draft, const RankedPods& pods) {
   const int nodes = draft.job.spec.nodes;
@@ -435,8 +481,15 @@ void running(Draft& draft, const RankedPods& pods) {
     if (s.phase != Phase::kRunning) draft.event("Normal", "Running", progress);
     s.phase = Phase::kRunning;
     // The training's own progress, once rank 0 reported it (the Event above stays short).
-    const std::string message =
-        s.progress ? progress + "; " + describe_progress(*s.progress) : progress;
+    std::string message = s.progress ? progress + "; " + describe_progress(*s.progress) : progress;
+    // A job that moved off a failed chip says so while it runs on.
+    if (s.faults > 0 && s.last_fault) {
+      std::string chips;
+      for (const auto& chip : s.last_fault->chips)
+        chips += (chips.empty() ? "" : ",") + chip;
+      message += "; recovered from " + std::to_string(s.faults) + " chip fault(s), the last " +
+                 chips + " on node " + s.last_fault->node;
+    }
     draft.condition("Running", "True", "AllRanksRunning", message);
     draft.clear("Restarting", "Running", progress);
     return;
@@ -484,8 +537,8 @@ void decide_steps(Draft& draft, const RankedPods& ranked, const QueueGate* queue
     return;
   }
   count_ranks_and_start(draft, ranked);
-  if (past_deadline(draft, ranked) || failures_and_restarts(draft, ranked) ||
-      success(draft, ranked)) {
+  if (past_deadline(draft, ranked) || chip_faults(draft, ranked) ||
+      failures_and_restarts(draft, ranked) || success(draft, ranked)) {
     return;
   }
   missing_ranks(draft, ranked);
@@ -517,6 +570,22 @@ void set_condition(JobStatus& s, const std::string& type, const std::string& sta
   s.conditions.push_back(Condition{type, status, generation, now, reason, message});
 }
 
+std::optional<PodFault> parse_pod_fault(const std::string& text) {
+  const Json value = Json::parse(text, nullptr, false);
+  if (!value.is_object()) return std::nullopt;
+  PodFault f;
+  for (const auto& chip : member(value, "chips")) {
+    if (chip.is_string() && !chip.get_ref<const std::string&>().empty()) {
+      f.chips.push_back(chip.get<std::string>());
+    }
+  }
+  if (f.chips.empty()) return std::nullopt;
+  f.node = str(value, "node");
+  f.reason = str(value, "reason");
+  f.time = str(value, "time");
+  return f;
+}
+
 ObservedPod observe_pod(const Json& pod) {
   ObservedPod p;
   const Json& metadata = member(pod, "metadata");
@@ -526,6 +595,8 @@ ObservedPod observe_pod(const Json& pod) {
   const Json& labels = member(metadata, "labels");
   p.rank = label_int(labels, labels::kNodeRank);
   p.attempt = label_int(labels, labels::kAttempt);
+  const std::string fault = str(member(metadata, "annotations"), labels::kNpuFault);
+  if (!fault.empty()) p.fault = parse_pod_fault(fault);
   const Json& status = member(pod, "status");
   p.phase = pod_phase(str(status, "phase"));
   p.reason = str(status, "reason");
@@ -612,6 +683,7 @@ bool same_status_ignoring_timestamps(const JobStatus& a, const JobStatus& b) {
     for (auto& c : s->conditions)
       c.last_transition_time.clear();
     if (s->last_failure) s->last_failure->time.clear();
+    if (s->last_fault) s->last_fault->time.clear();
   }
   // A condition whose status changed still differs (status is compared), so only timestamps of
   // otherwise identical statuses are ignored.

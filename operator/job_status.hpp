@@ -1,9 +1,9 @@
 // The job's state machine as a pure function: (job, the Pods observed for it, now) -> (new
 // status, Pods to create and delete, whether to delete the job, when to look again, Events).
 // It runs in named steps, in order: rank the Pods; a finished job and its TTL; suspend; the
-// deadline; failures and restarts; success; missing ranks; running. A step that settles the
-// decision ends it. No I/O, no clock of its own: every phase transition, exit-code class and
-// restart scope is unit tested in job_status_test.cpp.
+// deadline; chip faults; failures and restarts; success; missing ranks; running. A step that
+// settles the decision ends it. No I/O, no clock of its own: every phase transition, exit-code
+// class and restart scope is unit tested in job_status_test.cpp.
 #pragma once
 
 #include <chrono>
@@ -27,6 +27,20 @@ enum class PodPhase { kPending, kRunning, kSucceeded, kFailed, kUnknown };
 /// for it, or the autoscaler said none will be (autoscaler_events.hpp).
 inline constexpr const char* kWaitingForNode = "WaitingForNode";
 inline constexpr const char* kNoNodeFits = "NoNodeFits";
+
+/// The device plugin's word that a chip the Pod holds went Unhealthy (the annotation
+/// labels::kNpuFault).
+struct PodFault {
+  std::vector<std::string> chips;  ///< Device IDs.
+  std::string node;
+  std::string reason;
+  std::string time;
+  bool operator==(const PodFault&) const = default;
+};
+
+/// Parses the annotation's value; nullopt when it is not a JSON object naming at least one
+/// chip (a malformed value is ignored, never a crash).
+std::optional<PodFault> parse_pod_fault(const std::string& text);
 
 /// What the decision needs to know about one Pod of the job.
 struct ObservedPod {
@@ -53,6 +67,8 @@ struct ObservedPod {
   /// What a node autoscaler last said about the Pod (autoscaler_events.hpp), if anything: the
   /// reconciler fills it in from the Event caches, observe_pod() never does.
   std::optional<AutoscalerNote> autoscaler;
+  /// A chip the Pod holds went Unhealthy (the device plugin's annotation).
+  std::optional<PodFault> fault;
   bool operator==(const ObservedPod&) const = default;
 };
 
@@ -123,6 +139,11 @@ struct QueueGate {
 ///   OnFailure retries everything. A retry that would take `restarts` past maxRestarts fails
 ///   the job (MaxRestartsExceeded). restartScope Job re-creates every rank (one restart), Pod
 ///   only the failed ranks (one restart each).
+/// - A current Pod that has not succeeded and carries the device plugin's chip-fault annotation
+///   restarts the job off the chip the same way (every rank for restartScope Job, its rank for
+///   Pod; the rank attempt is raised first, so each faulted Pod counts once) but counts in
+///   `faults` and `lastFault`, never in `restarts`: a hardware fault does not spend
+///   maxRestarts, and it wins over a failure of the same Pod (the fault is why it failed).
 /// - Succeeded when every rank's current Pod succeeded; Failed and Succeeded are final: Pods
 ///   still running are deleted, finished Pods are kept for their logs, and
 ///   ttlSecondsAfterFinished deletes the job. activeDeadlineSeconds counts from startTime

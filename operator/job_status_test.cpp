@@ -964,5 +964,139 @@ TEST(JobStatus, RunningMessageSaysStepAndLossOnceReported) {
   EXPECT_EQ(d.status.progress, p) << "decide keeps the progress it was given";
 }
 
+// --- chip faults: the device plugin's annotation restarts the job without spending maxRestarts
+
+ObservedPod faulted(ObservedPod p, const std::string& chip = "Ascend910-3") {
+  p.fault = PodFault{{chip}, "node-a", "device node /dev/davinci3 missing", "2026-11-29T16:00:00Z"};
+  return p;
+}
+
+TEST(ChipFault, JobScopeRestartsEveryRankAndCountsAFaultNotARestart) {
+  Job job = started(make_job(2, RestartPolicy::kNever, RestartScope::kJob, 0));
+  const Decision d =
+      decide(job, {pod(0, 0, PodPhase::kRunning), faulted(pod(1, 0, PodPhase::kRunning))},
+             kT0 + seconds(1));
+  EXPECT_EQ(d.status.restarts, 0) << "maxRestarts 0 and restartPolicy Never do not stop it";
+  EXPECT_EQ(d.status.faults, 1);
+  EXPECT_EQ(d.status.phase, Phase::kRestarting);
+  EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{1, 1}));
+  EXPECT_EQ(d.remove,
+            (std::vector<PodRef>{{"sft-worker-0", "pod-0-0"}, {"sft-worker-1", "pod-1-0"}}));
+  ASSERT_TRUE(d.status.last_fault);
+  EXPECT_EQ(d.status.last_fault->pod, "sft-worker-1");
+  EXPECT_EQ(d.status.last_fault->node, "node-a");
+  EXPECT_EQ(d.status.last_fault->chips, (std::vector<std::string>{"Ascend910-3"}));
+  EXPECT_EQ(d.status.last_fault->time, "2026-11-29T16:00:00Z");
+  EXPECT_NE(d.status.last_fault->message.find("Ascend910-3"), std::string::npos);
+  EXPECT_TRUE(has_event(d, "ChipFault"));
+  EXPECT_FALSE(has_event(d, "Restarting"));
+  EXPECT_EQ(d.status.condition("Running")->reason, "ChipFault");
+  EXPECT_EQ(d.status.condition("Restarting")->reason, "ChipFault");
+  EXPECT_FALSE(d.status.last_failure);
+}
+
+TEST(ChipFault, PodScopeRestartsOnlyTheFaultedRank) {
+  Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kPod));
+  const Decision d =
+      decide(job, {faulted(pod(0, 0, PodPhase::kRunning)), pod(1, 0, PodPhase::kRunning)},
+             kT0 + seconds(1));
+  EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{1, 0}));
+  EXPECT_EQ(d.remove, (std::vector<PodRef>{{"sft-worker-0", "pod-0-0"}}));
+  EXPECT_EQ(d.status.faults, 1);
+  EXPECT_EQ(d.status.restarts, 0);
+}
+
+TEST(ChipFault, AFailedPodWithTheAnnotationIsAFaultNotAFailure) {
+  Job job = started(make_job(1, RestartPolicy::kExitCode, RestartScope::kJob, 0));
+  const Decision d = decide(job, {faulted(pod(0, 0, PodPhase::kFailed, 1))}, kT0 + seconds(1));
+  EXPECT_NE(d.status.phase, Phase::kFailed) << "exit 1 after the chip died is the chip's fault";
+  EXPECT_EQ(d.status.faults, 1);
+  EXPECT_EQ(d.status.restarts, 0);
+  EXPECT_EQ(d.status.rank_attempts, (std::vector<int>{1}));
+}
+
+TEST(ChipFault, CountedOnceThenTheReplacementRunsAndSucceeds) {
+  Job job = started(make_job(2, RestartPolicy::kOnFailure, RestartScope::kJob, 1));
+  ObservedPod bad = faulted(pod(1, 0, PodPhase::kRunning));
+  Decision d = decide(job, {pod(0, 0, PodPhase::kRunning), bad}, kT0 + seconds(1));
+  ASSERT_EQ(d.status.faults, 1);
+  job.status = d.status;
+
+  // The cache still holds the faulted Pod (stale now): it is deleted again, not counted again.
+  d = decide(job, {pod(0, 0, PodPhase::kRunning), bad}, kT0 + seconds(2));
+  EXPECT_EQ(d.status.faults, 1);
+  EXPECT_TRUE(d.create.empty()) << "rank names are taken until the old Pods are gone";
+  job.status = d.status;
+
+  d = decide(job, {}, kT0 + seconds(3));
+  EXPECT_EQ(d.create, (std::vector<PodSlot>{{0, 1}, {1, 1}}));
+  job.status = d.status;
+
+  d = decide(job, {pod(0, 1, PodPhase::kRunning), pod(1, 1, PodPhase::kRunning)}, kT0 + seconds(4));
+  EXPECT_EQ(d.status.phase, Phase::kRunning);
+  EXPECT_EQ(d.status.condition("Restarting")->status, "False");
+  EXPECT_NE(d.status.condition("Running")->message.find(
+                "recovered from 1 chip fault(s), the last Ascend910-3 on node node-a"),
+            std::string::npos)
+      << d.status.condition("Running")->message;
+  job.status = d.status;
+
+  d = decide(job, {pod(0, 1, PodPhase::kSucceeded, 0), pod(1, 1, PodPhase::kSucceeded, 0)},
+             kT0 + seconds(5));
+  EXPECT_EQ(d.status.phase, Phase::kSucceeded);
+  EXPECT_EQ(d.status.restarts, 0);
+  EXPECT_EQ(d.status.faults, 1);
+  ASSERT_TRUE(d.status.last_fault);
+  EXPECT_EQ(d.status.last_fault->chips, (std::vector<std::string>{"Ascend910-3"}));
+}
+
+TEST(ChipFault, ASucceededPodOrAFinishedJobIgnoresTheAnnotation) {
+  Job job = started(make_job(2));
+  Decision d =
+      decide(job, {faulted(pod(0, 0, PodPhase::kSucceeded, 0)), pod(1, 0, PodPhase::kRunning)},
+             kT0 + seconds(1));
+  EXPECT_EQ(d.status.faults, 0) << "the rank's work is done; its chip no longer matters";
+  EXPECT_TRUE(d.remove.empty());
+  job.status = d.status;
+  job.status.phase = Phase::kSucceeded;
+  d = decide(
+      job,
+      {faulted(pod(0, 0, PodPhase::kSucceeded, 0)), faulted(pod(1, 0, PodPhase::kSucceeded, 0))},
+      kT0 + seconds(2));
+  EXPECT_EQ(d.status.faults, 0);
+}
+
+TEST(ChipFault, StatusRoundTripsAndTimestampsAreIgnoredInComparisons) {
+  JobStatus s;
+  s.faults = 2;
+  s.last_fault = LastFault{"p", "n", {"Ascend910-1", "Ascend910-2"}, "t", "m"};
+  const Json j = status_to_json(s);
+  EXPECT_EQ(j["faults"], 2);
+  EXPECT_EQ(j["lastFault"]["chips"], Json({"Ascend910-1", "Ascend910-2"}));
+  EXPECT_EQ(status_from_json(j), s);
+  JobStatus later = s;
+  later.last_fault->time = "t2";
+  EXPECT_TRUE(same_status_ignoring_timestamps(s, later));
+  EXPECT_FALSE(status_to_json(JobStatus{}).contains("faults"));
+}
+
+TEST(ObservePod, ReadsTheChipFaultAnnotationAndIgnoresMalformedValues) {
+  Json p = {{"metadata",
+             {{"name", "sft-worker-0"},
+              {"annotations",
+               {{"ascendfactory.io/npu-fault",
+                 R"({"chips":["Ascend910-5"],"node":"n1","reason":"gone","time":"t"})"}}}}},
+            {"status", {{"phase", "Running"}}}};
+  const ObservedPod o = observe_pod(p);
+  ASSERT_TRUE(o.fault);
+  EXPECT_EQ(o.fault->chips, (std::vector<std::string>{"Ascend910-5"}));
+  EXPECT_EQ(o.fault->node, "n1");
+  EXPECT_EQ(o.fault->reason, "gone");
+  for (const char* bad : {"", "yes", "{}", R"({"chips":[]})", R"({"chips":[3]})", "[1]", "{"}) {
+    p["metadata"]["annotations"]["ascendfactory.io/npu-fault"] = bad;
+    EXPECT_FALSE(observe_pod(p).fault) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace ascend::op

@@ -107,6 +107,16 @@ std::vector<Key> all_keys() {
       {"log-level", Kind::kText, d.log_level, "Log level: trace, debug, info, warn, error"},
       {"http-address", Kind::kText, d.http_address,
        "host:port serving /healthz and /metrics; \"off\" (or empty) disables"},
+      {"pod-resources-socket", Kind::kText, d.pod_resources_socket.string(),
+       "The kubelet's PodResources v1 socket, asked which Pod holds a chip that went Unhealthy"},
+      {"annotate-faults", Kind::kBool, "false",
+       "Annotate the Pod holding a chip that went Unhealthy (ascendfactory.io/npu-fault) so "
+       "that its job restarts off the chip; needs --node-name and API access (in-cluster "
+       "ServiceAccount or --kubeconfig). Off: the fault and its Pod are only logged"},
+      {"node-name", Kind::kText, "",
+       "This node's name (from the downward API's spec.nodeName), written into fault annotations"},
+      {"kubeconfig", Kind::kText, "",
+       "kubeconfig for --annotate-faults; empty: the Pod's in-cluster ServiceAccount"},
   };
 }
 
@@ -221,6 +231,23 @@ std::optional<std::string> convert(const std::map<std::string, Raw>& raw, Plugin
     return bad("allow-regular-device-files", "accepted: true, false");
   }
   c.allow_regular_device_files = regular == "true";
+
+  c.pod_resources_socket = text("pod-resources-socket");
+  if (!c.pod_resources_socket.is_absolute()) {
+    return bad("pod-resources-socket", "need an absolute path");
+  }
+  const std::string& annotate = text("annotate-faults");
+  if (annotate != "true" && annotate != "false") {
+    return bad("annotate-faults", "accepted: true, false");
+  }
+  c.annotate_faults = annotate == "true";
+  c.node_name = text("node-name");
+  c.kubeconfig = text("kubeconfig");
+  if (c.annotate_faults && c.node_name.empty()) {
+    return bad("node-name",
+               "required with --annotate-faults=true (set it from the downward "
+               "API's spec.nodeName, env ASCEND_DP_NODE_NAME)");
+  }
 
   c.log_level = text("log-level");
   const std::vector<std::string> levels = {"trace", "debug", "info", "warn", "error"};

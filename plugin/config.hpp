@@ -51,6 +51,13 @@ struct PluginConfig {
   std::string http_host;              ///< http_address's host, unbracketed (set by validation)
   std::uint16_t http_port = 0;        ///< http_address's port (set by validation)
   std::filesystem::path config_file;  ///< the YAML file read, if any
+  /// The kubelet's PodResources v1 socket: who holds a chip that went Unhealthy.
+  std::filesystem::path pod_resources_socket = "/var/lib/kubelet/pod-resources/kubelet.sock";
+  /// Annotate a Pod holding a chip that went Unhealthy (ascendfactory.io/npu-fault) through the
+  /// API server; off: the fault and its Pod are only logged.
+  bool annotate_faults = false;
+  std::string node_name;   ///< this node (the downward API's spec.nodeName); for annotate_faults
+  std::string kubeconfig;  ///< empty: in-cluster (the Pod's ServiceAccount token)
 };
 
 /// Looks up an environment variable; nullopt when unset.

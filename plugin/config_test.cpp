@@ -160,6 +160,9 @@ TEST(Config, BadInputIsOneClearLine) {
       {{"--socket-dir", "/" + std::string(120, 'd')}, {}, "unix socket limit"},
       {{}, {{"ASCEND_DP_HEALTH_INTERVAL", "soon"}}, "from env ASCEND_DP_HEALTH_INTERVAL"},
       {{}, {{"ASCEND_DP_ALLOW_REGULAR_DEVICE_FILES", "maybe"}}, "true, false"},
+      {{"--pod-resources-socket", "kubelet.sock"}, {}, "pod-resources-socket"},
+      {{"--annotate-faults=true"}, {}, "node-name=\"\" (from default) is invalid: required"},
+      {{}, {{"ASCEND_DP_ANNOTATE_FAULTS", "yes"}}, "annotate-faults"},
   };
   for (const BadCase& c : cases) {
     Env env;
@@ -170,6 +173,22 @@ TEST(Config, BadInputIsOneClearLine) {
     EXPECT_EQ(load.message.find('\n'), std::string::npos) << load.message;
     EXPECT_TRUE(load.message.starts_with("ascend-device-plugin: ")) << load.message;
   }
+}
+
+TEST(Config, FaultAnnotationsNeedTheNodeName) {
+  const ConfigLoad off = load_with({});
+  ASSERT_EQ(off.exit_code, -1) << off.message;
+  EXPECT_FALSE(off.config.annotate_faults);
+  EXPECT_EQ(off.config.pod_resources_socket, "/var/lib/kubelet/pod-resources/kubelet.sock");
+  Env env;
+  env.vars = {{"ASCEND_DP_NODE_NAME", "node-a"}};
+  const ConfigLoad on =
+      load_with({"--annotate-faults=true", "--pod-resources-socket", "/k/pr.sock"}, env);
+  ASSERT_EQ(on.exit_code, -1) << on.message;
+  EXPECT_TRUE(on.config.annotate_faults);
+  EXPECT_EQ(on.config.node_name, "node-a");
+  EXPECT_EQ(on.config.pod_resources_socket, "/k/pr.sock");
+  EXPECT_EQ(on.config.kubeconfig, "");
 }
 
 TEST(Config, BadFilesAreOneClearLine) {

@@ -139,17 +139,24 @@ bool HealthMonitor::check_now() {
         logger().info("chip discovered", {kv("device", device), kv("name", status.chip.name),
                                           kv("health", status.healthy ? "Healthy" : "Unhealthy"),
                                           kv("reason", status.reason)});
+        if (!status.healthy && on_unhealthy_) on_unhealthy_(status);
       } else if (status.healthy) {
         logger().info("chip health changed", {kv("device", device), kv("health", "Healthy")});
       } else {
         logger().warn("chip health changed", {kv("device", device), kv("health", "Unhealthy"),
                                               kv("reason", status.reason)});
+        if (on_unhealthy_) on_unhealthy_(status);
       }
     }
   }
   checks_.fetch_add(1);
   events_.health_checked(std::chrono::steady_clock::now() - started, inventory_.snapshot());
   return changed;
+}
+
+void HealthMonitor::on_unhealthy(UnhealthyListener listener) {
+  const std::lock_guard lock(check_mu_);
+  on_unhealthy_ = std::move(listener);
 }
 
 void HealthMonitor::start() {

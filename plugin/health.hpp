@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stop_token>
@@ -45,6 +46,11 @@ class HealthMonitor final {
   /// Thread-safe (checks are serialized).
   bool check_now();
 
+  /// Called (under the check's lock: it must return quickly) for each chip that goes
+  /// Unhealthy, and for each chip first seen Unhealthy. Set before start().
+  using UnhealthyListener = std::function<void(const ChipStatus& status)>;
+  void on_unhealthy(UnhealthyListener listener);
+
   /// Starts the background thread (inotify on the device root, plus the polling interval).
   void start();
   /// Stops and joins the thread. Idempotent.
@@ -63,8 +69,9 @@ class HealthMonitor final {
   PluginEvents& events_;
 
   std::mutex check_mu_;
-  std::map<int, Chip> known_;    // guarded by check_mu_: every chip ever seen
-  std::string last_scan_error_;  // guarded by check_mu_: to log a failing backend once
+  std::map<int, Chip> known_;       // guarded by check_mu_: every chip ever seen
+  std::string last_scan_error_;     // guarded by check_mu_: to log a failing backend once
+  UnhealthyListener on_unhealthy_;  // guarded by check_mu_
   std::atomic<std::uint64_t> checks_{0};
 
   WakeLoop loop_;  // the background thread; its stop() wakes run() at once

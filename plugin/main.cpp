@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "kube/object_meta.hpp"
 #include "kube/program.hpp"
 #include "kube/serving.hpp"
 #include "plugin/allocator.hpp"
@@ -15,9 +16,11 @@
 #include "plugin/discovery/dcmi.hpp"
 #include "plugin/discovery/devfs.hpp"
 #include "plugin/events.hpp"
+#include "plugin/fault_reporter.hpp"
 #include "plugin/health.hpp"
 #include "plugin/inventory.hpp"
 #include "plugin/metrics.hpp"
+#include "plugin/pod_annotator.hpp"
 #include "plugin/registration.hpp"
 #include "plugin/server.hpp"
 #include "plugin/topology.hpp"
@@ -71,6 +74,24 @@ int main(int argc, char** argv) {
   // Before any thread starts, so that SIGTERM and SIGINT reach only signals.wait().
   ascend::kube::StopSignals signals;
 
+  // Fault reports: which Pod a failed chip hurt (kubelet PodResources), annotated through the
+  // API server when --annotate-faults is on and a client can be made, else logged only.
+  std::unique_ptr<ap::PodAnnotator> annotator;
+  if (config.annotate_faults) {
+    auto client = ap::make_api_client(config.kubeconfig);
+    if (client.ok()) {
+      annotator = std::make_unique<ap::ApiPodAnnotator>(client.value());
+      ap::logger().info("fault annotations on",
+                        {kv("node", config.node_name), kv("annotation", ap::kNpuFaultAnnotation)});
+    } else {
+      ap::logger().error("no API access for fault annotations; faults are only logged",
+                         {kv("error", client.error().message)});
+    }
+  }
+  ap::FaultReporter faults(
+      ap::FaultReporterOptions{config.pod_resources_socket, config.resource_name, config.node_name},
+      annotator.get());
+
   auto metrics = std::make_shared<ap::PluginMetrics>();
   ap::DiscoveryPtr discovery = choose_discovery(config);
   ap::Inventory inventory;
@@ -78,6 +99,10 @@ int main(int argc, char** argv) {
                             ap::HealthOptions{config.device_root, config.health_interval, true,
                                               config.allow_regular_device_files},
                             metrics.get());
+  monitor.on_unhealthy([&faults](const ap::ChipStatus& status) {
+    faults.chip_unhealthy(status.chip.physical_id, status.reason,
+                          ascend::kube::format_time(std::chrono::system_clock::now()));
+  });
   monitor.check_now();
 
   const ap::InventorySnapshot first = inventory.snapshot();
@@ -124,6 +149,7 @@ int main(int argc, char** argv) {
     }
   }
 
+  faults.start();
   monitor.start();
   registrar.start();
 
@@ -132,6 +158,7 @@ int main(int argc, char** argv) {
   registrar.stop();
   server.stop();
   monitor.stop();
+  faults.stop();
   if (http) http->stop();
   ap::logger().info("stopped");
   return 0;

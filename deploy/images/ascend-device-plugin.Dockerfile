@@ -20,10 +20,11 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DASCEND_BUILD_TEST
     strip /build/plugin/ascend-device-plugin
 
 # --- final: bookworm-slim with only the runtime libraries (gRPC, protobuf and abseil are
-# linked into the binary from Debian's static archives: ASCEND_PLUGIN_STATIC_GRPC)
+# linked into the binary from Debian's static archives: ASCEND_PLUGIN_STATIC_GRPC; cpprestsdk
+# and OpenSSL carry the chip-fault annotations to the API server)
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libyaml-cpp0.7 libspdlog1.10 libfmt9 \
+      libcpprest2.10 libyaml-cpp0.7 libspdlog1.10 libfmt9 \
       libprometheus-cpp-core1.0 ca-certificates && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/plugin/ascend-device-plugin /usr/local/bin/ascend-device-plugin
 # The plugin runs as root: it opens /dev/davinci*, the kubelet's socket folder and libdcmi.

@@ -8,8 +8,8 @@
 #   - the non-default render (values-custom.yaml) is accepted by the API server (dry run);
 #   - helm install --create-namespace --wait: every object of the release is in the API
 #     server, the CRD is Established, the operator's 2 replicas and a plugin pod on every
-#     Ascend node are scheduled and (by kwok) Running, the plugin has no API token, NOTES tell what's
-#     next; the real authorizer grants the operator's ServiceAccount what it uses and nothing
+#     Ascend node are scheduled and (by kwok) Running, the plugin has its own token (patch on
+#     Pods only), NOTES tell what's next; the real authorizer grants the operator's ServiceAccount what it uses and nothing
 #     else; namespace editors may write jobs and viewers read them (aggregated roles);
 #   - helm upgrade to namespace scope, 1 replica, another workload image, another metrics
 #     port and PodMonitors: each change reaches the cluster (Role instead of ClusterRole,
@@ -99,12 +99,13 @@ wait_until "a plugin pod Running on each of the $NODES Ascend nodes" 120 running
 [[ $(jp deploy -n "$NS" llamafactory-operator -o jsonpath='{.status.readyReplicas}') == 2 ]] \
   || fail "operator Deployment not 2/2 ready: $(jp deploy -n "$NS" llamafactory-operator -o wide)"
 plugin_pod=$(k get pods -n "$NS" -l app.kubernetes.io/name=ascend-device-plugin -o jsonpath='{.items[0].metadata.name}')
-vols=$(jp pod -n "$NS" "$plugin_pod" -o jsonpath='{.spec.volumes[*].name}')
-[[ "$vols" != *kube-api-access* ]] || fail "plugin pod $plugin_pod has a ServiceAccount token volume: $vols"
+# The plugin's token (for chip-fault annotations) is its own ServiceAccount's, bound to the Pod.
+vols=$(jp pod -n "$NS" "$plugin_pod" -o jsonpath='{.spec.serviceAccountName} {.spec.volumes[*].name}')
+[[ "$vols" == "ascend-device-plugin "*kube-api-access* ]] || fail "plugin pod $plugin_pod has not its own ServiceAccount's token: $vols"
 op_pod=$(k get pods -n "$NS" -l app.kubernetes.io/name=llamafactory-operator -o jsonpath='{.items[0].metadata.name}')
 [[ $(jp pod -n "$NS" "$op_pod" -o jsonpath='{.spec.volumes[*].name}') == *kube-api-access* ]] \
   || fail "operator pod $op_pod has no ServiceAccount token"
-check "operator 2/2 and plugin $NODES/$NODES scheduled on the kwok Ascend nodes, Running and Ready as kwok reports (no container runs there); the plugin has no API token, the operator has"
+check "operator 2/2 and plugin $NODES/$NODES scheduled on the kwok Ascend nodes, Running and Ready as kwok reports (no container runs there); the plugin has its own ServiceAccount's token (chip-fault annotations), the operator its own"
 
 # --- the real authorizer: the operator may do what it does and nothing more
 op=system:serviceaccount:$NS:llamafactory-operator

@@ -75,7 +75,7 @@ check "all $(wc -l <"$work/schema-values") values in values.yaml have a comment,
 render default ascend-factory
 kinds=$(q default '[.items[] | "\(.kind)/\(.metadata.name)"] | sort')
 expect "objects rendered with default values" "$kinds" \
-  '["ClusterRole/llamafactory-operator","ClusterRole/llamafactory-operator-tokenreviews","ClusterRole/llamafactoryjobs-edit","ClusterRole/llamafactoryjobs-view","ClusterRoleBinding/llamafactory-operator","ClusterRoleBinding/llamafactory-operator-tokenreviews","DaemonSet/ascend-device-plugin","Deployment/llamafactory-operator","Role/llamafactory-operator-leader-election","RoleBinding/llamafactory-operator-leader-election","Secret/llamafactory-operator-progress-tls","Service/llamafactory-operator-progress","ServiceAccount/llamafactory-operator","ValidatingAdmissionPolicy/llamafactoryjobs-tenant-safety","ValidatingAdmissionPolicyBinding/llamafactoryjobs-tenant-safety"]'
+  '["ClusterRole/ascend-device-plugin","ClusterRole/llamafactory-operator","ClusterRole/llamafactory-operator-tokenreviews","ClusterRole/llamafactoryjobs-edit","ClusterRole/llamafactoryjobs-view","ClusterRoleBinding/ascend-device-plugin","ClusterRoleBinding/llamafactory-operator","ClusterRoleBinding/llamafactory-operator-tokenreviews","DaemonSet/ascend-device-plugin","Deployment/llamafactory-operator","Role/llamafactory-operator-leader-election","RoleBinding/llamafactory-operator-leader-election","Secret/llamafactory-operator-progress-tls","Service/llamafactory-operator-progress","ServiceAccount/ascend-device-plugin","ServiceAccount/llamafactory-operator","ValidatingAdmissionPolicy/llamafactoryjobs-tenant-safety","ValidatingAdmissionPolicy/npu-fault-annotation","ValidatingAdmissionPolicyBinding/llamafactoryjobs-tenant-safety","ValidatingAdmissionPolicyBinding/npu-fault-annotation"]'
 expect "namespaced objects' namespace" "$(q default '[.items[] | select(.kind | test("^(Cluster|ValidatingAdmissionPolicy|$)") | not) | .metadata.namespace] | unique')" '["ascend-factory"]'
 check "default render: $(q default '.items | length') objects (no ServiceMonitor, PodMonitor or metrics Service), all in the release namespace"
 
@@ -105,18 +105,27 @@ expect "plugin nodeSelector" "$(q default "$p | .nodeSelector")" '{"accelerator"
 expect "plugin priorityClassName" "$(q default "$p | .priorityClassName")" '"system-node-critical"'
 expect "plugin tolerations" "$(q default "$p | [.tolerations[].key]")" \
   '["CriticalAddonsOnly","huawei.com/Ascend910","startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu"]'
-expect "plugin automountServiceAccountToken" "$(q default "$p | .automountServiceAccountToken")" false
+# Chip-fault annotations (on by default): its own ServiceAccount and token, the node's name.
+expect "plugin ServiceAccount and token" "$(q default "$p | [.serviceAccountName, .automountServiceAccountToken]")" '["ascend-device-plugin",true]'
+expect "plugin env" "$(q default "$pc | .env")" '[{"name":"ASCEND_DP_NODE_NAME","valueFrom":{"fieldRef":{"fieldPath":"spec.nodeName"}}}]'
 expect "plugin args" "$(q default "$pc | .args")" \
-  '["--http-address=0.0.0.0:9110","--resource-name=huawei.com/Ascend910","--socket-dir=/var/lib/kubelet/device-plugins","--device-root=/dev","--driver-mounts=/usr/local/Ascend/driver,/usr/local/dcmi,/usr/local/bin/npu-smi,/etc/ascend_install.info","--container-runtime=default","--log-level=info"]'
+  '["--http-address=0.0.0.0:9110","--resource-name=huawei.com/Ascend910","--socket-dir=/var/lib/kubelet/device-plugins","--device-root=/dev","--driver-mounts=/usr/local/Ascend/driver,/usr/local/dcmi,/usr/local/bin/npu-smi,/etc/ascend_install.info","--container-runtime=default","--log-level=info","--pod-resources-socket=/var/lib/kubelet/pod-resources/kubelet.sock","--annotate-faults=true"]'
+expect "plugin ClusterRole rules" "$(q default "$(obj ClusterRole ascend-device-plugin) | .rules")" '[{"apiGroups":[""],"resources":["pods"],"verbs":["patch"]}]'
+expect "plugin ClusterRoleBinding" "$(q default "$(obj ClusterRoleBinding ascend-device-plugin) | [.roleRef.name, .subjects]")" \
+  '["ascend-device-plugin",[{"kind":"ServiceAccount","name":"ascend-device-plugin","namespace":"ascend-factory"}]]'
 expect "plugin ports" "$(q default "$pc | .ports")" '[{"containerPort":9110,"name":"metrics"}]'
 expect "plugin probes" "$(q default "$pc | [.livenessProbe.httpGet, .readinessProbe.httpGet]")" \
   '[{"path":"/healthz","port":"metrics"},{"path":"/readyz","port":"metrics"}]'
 expect "plugin host paths" "$(q default "$p | [.volumes[] | \"\(.name)=\(.hostPath.path):\(.hostPath.type)\"]")" \
-  '["device-plugins=/var/lib/kubelet/device-plugins:Directory","dev=/dev:Directory","driver=/usr/local/Ascend/driver:Directory","dcmi=/usr/local/dcmi:Directory","npu-smi=/usr/local/bin/npu-smi:File","ascend-install-info=/etc/ascend_install.info:File"]'
+  '["device-plugins=/var/lib/kubelet/device-plugins:Directory","dev=/dev:Directory","pod-resources=/var/lib/kubelet/pod-resources:DirectoryOrCreate","driver=/usr/local/Ascend/driver:Directory","dcmi=/usr/local/dcmi:Directory","npu-smi=/usr/local/bin/npu-smi:File","ascend-install-info=/etc/ascend_install.info:File"]'
 expect "plugin mounts" "$(q default "$pc | [.volumeMounts[] | \"\(.name)=\(.mountPath):\(.readOnly // false)\"]")" \
-  '["device-plugins=/var/lib/kubelet/device-plugins:false","dev=/dev:false","driver=/usr/local/Ascend/driver:true","dcmi=/usr/local/dcmi:true","npu-smi=/usr/local/bin/npu-smi:true","ascend-install-info=/etc/ascend_install.info:true"]'
+  '["device-plugins=/var/lib/kubelet/device-plugins:false","dev=/dev:false","pod-resources=/var/lib/kubelet/pod-resources:true","driver=/usr/local/Ascend/driver:true","dcmi=/usr/local/dcmi:true","npu-smi=/usr/local/bin/npu-smi:true","ascend-install-info=/etc/ascend_install.info:true"]'
 expect "plugin image" "$(q default "$pc | .image")" '"ascend-factory/ascend-device-plugin:dev"'
-check "plugin DaemonSet: on accelerator=huawei-Ascend910, tolerations, system-node-critical, no API token, host mounts, probes and metrics on 9110"
+check "plugin DaemonSet: on accelerator=huawei-Ascend910, tolerations, system-node-critical, its own token with patch on Pods alone (chip faults), host mounts, probes and metrics on 9110"
+render nofault ascend-factory --set plugin.faultAnnotations.enabled=false
+expect "plugin without fault annotations" "$(q nofault "$(obj DaemonSet ascend-device-plugin) | .spec.template.spec | [.serviceAccountName, .automountServiceAccountToken, .containers[0].env, (.containers[0].args | map(select(startswith(\"--annotate\"))))]")" '[null,false,null,[]]'
+expect "no plugin RBAC without fault annotations" "$(q nofault '[.items[] | select(.metadata.name == "ascend-device-plugin" and .kind != "DaemonSet") | .kind]')" '[]'
+check "plugin.faultAnnotations.enabled=false: no ServiceAccount, no token, no RBAC, no --annotate-faults (faults only logged)"
 
 # The operator's rules: exactly what operator/ calls (tests/operator/e2e_test.sh runs the
 # operator under them). A new call needs its rule in charts/ascend-factory/templates/_helpers.tpl
@@ -174,14 +183,14 @@ ds=$(obj DaemonSet ascend-device-plugin)
 p="$ds | .spec.template.spec"
 pc="$p | .containers[0]"
 expect "plugin args" "$(q custom "$pc | .args")" \
-  '["--http-address=0.0.0.0:9200","--resource-name=huawei.com/Ascend910B","--socket-dir=/var/lib/k0s/kubelet/device-plugins","--device-root=/host/dev","--driver-mounts=/opt/Ascend/driver,/srv/ascend/hccn.conf:/etc/hccn.conf","--container-runtime=ascend","--log-level=debug","--discovery=devfs","--health-interval=10s"]'
+  '["--http-address=0.0.0.0:9200","--resource-name=huawei.com/Ascend910B","--socket-dir=/var/lib/k0s/kubelet/device-plugins","--device-root=/host/dev","--driver-mounts=/opt/Ascend/driver,/srv/ascend/hccn.conf:/etc/hccn.conf","--container-runtime=ascend","--log-level=debug","--pod-resources-socket=/var/lib/k0s/kubelet/pod-resources/kubelet.sock","--annotate-faults=true","--discovery=devfs","--health-interval=10s"]'
 expect "plugin host paths" "$(q custom "$p | [.volumes[] | \"\(.name)=\(.hostPath.path):\(.hostPath.type)\"]")" \
-  '["device-plugins=/var/lib/k0s/kubelet/device-plugins:Directory","dev=/host/dev:Directory","driver=/opt/Ascend/driver:Directory","hccn-conf=/srv/ascend/hccn.conf:File"]'
+  '["device-plugins=/var/lib/k0s/kubelet/device-plugins:Directory","dev=/host/dev:Directory","pod-resources=/var/lib/k0s/kubelet/pod-resources:DirectoryOrCreate","driver=/opt/Ascend/driver:Directory","hccn-conf=/srv/ascend/hccn.conf:File"]'
 expect "plugin mounts" "$(q custom "$pc | [.volumeMounts[] | \"\(.name)=\(.mountPath)\"]")" \
-  '["device-plugins=/var/lib/k0s/kubelet/device-plugins","dev=/host/dev","driver=/opt/Ascend/driver","hccn-conf=/srv/ascend/hccn.conf"]'
+  '["device-plugins=/var/lib/k0s/kubelet/device-plugins","dev=/host/dev","pod-resources=/var/lib/k0s/kubelet/pod-resources","driver=/opt/Ascend/driver","hccn-conf=/srv/ascend/hccn.conf"]'
 expect "plugin selector/tolerations/priority/env/annotations/image" \
   "$(q custom "[($p | .nodeSelector, [.tolerations[].key], .priorityClassName, .imagePullSecrets), ($pc | .env, .image, .imagePullPolicy, .ports), ($ds | .spec.template.metadata.annotations)]")" \
-  '[{"node.kubernetes.io/npu.chip.name":"910B3"},["dedicated"],null,[{"name":"regcred"}],[{"name":"TZ","value":"Asia/Shanghai"}],"registry.example.com/ascend/ascend-device-plugin:v1.2.3","Always",[{"containerPort":9200,"name":"metrics"}],{"example.com/scrape":"true"}]'
+  '[{"node.kubernetes.io/npu.chip.name":"910B3"},["dedicated"],null,[{"name":"regcred"}],[{"name":"ASCEND_DP_NODE_NAME","valueFrom":{"fieldRef":{"fieldPath":"spec.nodeName"}}},{"name":"TZ","value":"Asia/Shanghai"}],"registry.example.com/ascend/ascend-device-plugin:v1.2.3","Always",[{"containerPort":9200,"name":"metrics"}],{"example.com/scrape":"true"}]'
 expect "monitoring objects" "$(q custom '[.items[] | select(.kind | test("Monitor$|^Service$")) | "\(.kind)/\(.metadata.name)"] | sort')" \
   '["PodMonitor/ascend-device-plugin","PodMonitor/llamafactory-operator","Service/ascend-device-plugin-metrics","Service/llamafactory-operator-metrics","ServiceMonitor/ascend-device-plugin","ServiceMonitor/llamafactory-operator"]'
 expect "ServiceMonitor" "$(q custom "$(obj ServiceMonitor ascend-device-plugin) | [.apiVersion, .metadata.labels.release, .spec.endpoints, .spec.selector.matchLabels]")" \
@@ -194,6 +203,8 @@ render nsnodes team-b --set operator.scope=namespace
 expect "ClusterRoles in namespace scope with rbac.nodes" "$(q nsnodes '[.items[] | select(.kind == "ClusterRole") | "\(.metadata.name)=\(.rules | tojson)"] | sort')" \
   "[\"llamafactory-operator-kueue-team-b=$(jq -c -n "$kueue_rules" | sed 's/"/\\"/g')\",\"llamafactory-operator-nodes-team-b=$(jq -c -n "$node_rules" | sed 's/"/\\"/g')\",\"llamafactory-operator-tokenreviews-team-b=$(jq -c -n "$tokenreview_rules" | sed 's/"/\\"/g')\",\"llamafactoryjobs-edit-team-b=[{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs\\\"],\\\"verbs\\\":[\\\"get\\\",\\\"list\\\",\\\"watch\\\",\\\"create\\\",\\\"update\\\",\\\"patch\\\",\\\"delete\\\",\\\"deletecollection\\\"]},{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs/status\\\"],\\\"verbs\\\":[\\\"get\\\"]}]\",\"llamafactoryjobs-view-team-b=[{\\\"apiGroups\\\":[\\\"ascendfactory.io\\\"],\\\"resources\\\":[\\\"llamafactoryjobs\\\",\\\"llamafactoryjobs/status\\\"],\\\"verbs\\\":[\\\"get\\\",\\\"list\\\",\\\"watch\\\"]}]\"]"
 expect "Role in namespace scope" "$(q nsnodes "$(obj Role llamafactory-operator) | .metadata.namespace")" '"team-b"'
+expect "plugin Role in namespace scope" "$(q nsnodes "[[$(obj Role ascend-device-plugin) | .metadata.namespace, .rules], [$(obj RoleBinding ascend-device-plugin) | .metadata.namespace, .roleRef.kind]]")" \
+  '[["team-b",[{"apiGroups":[""],"resources":["pods"],"verbs":["patch"]}]],["team-b","Role"]]'
 check "namespace scope with node and Kueue access: the operator's ClusterRoles hold nodes alone, Kueue's flavors and priority classes (read) alone and tokenreviews alone, cluster-scoped names carry the namespace"
 render progress ascend-factory --set operator.progress.port=9555 --set operator.progress.interval=10 --set operator.progress.tlsSecretName=mine
 expect "progress with a Secret of the user's" "$(q progress '[.items[] | select(.kind == "Secret")] | length')" 0

@@ -112,10 +112,12 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$TESTBED_DIR/pki/ca.crt"
 [[ "$code" == 401 || "$code" == 403 ]] || fail "anonymous list of pods returned HTTP $code, want 401 or 403"
 check "anonymous request refused with HTTP $code"
 
-# --- the plugin's DaemonSet (deploy/plugin) is accepted and scheduled on every Ascend node.
-# kwok nodes run no containers: "Ready" is kwok's fiction, proof of scheduling, not of the plugin
-# running (e2e.real_node runs it on a real kubelet).
-"${kubectl[@]}" apply -f "$here/../../deploy/namespace.yaml" -f "$here/../../deploy/plugin/daemonset.yaml" >/dev/null
+# --- the plugin's DaemonSet (deploy/plugin, with its ServiceAccount from deploy/rbac/plugin.yaml)
+# is accepted and scheduled on every Ascend node. kwok nodes run no containers: "Ready" is
+# kwok's fiction, proof of scheduling, not of the plugin running (e2e.real_node runs it on a
+# real kubelet).
+"${kubectl[@]}" apply -f "$here/../../deploy/namespace.yaml" -f "$here/../../deploy/rbac/plugin.yaml" \
+  -f "$here/../../deploy/plugin/daemonset.yaml" >/dev/null
 for _ in $(seq 1 100); do
   ready=$("${kubectl[@]}" get ds -n ascend-factory ascend-device-plugin -o jsonpath='{.status.numberReady}')
   [[ "$ready" == "$NODES" ]] && break

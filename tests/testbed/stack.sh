@@ -28,14 +28,16 @@ STARTUP_TAINT=startup-taint.cluster-autoscaler.kubernetes.io/ascend-npu
 log() { echo "stack: $*" >&2; }
 die() { echo "stack: error: $*" >&2; exit 1; }
 
-# real_node_values ASCEND_HOST: chart values for the fake Ascend host of node.sh.
+# real_node_values ASCEND_HOST KUBELET_ROOT: chart values for the fake Ascend host of node.sh.
 real_node_values() {
-  local a=$1
+  local a=$1 kubelet_root=$2
   cat <<EOF
 plugin:
   image: {pullPolicy: Never}
   paths:
     deviceRoot: $a/dev
+    # The kubelet's --root-dir is not /var/lib/kubelet here; its pod-resources folder follows it.
+    podResourcesDir: $kubelet_root/pod-resources
   # The fake host keeps its driver tree under $a; containers see the usual paths.
   driverMounts:
   - {name: driver, hostPath: $a/usr/local/Ascend/driver, path: /usr/local/Ascend/driver, hostPathType: Directory}
@@ -100,7 +102,7 @@ cmd_up() {
   "$here/node.sh" import "$TESTBED_DIR" "$img/plugin.tar" "$img/operator.tar" "$img/standin.tar"
 
   log "helm install $RELEASE charts/ascend-factory -n $NAMESPACE (waiting for the operator and the plugin to be ready)"
-  real_node_values "$ASCEND_HOST" >"$TESTBED_DIR/real-node-values.yaml"
+  real_node_values "$ASCEND_HOST" "$KUBELET_ROOT" >"$TESTBED_DIR/real-node-values.yaml"
   "$TESTBED_BIN/helm" install "$RELEASE" "$root/charts/ascend-factory" -n "$NAMESPACE" --create-namespace \
     -f "$TESTBED_DIR/real-node-values.yaml" --wait --timeout 180s >"$TESTBED_DIR/logs/helm-install.log" 2>&1 \
     || { tail -n 20 "$TESTBED_DIR/logs/helm-install.log" >&2; die "helm install failed (log $TESTBED_DIR/logs/helm-install.log)"; }
