@@ -4,7 +4,7 @@
 #   - helm template with default values: the operator Deployment (2 replicas, leader election,
 #     probes, ports, non-root, read-only root, no privilege escalation, no capabilities,
 #     requests), the plugin DaemonSet (node selector, tolerations, system-node-critical, host
-#     mounts, probes, metrics port, no API token), RBAC with exactly the rules the operator uses;
+#     mounts, probes, metrics port, its own token with patch on Pods alone for chip faults), RBAC with exactly the rules the operator uses;
 #   - helm template with non-default values: namespace scope gives a Role and RoleBinding and no
 #     ClusterRole, every value reaches the object it configures;
 #   - every file in bad-values/ is refused with a message naming the value (`# expect:` lines;
