@@ -6,11 +6,15 @@
 #
 # Usage: bench/run_operator_bench.sh path/to/llamafactory-operator [--nodes N] [--jobs N]
 #            [--two-rank-every K] [--apply-connections N] [--chips-per-node N]
-#            [--probe N] [--json FILE] [--kueue]
+#            [--probe N] [--json FILE] [--kueue] [--progress SECONDS [--progress-period S]]
 #            [-- extra operator flags...]
 #        --kueue: the same jobs through Kueue (tests/testbed/kueue.sh): a ResourceFlavor and a
 #        ClusterQueue whose huawei.com/Ascend910 quota is every node's chips, a LocalQueue
 #        `bench`, every job labelled with it (admission throughput; nothing waits for quota).
+#        --progress: the operator serves training progress (a certificate made here, its default
+#        --progress-interval of 30 s unless given after --), and once every job is Running
+#        bench/progress_bench.py posts a report for every job's rank 0 every --progress-period
+#        seconds (5) for SECONDS with a Pod-bound token: status writes per job-minute.
 # e.g.   bench/run_operator_bench.sh build/operator/llamafactory-operator --apply-connections 8 -- --workers 4
 # --chips-per-node raises every node's allocatable huawei.com/Ascend910 (kwok nodes have 8):
 # 5,000 jobs need more than 500 x 8. --probe N applies N jobs one at a time before the burst and
@@ -20,10 +24,10 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 operator_bin=${1:-}
-[[ -x "$operator_bin" ]] || { sed -n '2,18p' "$0" >&2; exit 2; }
+[[ -x "$operator_bin" ]] || { sed -n '2,22p' "$0" >&2; exit 2; }
 operator_bin=$(cd "$(dirname "$operator_bin")" && pwd)/$(basename "$operator_bin")
 shift
-nodes=100 jobs=500 every=2 connections=1 json="" chips=8 probe=0 kueue=0
+nodes=100 jobs=500 every=2 connections=1 json="" chips=8 probe=0 kueue=0 progress=0 period=5
 while (($#)); do
   case $1 in
     --nodes) nodes=$2; shift 2 ;;
@@ -34,6 +38,8 @@ while (($#)); do
     --chips-per-node) chips=$2; shift 2 ;;
     --probe) probe=$2; shift 2 ;;
     --kueue) kueue=1; shift ;;
+    --progress) progress=$2; shift 2 ;;
+    --progress-period) period=$2; shift 2 ;;
     --) shift; break ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -116,10 +122,33 @@ server=$(k config view --minify -o jsonpath='{.clusters[0].cluster.server}')
 read -r metrics_port health_port < <(python3 -c '
 import socket; s=[socket.socket() for _ in range(2)]
 [x.bind(("127.0.0.1",0)) for x in s]; print(*[x.getsockname()[1] for x in s])')
+progress_flags=() progress_interval=30
+if [[ "$progress" != 0 ]]; then
+  # The status server's certificate, from a CA made here (the chart makes one at install).
+  tls=$work/progress-tls
+  mkdir -p "$tls"
+  progress_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls/ca.key" -out "$tls/ca.crt" -days 2 \
+    -subj "/CN=progress-bench-ca" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout "$tls/tls.key" -out "$tls/tls.csr" -subj "/CN=progress" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
+  openssl x509 -req -in "$tls/tls.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
+    -days 2 -extfile "$tls/ext" -out "$tls/tls.crt" 2>/dev/null
+  progress_url=https://127.0.0.1:$progress_port/v1/progress
+  progress_flags=(--progress-address "127.0.0.1:$progress_port" --progress-cert-file "$tls/tls.crt"
+    --progress-key-file "$tls/tls.key" --progress-ca-file "$tls/ca.crt" --progress-url "$progress_url")
+  for ((i = 0; i < ${#operator_flags[@]}; i++)); do
+    case ${operator_flags[i]} in
+      --progress-interval) progress_interval=${operator_flags[i + 1]} ;;
+      --progress-interval=*) progress_interval=${operator_flags[i]#*=} ;;
+    esac
+  done
+fi
 "$operator_bin" --kubeconfig "$work/operator.kubeconfig" --log-level warn \
   --default-image stand-in.invalid/llamafactory:never-pulled \
   --metrics-address "127.0.0.1:$metrics_port" --health-address "127.0.0.1:$health_port" \
-  --identity bench "${operator_flags[@]}" >"$work/operator.log" 2>&1 &
+  --identity bench "${progress_flags[@]}" "${operator_flags[@]}" >"$work/operator.log" 2>&1 &
 operator_pid=$!
 until curl -fsS --max-time 1 "http://127.0.0.1:$health_port/readyz" >/dev/null 2>&1; do
   kill -0 "$operator_pid" 2>/dev/null || { cat "$work/operator.log" >&2; exit 1; }
@@ -133,6 +162,14 @@ python3 "$here/operator_bench.py" --server "$server" --ca "$TESTBED_DIR/pki/ca.c
   --cert "$TESTBED_DIR/pki/admin.crt" --key "$TESTBED_DIR/pki/admin.key" --namespace bench \
   --jobs "$jobs" --two-rank-every "$every" --apply-connections "$connections" --operator-pid "$operator_pid" \
   --operator-metrics "http://127.0.0.1:$metrics_port/metrics" --probe "$probe" ${json:+--json "$json"} "${queue[@]}" || rc=$?
+if [[ "$progress" != 0 && $rc == 0 ]]; then
+  python3 "$here/progress_bench.py" --server "$server" --ca "$TESTBED_DIR/pki/ca.crt" \
+    --cert "$TESTBED_DIR/pki/admin.crt" --key "$TESTBED_DIR/pki/admin.key" --namespace bench \
+    --progress-url "$progress_url" --progress-ca "$tls/ca.crt" --seconds "$progress" \
+    --period "$period" --interval "$progress_interval" --operator-pid "$operator_pid" \
+    --operator-metrics "http://127.0.0.1:$metrics_port/metrics" \
+    ${json:+--json "${json%.json}-progress.json"} || rc=$?
+fi
 if grep -qiE 'forbidden|error' "$work/operator.log"; then
   echo "bench: operator log warnings/errors (first 5):" >&2
   grep -iE 'forbidden|error' "$work/operator.log" | head -n 5 >&2
