@@ -90,7 +90,7 @@ if [[ $which == cluster-autoscaler ]]; then want="NotTriggerScaleUp: pod didn't 
 wait_stable "no node for toobig" $((3 * 2)) 30 node_count
 node_count_is 0 || fail "a node was made for a job that cannot fit: $(group_nodes)"
 check "1-rank x 16-NPU job: no node made; Running=False NoNodeFits: $msg"
-k delete lfjob -n "$NS" toobig --wait=true >/dev/null
+k delete lfjob -n "$NS" toobig --wait=true --timeout=120s >/dev/null
 
 # --- 2. scale from zero: exactly 2 nodes, the taint goes only once the chips show
 job pair 2 8 0 15s "ttlSecondsAfterFinished: 5"
@@ -209,7 +209,7 @@ job keepb 1 1 0 600s
 wait_until "keepb to run" 120 phase_is keepb Running
 node_b=$(pod_node keepb-worker-0)
 [[ "$node_b" != "$node_a" ]] || fail "keepb landed on keepa's full node $node_a"
-k delete pod -n "$NS" filler --wait=true >/dev/null
+k delete pod -n "$NS" filler --wait=true --timeout=120s >/dev/null
 # nudge: make Karpenter look at consolidation now. It re-plans on bindings, node changes and
 # NodePool changes, else every 5 minutes; an annotation on a pod is none of those. (The
 # cluster-autoscaler looks every scan.)
@@ -264,7 +264,7 @@ if [[ $which == cluster-autoscaler ]]; then
   k get node "$node_a" >/dev/null 2>&1 || fail "$which took $node_a too, which still runs keepa's protected pod"
   check "control: with $annotation removed from keepb's pod, $which took $node_b $((SECONDS - t_ctl))s later; $node_a (keepa, still protected) stayed"
 fi
-k delete lfjob -n "$NS" keepa keepb --wait=true >/dev/null
+k delete lfjob -n "$NS" keepa keepb --wait=true --timeout=120s >/dev/null
 wait_until "the group to be empty again" 180 node_count_is 0
 check "jobs deleted: the node group is empty again"
 

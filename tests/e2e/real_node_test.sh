@@ -134,7 +134,7 @@ lines=$(wc -l <"$out/trainer_log.jsonl")
 jq -e 'select(.current_steps == 4 and .total_steps == 4)' "$out/trainer_log.jsonl" >/dev/null \
   || fail "trainer_log.jsonl has no final step line"
 check "hostPath output on the host: trainer_log.jsonl ($lines lines) and the report"
-k delete lfjob -n "$NS" train2 --wait=true >/dev/null
+k delete lfjob -n "$NS" train2 --wait=true --timeout=120s >/dev/null
 
 # --- 2b. checkpoint resume and progress: a job fails once at step 5 (after checkpoint-4), is
 # restarted by its policy and finishes from step 5, not from 0; its reporter (lfjob-progress,
@@ -180,7 +180,7 @@ resumed_is() { [[ "$(jp lfjob resume '{.status.progress.step} {.status.progress.
 wait_until "status.progress step 8, resumed from 4" 60 resumed_is
 k get lfjob -n "$NS" resume
 check "status.progress: step 8/8, percent $(jp lfjob resume '{.status.progress.percent}'), resumedFromStep 4 (from the reporter, over HTTPS, token reviewed)"
-k delete lfjob -n "$NS" resume --wait=true >/dev/null
+k delete lfjob -n "$NS" resume --wait=true --timeout=120s >/dev/null
 
 # --- 3. two ranks meet at MASTER_ADDR:MASTER_PORT through cluster DNS (CoreDNS). Never
 # skipped: without a running CoreDNS this fails, naming it.
@@ -208,7 +208,7 @@ r0=$(k logs -n "$NS" twonodes-worker-0 | grep '^rendezvous: ' | tail -n 1 || tru
 dns_name="twonodes-worker-0.twonodes-workers.$NS.svc"
 [[ "$r1_all" == *"connecting to rank 0 at $dns_name:"* ]] || fail "rank 1 did not dial $dns_name: $r1_all"
 check "2-rank job: ${r1#rendezvous: }; MASTER_ADDR $dns_name resolved by CoreDNS (pid $coredns_pid)"
-k delete lfjob -n "$NS" twonodes --wait=true >/dev/null
+k delete lfjob -n "$NS" twonodes --wait=true --timeout=120s >/dev/null
 
 # --- 4. api and webui answer HTTP at the pod IP and at their Service's endpoints
 k apply -n "$NS" -f - >/dev/null <<EOF
@@ -247,7 +247,7 @@ curl -fsS --max-time 5 "http://$ep/" >/dev/null || fail "GET http://$ep/ (Servic
 check "Services api and board route to their pods (EndpointSlice addresses answer on 8000 / 7860)"
 [[ "$(jp lfjob api '{.status.endpoints.api}')" == *8000* ]] || fail "job api status.endpoints.api is '$(jp lfjob api '{.status.endpoints.api}')'"
 check "job status names the endpoint ($(jp lfjob api '{.status.endpoints.api}'))"
-k delete lfjob -n "$NS" api board --wait=true >/dev/null
+k delete lfjob -n "$NS" api board --wait=true --timeout=120s >/dev/null
 
 # --- 5. a failing job restarts by its policy and ends Failed with its exit code
 k apply -n "$NS" -f - >/dev/null <<EOF
@@ -264,7 +264,7 @@ wait_until "job crash Failed" 240 phase_is crash Failed
 reason=$(jp lfjob crash '{.status.conditions[?(@.type=="Failed")].reason}')
 [[ "$reason" == MaxRestartsExceeded ]] || fail "Failed reason '$reason', want MaxRestartsExceeded"
 check "failing job restarted once (OnFailure, maxRestarts 1), then Failed: exit code 42, reason $reason"
-k delete lfjob -n "$NS" crash --wait=true >/dev/null
+k delete lfjob -n "$NS" crash --wait=true --timeout=120s >/dev/null
 
 # --- 6. two 4-chip jobs get disjoint chips; a third waits until one finishes
 for j in quad-a quad-b quad-c; do
@@ -317,10 +317,10 @@ pod_ready quad-a-worker-0 && pod_ready quad-b-worker-0 || fail "quad pods not Re
 check "kubelet restarted (pid $kubelet_before -> $kubelet_after): the plugin registered again (registrations $regs_before -> $regs_after), allocatable 8 again within $((SECONDS - t))s, running containers untouched"
 
 # --- 8. the third job runs once a chip holder finishes
-k delete lfjob -n "$NS" quad-a --wait=true >/dev/null
+k delete lfjob -n "$NS" quad-a --wait=true --timeout=120s >/dev/null
 wait_until "quad-c Ready after quad-a finished" 120 pod_ready quad-c-worker-0
 check "third 4-chip job started once quad-a was gone"
-k delete lfjob -n "$NS" quad-b quad-c --wait=true >/dev/null
+k delete lfjob -n "$NS" quad-b quad-c --wait=true --timeout=120s >/dev/null
 
 # --- 9. a device node vanishes and comes back
 rm "$ASCEND_HOST/dev/davinci5"

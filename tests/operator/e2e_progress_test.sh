@@ -126,7 +126,7 @@ allowed=$(awk -v t="$posting" 'BEGIN {print int(t / 3) + 2}')
 check "20 reports in ${posting}s: $n status write(s) (at most one per 3 s), the newest (step 60) wins"
 
 # --- a replaced Pod's token is refused: delete rank 0, the operator restarts the job
-k delete pod -n "$NS" watch-worker-0 --wait=true >/dev/null
+k delete pod -n "$NS" watch-worker-0 --wait=true --timeout=60s >/dev/null || fail "deleting rank 0 did not finish within 60 s"
 wait_until "a new rank 0" 60 bash -c "[[ -n \$('${kubectl[0]}' get pod -n $NS watch-worker-0 -o jsonpath='{.metadata.uid}' 2>/dev/null) ]]"
 code=$(post "$t0" '{"current_steps": 61, "total_steps": 200}')
 [[ "$code" == 401 || "$code" == 403 ]] || fail "the old rank 0's token after its Pod was replaced: HTTP $code $(cat "$work/answer")"
