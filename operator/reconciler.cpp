@@ -472,6 +472,15 @@ kube::ReconcileResult Reconciler::reconcile(const std::string& key) {
   if (collided || (queue && queue->retry)) again = std::chrono::seconds(1);
   if (decision.requeue_after) again = std::min<kube::Duration>(again, *decision.requeue_after);
   if (deferred) again = std::min(again, status_due);
+  // A report that came in while this reconcile wrote the one before it waits for its turn, and
+  // the wake-up its arrival asked for may have been this very reconcile: look again when it is
+  // due, or a job's last report (sent as the training ends) would never reach its status.
+  if (options_.progress) {
+    if (const auto waiting = options_.progress->wait(key, options_.clock->now())) {
+      again = std::min<kube::Duration>(
+          again, std::max<kube::Duration>(*waiting, std::chrono::milliseconds(100)));
+    }
+  }
   if (again != kube::Duration::max()) return kube::ReconcileResult::requeue_after(again);
   return kube::ReconcileResult::done();
 }

@@ -698,5 +698,80 @@ TEST_F(DelayedFirstStatusTest, AJobWithAStatusIsNeverHeldBack) {
   EXPECT_EQ(bodies("PUT", kJobPath + "/status").back()["status"]["phase"], "Running");
 }
 
+class ProgressReconcileTest : public ReconcilerTest {
+ protected:
+  void SetUp() override {
+    ReconcilerTest::SetUp();
+    ReconcilerOptions options;
+    options.clock = clock_;
+    options.metrics = metrics_;
+    options.pods.default_image = "llamafactory:test";
+    options.progress = progress_;
+    reconciler_ = std::make_unique<Reconciler>(client_, caches_, nullptr, options);
+  }
+  std::shared_ptr<ProgressStore> progress_ =
+      std::make_shared<ProgressStore>(std::chrono::seconds(5));
+};
+
+TEST_F(ProgressReconcileTest, TheLastReportOfAFinishedJobIsStillWritten) {
+  // The trainer's last line arrives as the job ends (the sidecar posts it when it is stopped).
+  const std::string t0 = kube::format_time(clock_->wall_now());
+  Json created = {{"type", "Created"},       {"status", "True"},
+                  {"reason", "JobCreated"},  {"message", "1 rank(s) of 8 NPU(s), mode train"},
+                  {"observedGeneration", 1}, {"lastTransitionTime", t0}};
+  Json job = job_object(1, "11",
+                        {{"phase", "Succeeded"},
+                         {"startTime", t0},
+                         {"completionTime", t0},
+                         {"rankAttempts", {0}},
+                         {"ranks", {{"succeeded", 1}}},
+                         {"conditions", {created}},
+                         {"observedGeneration", 1}});
+  job["spec"]["storage"]["output"] = {{"hostPath", {{"path", "/data/out"}}}};
+  caches_.jobs->apply(job);
+  Progress last;
+  last.step = 10;
+  last.total_steps = 10;
+  last.percent = 100;
+  ASSERT_TRUE(progress_->record("ns/j", last, clock_->now()).has_value());
+  reconciler_->reconcile("ns/j");
+  const auto statuses = bodies("PUT", kJobPath + "/status");
+  ASSERT_FALSE(statuses.empty()) << "the finished job's last progress was not written";
+  EXPECT_EQ(statuses.back()["status"]["progress"]["step"], 10);
+  EXPECT_EQ(statuses.back()["status"]["phase"], "Succeeded");
+}
+
+TEST_F(ProgressReconcileTest, AReportThatMustWaitItsTurnIsLookedAtAgainWhenDue) {
+  caches_.jobs->apply(job_object(1, "10"));
+  reconciler_->reconcile("ns/j");
+  cache_first_writes();
+  Json job = bodies("PUT", kJobPath + "/status").back();
+  job["metadata"]["resourceVersion"] = "11";
+  caches_.jobs->apply(job);
+  cache_created_pod("Running");
+  Progress p;
+  p.step = 9;
+  p.total_steps = 10;
+  ASSERT_TRUE(progress_->record("ns/j", p, clock_->now()).has_value());
+  reconciler_->reconcile("ns/j");  // writes step 9
+  ASSERT_EQ(bodies("PUT", kJobPath + "/status").back()["status"]["progress"]["step"], 9);
+  // Step 10 arrives 1 s later; its own wake-up is spent on a reconcile that cannot write it yet
+  // (as when it arrives while step 9 is being written): that reconcile must come back for it.
+  clock_->advance(std::chrono::seconds(1));
+  p.step = 10;
+  progress_->record("ns/j", p, clock_->now());
+  Json written = bodies("PUT", kJobPath + "/status").back();
+  written["metadata"]["resourceVersion"] = "12";
+  caches_.jobs->apply(written);
+  take_requests();
+  const auto result = reconciler_->reconcile("ns/j");
+  EXPECT_TRUE(take_requests().empty()) << "not due yet: one write per 5 s";
+  ASSERT_EQ(result.kind, kube::ReconcileResult::Kind::kRequeueAfter);
+  EXPECT_LE(result.after, std::chrono::seconds(4));
+  clock_->advance(result.after);
+  reconciler_->reconcile("ns/j");
+  EXPECT_EQ(bodies("PUT", kJobPath + "/status").back()["status"]["progress"]["step"], 10);
+}
+
 }  // namespace
 }  // namespace ascend::op
