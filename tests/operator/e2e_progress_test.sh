@@ -126,8 +126,16 @@ allowed=$(awk -v t="$posting" 'BEGIN {print int(t / 3) + 2}')
 check "20 reports in ${posting}s: $n status write(s) (at most one per 3 s), the newest (step 60) wins"
 
 # --- a replaced Pod's token is refused: delete rank 0, the operator restarts the job
-k delete pod -n "$NS" watch-worker-0 --wait=true --timeout=60s >/dev/null || fail "deleting rank 0 did not finish within 60 s"
-wait_until "a new rank 0" 60 bash -c "[[ -n \$('${kubectl[0]}' get pod -n $NS watch-worker-0 -o jsonpath='{.metadata.uid}' 2>/dev/null) ]]"
+# (Not `kubectl delete --wait`: it watches the name, and the operator makes the new rank 0 under
+# the same name within milliseconds, so the wait can miss the old one's end and hang.)
+old_uid=$(jp pod watch-worker-0 '{.metadata.uid}')
+k delete pod -n "$NS" watch-worker-0 --wait=false >/dev/null
+new_rank0() {
+  local uid
+  uid=$(jp pod watch-worker-0 '{.metadata.uid}')
+  [[ -n "$uid" && "$uid" != "$old_uid" ]]
+}
+wait_until "a new rank 0 (another uid)" 60 new_rank0
 code=$(post "$t0" '{"current_steps": 61, "total_steps": 200}')
 [[ "$code" == 401 || "$code" == 403 ]] || fail "the old rank 0's token after its Pod was replaced: HTTP $code $(cat "$work/answer")"
 check "the token of a Pod that is gone no longer reports (HTTP $code)"
