@@ -128,13 +128,7 @@ if [[ "$progress" != 0 ]]; then
   tls=$work/progress-tls
   mkdir -p "$tls"
   progress_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls/ca.key" -out "$tls/ca.crt" -days 2 \
-    -subj "/CN=progress-bench-ca" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -keyout "$tls/tls.key" -out "$tls/tls.csr" -subj "/CN=progress" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
-  openssl x509 -req -in "$tls/tls.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
-    -days 2 -extfile "$tls/ext" -out "$tls/tls.crt" 2>/dev/null
+  serving_tls "$tls"
   progress_url=https://127.0.0.1:$progress_port/v1/progress
   progress_flags=(--progress-address "127.0.0.1:$progress_port" --progress-cert-file "$tls/tls.crt"
     --progress-key-file "$tls/tls.key" --progress-ca-file "$tls/ca.crt" --progress-url "$progress_url")

@@ -46,6 +46,21 @@ Json job_object(int nodes, const std::string& rv, const Json& status = nullptr) 
   return o;
 }
 
+/// A job whose earlier status (written at `t0`) says `phase` and holds `ranks`, with a
+/// persistent output (so no emptyDir warning comes on top).
+Json job_with_status(const std::string& phase, const std::string& t0, const Json& ranks,
+                     const Json& extra = Json::object()) {
+  const Json created = {{"type", "Created"},       {"status", "True"},
+                        {"reason", "JobCreated"},  {"message", "1 rank(s) of 8 NPU(s), mode train"},
+                        {"observedGeneration", 1}, {"lastTransitionTime", t0}};
+  Json status = {{"phase", phase}, {"startTime", t0},         {"rankAttempts", {0}},
+                 {"ranks", ranks}, {"conditions", {created}}, {"observedGeneration", 1}};
+  status.update(extra);
+  Json job = job_object(1, "11", status);
+  job["spec"]["storage"]["output"] = {{"hostPath", {{"path", "/data/out"}}}};
+  return job;
+}
+
 /// `pod` as created, with a uid and the given phase (and exit code for a failure).
 Json with_state(Json pod, const std::string& uid, const std::string& phase, int exit_code = 0) {
   pod["metadata"]["uid"] = uid;
@@ -676,17 +691,7 @@ TEST_F(DelayedFirstStatusTest, AJobWithAStatusIsNeverHeldBack) {
   // Pending was written earlier (by an operator without the delay, or one restarted after
   // the delay passed): the Pod's progress is written as before.
   const std::string t0 = kube::format_time(clock_->wall_now());
-  Json created = {{"type", "Created"},       {"status", "True"},
-                  {"reason", "JobCreated"},  {"message", "1 rank(s) of 8 NPU(s), mode train"},
-                  {"observedGeneration", 1}, {"lastTransitionTime", t0}};
-  Json job = job_object(1, "11",
-                        {{"phase", "Pending"},
-                         {"startTime", t0},
-                         {"rankAttempts", {0}},
-                         {"ranks", {{"active", 1}}},
-                         {"conditions", {created}},
-                         {"observedGeneration", 1}});
-  job["spec"]["storage"]["output"] = {{"hostPath", {{"path", "/data/out"}}}};  // no warning
+  const Json job = job_with_status("Pending", t0, {{"active", 1}});
   caches_.jobs->apply(job);
   reconciler_->reconcile("ns/j");
   cache_first_writes();
@@ -716,18 +721,7 @@ class ProgressReconcileTest : public ReconcilerTest {
 TEST_F(ProgressReconcileTest, TheLastReportOfAFinishedJobIsStillWritten) {
   // The trainer's last line arrives as the job ends (the sidecar posts it when it is stopped).
   const std::string t0 = kube::format_time(clock_->wall_now());
-  Json created = {{"type", "Created"},       {"status", "True"},
-                  {"reason", "JobCreated"},  {"message", "1 rank(s) of 8 NPU(s), mode train"},
-                  {"observedGeneration", 1}, {"lastTransitionTime", t0}};
-  Json job = job_object(1, "11",
-                        {{"phase", "Succeeded"},
-                         {"startTime", t0},
-                         {"completionTime", t0},
-                         {"rankAttempts", {0}},
-                         {"ranks", {{"succeeded", 1}}},
-                         {"conditions", {created}},
-                         {"observedGeneration", 1}});
-  job["spec"]["storage"]["output"] = {{"hostPath", {{"path", "/data/out"}}}};
+  const Json job = job_with_status("Succeeded", t0, {{"succeeded", 1}}, {{"completionTime", t0}});
   caches_.jobs->apply(job);
   Progress last;
   last.step = 10;

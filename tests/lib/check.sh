@@ -22,6 +22,8 @@
 #                                   ServiceAccount NS/SA (2 h token; default
 #                                   ascend-factory/llamafactory-operator)
 #   make_work PREFIX                sets work to a fresh temporary folder, removed on exit
+#   serving_tls DIR                 a CA and a 127.0.0.1 serving certificate in DIR (ca.crt,
+#                                   tls.crt, tls.key) for the operator's status server
 #   testbed_up [cluster.sh up ARGS] starts the control-plane test bed (tied to this shell's
 #                                   PID), sources its environment, defines k (kubectl)
 #   testbed_down                    stops the test bed now (a script that checks the teardown)
@@ -122,6 +124,19 @@ testbed_down() {
 }
 
 k() { "$TESTBED_BIN/kubectl" "$@"; }
+
+# serving_tls DIR: a CA (DIR/ca.crt) and a certificate for 127.0.0.1 and localhost signed by it
+# (DIR/tls.crt, DIR/tls.key): what the operator's status server serves in tests and the bench.
+serving_tls() {
+  local dir=$1
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$dir/ca.key" -out "$dir/ca.crt" -days 2 \
+    -subj "/CN=progress-test-ca" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -keyout "$dir/tls.key" -out "$dir/tls.csr" -subj "/CN=progress" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$dir/ext"
+  openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 2 -extfile "$dir/ext" -out "$dir/tls.crt" 2>/dev/null
+}
 
 testlib_exit() {
   local rc=$1

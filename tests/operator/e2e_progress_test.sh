@@ -20,13 +20,7 @@ E2E_NODES=4
 
 tls=$(mktemp -d "${TMPDIR:-/tmp}/progress-tls.XXXXXX")
 progress_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls/ca.key" -out "$tls/ca.crt" -days 2 \
-  -subj "/CN=progress-test-ca" -addext "basicConstraints=critical,CA:TRUE" \
-  -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout "$tls/tls.key" -out "$tls/tls.csr" -subj "/CN=progress" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
-openssl x509 -req -in "$tls/tls.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial \
-  -days 2 -extfile "$tls/ext" -out "$tls/tls.crt" 2>/dev/null
+serving_tls "$tls"
 url=https://127.0.0.1:$progress_port/v1/progress
 E2E_OPERATOR_ARGS=(--progress-address "127.0.0.1:$progress_port" --progress-cert-file "$tls/tls.crt"
   --progress-key-file "$tls/tls.key" --progress-ca-file "$tls/ca.crt" --progress-url "$url"
